@@ -1,0 +1,64 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Launch sandboxed smolvm microVMs from declarative TOML specs.
+#[derive(Debug, Parser)]
+#[command(name = "bottle", version, about, max_term_width = 100)]
+pub struct Args {
+    /// The smolvm binary (default: `smolvm` on PATH).
+    #[arg(long, global = true, env = "BOTTLE_SMOLVM", value_name = "PATH")]
+    pub smolvm: Option<PathBuf>,
+    /// Use the bundled simulator `smolvm-sim` instead of smolvm: no VM
+    /// runs and egress is not enforced. For trying specs without smolvm.
+    #[arg(long, global = true)]
+    pub sim: bool,
+    /// Where bottle keeps its machine records (default: $XDG_STATE_HOME/bottle).
+    #[arg(long, global = true, env = "BOTTLE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Where bottle caches packs (default: $XDG_CACHE_HOME/bottle).
+    #[arg(long, global = true, env = "BOTTLE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring each spec's machine to the state its spec describes.
+    Apply {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Leave a machine that failed mid-apply as it is, for inspection.
+        #[arg(long)]
+        keep_on_failure: bool,
+        /// Create machines with an allow-list even where the installed
+        /// smolvm cannot enforce it (egress is then unrestricted).
+        #[arg(long)]
+        allow_unenforced_egress: bool,
+    },
+    /// Show what `apply` would do and the exact smolvm calls; changes nothing.
+    Plan {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        #[arg(long)]
+        allow_unenforced_egress: bool,
+    },
+    /// Stop and delete a machine bottle created, and forget it.
+    Down {
+        /// A spec file or a machine name.
+        #[arg(value_name = "SPEC|NAME")]
+        target: String,
+    },
+    /// Show a machine's state and bottle's record of it.
+    Status {
+        /// A spec file or a machine name.
+        #[arg(value_name = "SPEC|NAME")]
+        target: String,
+        /// Print JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,100 @@
+//! Text and JSON views printed on stdout.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::lifecycle::Step;
+use crate::reconcile::{Egress, Observed, Plan, describe, shell_line};
+use crate::smolvm::argv::format_duration;
+use crate::spec::Desired;
+use crate::state::{Record, RecordPhase};
+
+/// `bottle plan` output for one spec.
+pub fn plan(plan: &Plan, desired: &Desired) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: {}", plan.name, describe(&plan.decision));
+    let cidrs: Vec<String> = desired
+        .spec
+        .allow_cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let egress = match plan.egress {
+        Egress::None => "none (no network)".to_string(),
+        Egress::Enforced => format!("only to {}", cidrs.join(", ")),
+        Egress::Unenforced => format!(
+            "UNRESTRICTED (allow-list {} is not enforced)",
+            cidrs.join(", ")
+        ),
+    };
+    let _ = writeln!(s, "  egress: {egress}");
+    for (i, (step, doing, argv)) in plan.steps.iter().enumerate() {
+        let note = match step {
+            Step::WaitReady => format!(
+                " (repeated until it exits 0, up to {})",
+                format_duration(desired.spec.ready_timeout)
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "  {}. {doing}{note}", i + 1);
+        let _ = writeln!(s, "     $ {}", shell_line(argv));
+    }
+    if plan.steps.iter().any(|(st, _, _)| *st == Step::Create) {
+        let _ = writeln!(s, "  on failure after create:");
+        for argv in &plan.teardown {
+            let _ = writeln!(s, "     $ {}", shell_line(argv));
+        }
+    }
+    s
+}
+
+fn phase_word(p: RecordPhase) -> &'static str {
+    match p {
+        RecordPhase::Creating => "creating",
+        RecordPhase::Complete => "complete",
+        RecordPhase::Failed => "failed",
+    }
+}
+
+fn state_word(o: &Observed) -> &str {
+    match o {
+        Observed::Missing => "missing",
+        Observed::Present(s) => s.as_str(),
+    }
+}
+
+/// `bottle status` as one line.
+pub fn status_line(name: &str, record: Option<&Record>, observed: &Observed) -> String {
+    match record {
+        Some(r) => format!(
+            "{name}: {}, managed by bottle (last apply {}; spec {})",
+            state_word(observed),
+            phase_word(r.phase),
+            r.spec_file.display()
+        ),
+        None => format!("{name}: {}, not managed by bottle", state_word(observed)),
+    }
+}
+
+/// `bottle status --json`.
+pub fn status_json(name: &str, record: Option<&Record>, observed: &Observed) -> String {
+    let record = record.map(|r| {
+        json!({
+            "phase": phase_word(r.phase),
+            "spec_file": r.spec_file,
+            "spec_hash": r.spec_hash,
+            "completed": r.completed,
+            "pack": r.pack,
+            "smolvm_version": r.smolvm_version,
+        })
+    });
+    let v = json!({
+        "name": name,
+        "exists": matches!(observed, Observed::Present(_)),
+        "state": state_word(observed),
+        "managed": record.is_some(),
+        "record": record,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

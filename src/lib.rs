@@ -1,0 +1,24 @@
+//! bottle: launch sandboxed smolvm microVMs from a declarative TOML spec.
+//!
+//! The crate is a functional core with an imperative shell:
+//!
+//! - [`spec`] parses and validates spec files into domain types (pure), and
+//!   resolves what they name on the host (copy sources, pack files).
+//! - [`smolvm`] is the thin wrapper over the `smolvm` CLI: pure argv
+//!   construction per subcommand and dialect, behind the [`smolvm::Smolvm`]
+//!   trait that is the only place a process is spawned.
+//! - [`lifecycle`] is the apply state machine as a pure transition function.
+//! - [`reconcile`] decides what to do (desired vs observed vs recorded, pure)
+//!   and executes it through the wrapper.
+//! - [`state`] stores bottle's per-machine ownership records on disk.
+//! - [`cli`] maps user commands to the above and errors to exit codes.
+//! - [`sim`] is `smolvm-sim`, a simulator of the smolvm CLI for tests and for
+//!   trying bottle where no smolvm is installed.
+
+pub mod cli;
+pub mod lifecycle;
+pub mod reconcile;
+pub mod sim;
+pub mod smolvm;
+pub mod spec;
+pub mod state;

@@ -1,0 +1,111 @@
+//! Errors of the reconcile layer. Each knows the machine it is about.
+
+use crate::lifecycle::{Cleanup, Step};
+use crate::smolvm::{Argv, MachineState, SmolvmError, Version, version};
+use crate::state::StateError;
+
+/// Why one step of an apply failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Smolvm(#[from] SmolvmError),
+    #[error("`{argv}` exited with code {code}{}", tail(stderr))]
+    Exec {
+        argv: Argv,
+        code: i32,
+        stderr: String,
+    },
+    #[error("`{argv}` succeeded but wrote no pack at {}", path.display())]
+    NoPack {
+        argv: Argv,
+        path: std::path::PathBuf,
+    },
+    #[error("cannot prepare the pack cache at {}", path.display())]
+    Cache {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn tail(stderr: &str) -> String {
+    let s = stderr.trim();
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(": {s}")
+    }
+}
+
+/// Why an apply, plan, down or status did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{name}: {step} failed")]
+    Step {
+        name: String,
+        step: Step,
+        /// What the step was doing, e.g. `copy /workspace/README.md`.
+        doing: String,
+        #[source]
+        cause: StepError,
+        cleanup: Cleanup,
+    },
+    #[error(
+        "{name}: a machine named `{name}` exists ({}) but bottle has no record of creating it; \
+         bottle never touches machines it does not own. Rename the spec's machine, or remove \
+         that machine yourself if it is yours to remove",
+        state.as_str()
+    )]
+    Unmanaged { name: String, state: MachineState },
+    #[error(
+        "{name}: refusing to create a machine with network.allow_cidrs on smolvm {version}: \
+         smolvm before {fixed} silently drops --allow-cidr on `create --from`, so egress would \
+         be unrestricted. Upgrade smolvm to {fixed} or later, or pass --allow-unenforced-egress \
+         to proceed anyway",
+        fixed = version::EGRESS_FIXED
+    )]
+    EgressUnenforced { name: String, version: Version },
+    #[error(
+        "{name}: bottle has no record of machine `{name}`; it only removes machines it created"
+    )]
+    NotOwned { name: String },
+    #[error("{name}: cannot observe the machine")]
+    Observe {
+        name: String,
+        #[source]
+        cause: SmolvmError,
+    },
+    #[error("{name}: cannot remove the machine")]
+    Down {
+        name: String,
+        #[source]
+        cause: SmolvmError,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ApplyError {
+    /// A line telling the user what was left behind and what to do.
+    pub fn hint(&self, program: &str) -> Option<String> {
+        let ApplyError::Step { name, cleanup, .. } = self else {
+            return None;
+        };
+        Some(match cleanup {
+            Cleanup::NothingCreated => format!("{name}: nothing was created"),
+            Cleanup::Removed => {
+                format!("{name}: torn down: the machine this run created was deleted")
+            }
+            Cleanup::Left => format!(
+                "{name}: teardown failed: the machine may still exist; remove it with \
+                 `bottle down {name}` or `{program} machine stop --name {name}; {program} machine delete -f {name}`"
+            ),
+            Cleanup::Kept => format!(
+                "{name}: kept as it failed (--keep-on-failure); remove it with `bottle down {name}` \
+                 or `{program} machine stop --name {name}; {program} machine delete -f {name}`"
+            ),
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! The executor: runs the step each lifecycle phase names through the
+//! smolvm wrapper, feeds the outcome to `lifecycle::next`, and keeps the
+//! ownership record in step with what exists.
+//!
+//! Record protocol: a `Creating` record is written before `create` is
+//! issued and updated after each later step; `Complete` when every step
+//! succeeded; removed when a teardown deleted the machine; `Failed` when
+//! the machine may still exist. A record is never written for a machine
+//! whose name was taken by someone else.
+
+use std::fs;
+use std::time::Instant;
+
+use crate::lifecycle::{self, Cleanup, OnFailure, Outcome, Phase, State, Step, Teardown};
+use crate::smolvm::{Argv, Client, Known, Smolvm, SmolvmError};
+use crate::state::{Record, RecordPhase, StateError};
+
+use super::Env;
+use super::error::{ApplyError, StepError};
+use super::prepared::Prepared;
+
+pub(super) struct Execution<'a, 'e, S> {
+    pub env: &'a Env<'e, S>,
+    pub prep: &'a Prepared<'a>,
+    pub steps: &'a [Step],
+    pub on_failure: OnFailure,
+    /// The record this run owns, once it has written one.
+    pub record: Option<Record>,
+}
+
+impl<S: Smolvm> Execution<'_, '_, S> {
+    fn client(&self) -> &Client<S> {
+        self.env.client
+    }
+
+    fn name(&self) -> &str {
+        self.prep.name()
+    }
+
+    /// Walk the lifecycle to a terminal phase.
+    pub fn run(mut self) -> Result<(), ApplyError> {
+        let mut state = State::initial(self.steps.len());
+        let mut failure: Option<StepError> = None;
+        loop {
+            let outcome = match state.phase {
+                Phase::Run(i) => {
+                    let (outcome, err) = self.step(self.steps[i]);
+                    failure = failure.or(err);
+                    outcome
+                }
+                Phase::TearDown(t) => self.teardown(t),
+                Phase::Ready => return self.finish_ready(),
+                Phase::Failed(cleanup) => {
+                    let step = state.failed_at.map_or(Step::Create, |i| self.steps[i]);
+                    return self.finish_failed(step, cleanup, failure);
+                }
+            };
+            state = lifecycle::next(self.steps, self.on_failure, state, outcome);
+        }
+    }
+
+    fn step(&mut self, step: Step) -> (Outcome, Option<StepError>) {
+        let started = Instant::now();
+        let doing = self.prep.describe(step);
+        let result = self.perform(step);
+        let ms = started.elapsed().as_millis();
+        match result {
+            Ok(()) => {
+                self.env
+                    .report
+                    .line(self.name(), &format!("{doing}: ok ({ms} ms)"));
+                match self.progress(step) {
+                    Ok(()) => (Outcome::Done, None),
+                    Err(e) => (Outcome::Failed, Some(e.into())),
+                }
+            }
+            Err(e) => {
+                self.env
+                    .report
+                    .line(self.name(), &format!("{doing}: failed ({ms} ms)"));
+                let outcome = match &e {
+                    StepError::Smolvm(s)
+                        if step == Step::Create && s.known() == Known::AlreadyExists =>
+                    {
+                        Outcome::NameTaken
+                    }
+                    _ => Outcome::Failed,
+                };
+                (outcome, Some(e))
+            }
+        }
+    }
+
+    fn perform(&mut self, step: Step) -> Result<(), StepError> {
+        if step == Step::Create {
+            self.write_record(RecordPhase::Creating)?;
+        }
+        let c = self.client();
+        let name = self.name();
+        match step {
+            Step::Pack => self.pack(),
+            Step::StopOld => Ok(c.machine_stop(name)?),
+            Step::DeleteOld => Ok(ignore_missing(c.machine_delete(name))?),
+            Step::Create => Ok(c.machine_create(&self.prep.create_args())?),
+            Step::Start => Ok(c.machine_start(name)?),
+            Step::WaitReady => {
+                let timeout = self.prep.desired.spec.ready_timeout;
+                c.wait_exec_ready(name, timeout, self.env.clock)?;
+                Ok(())
+            }
+            Step::Copy(i) => {
+                let (src, dst) = self.prep.copy_args(i);
+                Ok(c.machine_cp(src, &dst)?)
+            }
+            Step::Exec(i) => {
+                let (args, cmd) = self.prep.exec_args(i);
+                let r = c.machine_exec(&args, cmd)?;
+                if r.code == 0 {
+                    return Ok(());
+                }
+                Err(StepError::Exec {
+                    argv: r.argv,
+                    code: r.code,
+                    stderr: r.stderr,
+                })
+            }
+        }
+    }
+
+    /// Pack the image into the cache; a failed pack leaves no file behind.
+    fn pack(&self) -> Result<(), StepError> {
+        let Some(out) = &self.prep.pack else {
+            return Ok(());
+        };
+        if let Some(dir) = out.stub.parent() {
+            fs::create_dir_all(dir).map_err(|source| StepError::Cache {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let result = self.client().pack_create(&out.image, &out.stub);
+        if result.is_ok() && out.sidecar.is_file() {
+            return Ok(());
+        }
+        let _ = fs::remove_file(&out.stub);
+        let _ = fs::remove_file(&out.sidecar);
+        result?;
+        let argv = self
+            .prep
+            .argv(self.client().program(), self.client().dialect(), Step::Pack);
+        Err(StepError::NoPack {
+            argv: Argv(argv),
+            path: out.sidecar.clone(),
+        })
+    }
+
+    fn write_record(&mut self, phase: RecordPhase) -> Result<(), StateError> {
+        let d = self.prep.desired;
+        let record = self.record.get_or_insert_with(|| Record {
+            name: d.spec.name.to_string(),
+            spec_file: d.spec.file.clone(),
+            spec_hash: d.fingerprint.hash(),
+            fingerprint: d.fingerprint.clone(),
+            phase,
+            completed: Vec::new(),
+            pack: Some(self.prep.from.clone().into()),
+            smolvm_version: self.env.client.version().to_string(),
+        });
+        record.phase = phase;
+        self.env.store.save(record)
+    }
+
+    /// After a successful step of a run that owns a record, note it.
+    fn progress(&mut self, step: Step) -> Result<(), StepError> {
+        let Some(record) = self.record.as_mut() else {
+            return Ok(());
+        };
+        record.completed.push(step.to_string());
+        self.env.store.save(record)?;
+        Ok(())
+    }
+
+    fn teardown(&self, t: Teardown) -> Outcome {
+        let (what, result) = match t {
+            Teardown::Stop => ("teardown: stop", self.client().machine_stop(self.name())),
+            Teardown::Delete => (
+                "teardown: delete",
+                ignore_missing(self.client().machine_delete(self.name())),
+            ),
+        };
+        match result {
+            Ok(()) => {
+                self.env.report.line(self.name(), &format!("{what}: ok"));
+                Outcome::Done
+            }
+            Err(e) => {
+                self.env
+                    .report
+                    .line(self.name(), &format!("{what}: failed: {e}"));
+                Outcome::Failed
+            }
+        }
+    }
+
+    fn finish_ready(mut self) -> Result<(), ApplyError> {
+        if self.record.is_some() {
+            self.write_record(RecordPhase::Complete)?;
+        }
+        Ok(())
+    }
+
+    fn finish_failed(
+        mut self,
+        step: Step,
+        cleanup: Cleanup,
+        failure: Option<StepError>,
+    ) -> Result<(), ApplyError> {
+        match cleanup {
+            Cleanup::Removed => self.env.store.remove(self.name())?,
+            Cleanup::NothingCreated if self.record.is_some() => {
+                self.env.store.remove(self.name())?
+            }
+            Cleanup::NothingCreated => {}
+            Cleanup::Left | Cleanup::Kept => {
+                let _ = self.write_record(RecordPhase::Failed);
+            }
+        }
+        let cause = failure.unwrap_or_else(|| {
+            StepError::Smolvm(SmolvmError::Missing {
+                detail: "a step failed without an error".into(),
+            })
+        });
+        Err(ApplyError::Step {
+            name: self.name().to_string(),
+            step,
+            doing: self.prep.describe(step),
+            cause,
+            cleanup,
+        })
+    }
+}
+
+/// A `delete` of a machine that is already gone has done its job.
+fn ignore_missing(r: Result<(), SmolvmError>) -> Result<(), SmolvmError> {
+    match r {
+        Err(e) if e.known() == Known::NotFound => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,206 @@
+//! Reconciliation: bring a machine to what its spec says.
+//!
+//! Owns the decision (`decide`, pure), the step inputs (`prepared`, pure),
+//! the egress rule (`egress`, pure) and the executor (`execute`), which is
+//! the only part that calls smolvm or writes records. It never parses specs
+//! and never spawns a process itself: all smolvm I/O goes through
+//! [`Client`].
+
+mod decide;
+mod egress;
+mod error;
+mod execute;
+mod prepared;
+pub mod report;
+
+use std::path::Path;
+
+use crate::lifecycle::{OnFailure, Step};
+use crate::smolvm::{Argv, Client, Clock, MachineState, Smolvm, argv};
+use crate::spec::{Desired, Image};
+use crate::state::{Record, Store};
+
+pub use decide::{Decision, Observed, ReplaceReason, Shape, decide, steps};
+pub use egress::{Egress, egress};
+pub use error::{ApplyError, StepError};
+pub use prepared::{PackOut, Prepared, pack_key};
+pub use report::Report;
+
+/// What an apply needs from the world.
+pub struct Env<'e, S> {
+    pub client: &'e Client<S>,
+    pub store: &'e Store,
+    pub cache_dir: &'e Path,
+    pub clock: &'e dyn Clock,
+    pub report: &'e dyn Report,
+}
+
+/// How an apply treats failures and unenforceable egress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub on_failure: OnFailure,
+    pub allow_unenforced_egress: bool,
+}
+
+/// A plan: the decision and each step with the argv it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub decision: Decision,
+    pub egress: Egress,
+    pub steps: Vec<(Step, String, Vec<String>)>,
+    /// The calls a failure after `create` would make.
+    pub teardown: Vec<Vec<String>>,
+}
+
+fn shape(desired: &Desired) -> Shape {
+    Shape {
+        pack: matches!(desired.spec.image, Image::Ref(_)),
+        copies: desired.files.len(),
+        execs: desired.spec.execs.len(),
+    }
+}
+
+impl<S: Smolvm> Env<'_, S> {
+    /// Observe the machine and read its record; refuse an unmanaged one.
+    fn look(&self, name: &str) -> Result<(Option<Record>, Observed), ApplyError> {
+        let record = self.store.load(name)?;
+        let observed = match self.client.machine_status(name) {
+            Ok(Some(s)) => Observed::Present(s.state),
+            Ok(None) => Observed::Missing,
+            Err(cause) => {
+                return Err(ApplyError::Observe {
+                    name: name.into(),
+                    cause,
+                });
+            }
+        };
+        Ok((record, observed))
+    }
+
+    fn decide(&self, desired: &Desired, opts: Options) -> Result<(Decision, Egress), ApplyError> {
+        let egress = egress(
+            &desired.spec,
+            self.client.version(),
+            opts.allow_unenforced_egress,
+        )?;
+        let name = desired.spec.name.as_str();
+        let (record, observed) = self.look(name)?;
+        match decide(&desired.fingerprint, record.as_ref(), &observed) {
+            Decision::Unmanaged { state } => Err(ApplyError::Unmanaged {
+                name: name.into(),
+                state,
+            }),
+            d => Ok((d, egress)),
+        }
+    }
+
+    /// Bring the machine of `desired` to its spec; returns what was decided.
+    pub fn apply(&self, desired: &Desired, opts: Options) -> Result<Decision, ApplyError> {
+        let name = desired.spec.name.as_str();
+        let (decision, egress) = self.decide(desired, opts)?;
+        if let Some(w) = egress.warning(name, self.client.version()) {
+            self.report.line(name, &w);
+        }
+        self.report.line(name, &describe(&decision));
+        let steps = steps(&decision, shape(desired));
+        let prep = Prepared::new(desired, self.cache_dir, self.client.version());
+        let exec = execute::Execution {
+            env: self,
+            prep: &prep,
+            steps: &steps,
+            on_failure: opts.on_failure,
+            record: None,
+        };
+        exec.run()?;
+        Ok(decision)
+    }
+
+    /// What `apply` would do, with the argv of each step; no mutating call.
+    pub fn plan(&self, desired: &Desired, opts: Options) -> Result<Plan, ApplyError> {
+        let (decision, egress) = self.decide(desired, opts)?;
+        let prep = Prepared::new(desired, self.cache_dir, self.client.version());
+        let (program, dialect) = (self.client.program(), self.client.dialect());
+        let steps = steps(&decision, shape(desired))
+            .into_iter()
+            .map(|s| (s, prep.describe(s), prep.argv(program, dialect, s)))
+            .collect();
+        let name = prep.name();
+        Ok(Plan {
+            name: name.into(),
+            decision,
+            egress,
+            steps,
+            teardown: vec![
+                argv::machine_stop(program, name),
+                argv::machine_delete(program, dialect, name),
+            ],
+        })
+    }
+
+    /// Stop and delete a machine bottle owns, then forget it.
+    pub fn down(&self, name: &str) -> Result<Observed, ApplyError> {
+        let (record, observed) = self.look(name)?;
+        if record.is_none() {
+            return Err(ApplyError::NotOwned { name: name.into() });
+        }
+        if let Observed::Present(state) = &observed {
+            if !matches!(state, MachineState::Created | MachineState::Stopped) {
+                let stopped = self.client.machine_stop(name);
+                let line =
+                    stopped.map_or_else(|e| format!("stop: failed: {e}"), |()| "stop: ok".into());
+                self.report.line(name, &line);
+            }
+            match self.client.machine_delete(name) {
+                Ok(()) => self.report.line(name, "delete: ok"),
+                Err(e) if e.known() == crate::smolvm::Known::NotFound => {}
+                Err(cause) => {
+                    return Err(ApplyError::Down {
+                        name: name.into(),
+                        cause,
+                    });
+                }
+            }
+        }
+        self.store.remove(name)?;
+        Ok(observed)
+    }
+
+    /// The record and observed state of a machine.
+    pub fn status(&self, name: &str) -> Result<(Option<Record>, Observed), ApplyError> {
+        self.look(name)
+    }
+}
+
+/// A one-line account of a decision.
+pub fn describe(d: &Decision) -> String {
+    match d {
+        Decision::Create {
+            stale_record: false,
+        } => "creating".into(),
+        Decision::Create { stale_record: true } => {
+            "creating (bottle's record names it, but the machine is gone)".into()
+        }
+        Decision::Unchanged => "unchanged".into(),
+        Decision::Restart { state } => format!("restarting (it is {})", state.as_str()),
+        Decision::Replace {
+            reason: ReplaceReason::Incomplete,
+            ..
+        } => "replacing (its last apply did not complete)".into(),
+        Decision::Replace {
+            reason: ReplaceReason::Changed(fields),
+            ..
+        } => {
+            let names: Vec<String> = fields.iter().map(ToString::to_string).collect();
+            format!("replacing (changed: {})", names.join(", "))
+        }
+        Decision::Unmanaged { state } => {
+            format!("not managed by bottle (it is {})", state.as_str())
+        }
+    }
+}
+
+/// An argv as a shell line.
+pub fn shell_line(argv: &[String]) -> String {
+    Argv(argv.to_vec()).to_string()
+}

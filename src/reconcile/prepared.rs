@@ -1,0 +1,162 @@
+//! The inputs of each step, derived once from a desired spec: the single
+//! source of the values both `plan` prints and `apply` runs.
+
+use std::path::{Path, PathBuf};
+
+use crate::lifecycle::Step;
+use crate::smolvm::{CreateArgs, Dialect, ExecArgs, Version, argv};
+use crate::spec::{Desired, Image};
+
+/// Where the pack of an image ref lives in the cache: `pack create -o STUB`
+/// writes `STUB` and `STUB.smolmachine`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackOut {
+    pub image: String,
+    pub stub: PathBuf,
+    pub sidecar: PathBuf,
+}
+
+/// The cache key of an image ref packed by a smolvm version.
+pub fn pack_key(image: &str, version: Version) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"bottle pack v1\n");
+    h.update(image.as_bytes());
+    h.update(format!("\nsmolvm {version}").as_bytes());
+    h.finalize().to_hex()[..32].to_string()
+}
+
+/// A desired spec with every step's arguments worked out.
+#[derive(Debug, Clone)]
+pub struct Prepared<'a> {
+    pub desired: &'a Desired,
+    pub cidrs: Vec<String>,
+    pub pack: Option<PackOut>,
+    /// What `create --from` is given.
+    pub from: String,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(desired: &'a Desired, cache_dir: &Path, version: Version) -> Self {
+        let (pack, from) = match &desired.spec.image {
+            Image::Ref(image) => {
+                let stub = cache_dir.join("packs").join(pack_key(image, version));
+                let sidecar = stub.with_extension("smolmachine");
+                let from = sidecar.to_string_lossy().into_owned();
+                let out = PackOut {
+                    image: image.clone(),
+                    stub,
+                    sidecar,
+                };
+                (Some(out), from)
+            }
+            Image::Pack { path, .. } => (None, path.to_string_lossy().into_owned()),
+        };
+        Prepared {
+            desired,
+            cidrs: desired
+                .spec
+                .allow_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            pack,
+            from,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.desired.spec.name.as_str()
+    }
+
+    pub fn create_args(&self) -> CreateArgs<'_> {
+        CreateArgs {
+            name: self.name(),
+            from: Some(&self.from),
+            allow_cidrs: &self.cidrs,
+            env: &self.desired.spec.env,
+        }
+    }
+
+    /// The arguments and command of the i-th exec step.
+    pub fn exec_args(&self, i: usize) -> (ExecArgs<'_>, &[String]) {
+        let e = &self.desired.spec.execs[i];
+        let args = ExecArgs {
+            name: self.name(),
+            env: &e.env,
+            workdir: e.workdir.as_deref(),
+            timeout: e.timeout,
+        };
+        (args, &e.run)
+    }
+
+    /// `(host, NAME:guest)` of the i-th file to copy.
+    pub fn copy_args(&self, i: usize) -> (&str, String) {
+        let f = &self.desired.files[i];
+        (&f.host, format!("{}:{}", self.name(), f.guest))
+    }
+
+    /// What a step does, in words, for progress lines.
+    pub fn describe(&self, step: Step) -> String {
+        match step {
+            Step::Pack => format!(
+                "pack {}",
+                self.pack.as_ref().map_or("", |p| p.image.as_str())
+            ),
+            Step::StopOld => "stop the machine being replaced".into(),
+            Step::DeleteOld => "delete the machine being replaced".into(),
+            Step::Create => "create".into(),
+            Step::Start => "start".into(),
+            Step::WaitReady => "wait-ready".into(),
+            Step::Copy(i) => format!("copy {}", self.desired.files[i].guest),
+            Step::Exec(i) => format!("exec {}", self.desired.spec.execs[i].run.join(" ")),
+        }
+    }
+
+    /// The argv a step runs (for readiness, one probe of it).
+    pub fn argv(&self, program: &str, dialect: Dialect, step: Step) -> Vec<String> {
+        let name = self.name();
+        match step {
+            Step::Pack => {
+                let p = self.pack.as_ref();
+                let image = p.map_or("", |p| p.image.as_str());
+                let stub = p.map_or(String::new(), |p| p.stub.to_string_lossy().into_owned());
+                argv::pack_create(program, image, &stub)
+            }
+            Step::StopOld => argv::machine_stop(program, name),
+            Step::DeleteOld => argv::machine_delete(program, dialect, name),
+            Step::Create => argv::machine_create(program, dialect, &self.create_args()),
+            Step::Start => argv::machine_start(program, name),
+            Step::WaitReady => {
+                let args = ExecArgs {
+                    name,
+                    ..ExecArgs::default()
+                };
+                argv::machine_exec(program, &args, &["true".to_string()])
+            }
+            Step::Copy(i) => {
+                let (src, dst) = self.copy_args(i);
+                argv::machine_cp(program, src, &dst)
+            }
+            Step::Exec(i) => {
+                let (args, cmd) = self.exec_args(i);
+                argv::machine_exec(program, &args, cmd)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_keys_depend_on_image_and_smolvm_version() {
+        let v = Version::new(1, 9, 3);
+        let k = pack_key("alpine:3", v);
+        assert_eq!(k.len(), 32);
+        assert_eq!(k, pack_key("alpine:3", v));
+        assert_ne!(k, pack_key("alpine:4", v));
+        assert_ne!(k, pack_key("alpine:3", Version::new(1, 9, 2)));
+        assert!(!k.ends_with(".smolmachine"));
+    }
+}

@@ -1,0 +1,31 @@
+//! Where progress lines go. The CLI writes them to stderr; tests collect
+//! them.
+
+use std::sync::Mutex;
+
+/// Receives one line per step, prefixed by the machine it is about.
+pub trait Report: Sync {
+    fn line(&self, machine: &str, text: &str);
+}
+
+/// Writes `machine: text` lines to stderr.
+#[derive(Debug, Default)]
+pub struct Stderr;
+
+impl Report for Stderr {
+    fn line(&self, machine: &str, text: &str) {
+        eprintln!("{machine}: {text}");
+    }
+}
+
+/// Keeps lines in memory.
+#[derive(Debug, Default)]
+pub struct Collect(pub Mutex<Vec<String>>);
+
+impl Report for Collect {
+    fn line(&self, machine: &str, text: &str) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(format!("{machine}: {text}"));
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The guest side of the simulator: a directory per machine as its root
+//! filesystem, and a small built-in command set for `exec`. Nothing here
+//! ever runs a host program; every path stays inside the guest root.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+/// What a guest command printed and returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn ok(stdout: String) -> Self {
+        Ran {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+    fn err(code: i32, stderr: String) -> Self {
+        Ran {
+            code,
+            stdout: String::new(),
+            stderr,
+        }
+    }
+}
+
+/// A guest: its root directory, working directory and environment.
+pub struct Guest<'a> {
+    pub root: &'a Path,
+    pub cwd: String,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Map guest path `p` (absolute, or relative to `cwd`) into `root`.
+pub fn host_path(root: &Path, cwd: &str, p: &str) -> Result<PathBuf, String> {
+    let full = if p.starts_with('/') {
+        PathBuf::from(p)
+    } else {
+        Path::new(cwd).join(p)
+    };
+    let mut out = root.to_path_buf();
+    for c in full.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if out != root {
+                    out.pop();
+                }
+            }
+            Component::Prefix(_) => return Err(format!("{p}: bad path")),
+        }
+    }
+    Ok(out)
+}
+
+impl Guest<'_> {
+    fn path(&self, p: &str) -> Result<PathBuf, String> {
+        host_path(self.root, &self.cwd, p)
+    }
+
+    /// Run one command.
+    pub fn run(&self, argv: &[String]) -> Ran {
+        let Some((cmd, args)) = argv.split_first() else {
+            return Ran::err(127, "sh: empty command\n".into());
+        };
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        match (cmd.as_str(), a.as_slice()) {
+            ("true", _) => Ran::ok(String::new()),
+            ("false", _) => Ran::err(1, String::new()),
+            ("echo", words) => Ran::ok(format!("{}\n", words.join(" "))),
+            ("pwd", []) => Ran::ok(format!("{}\n", self.cwd)),
+            ("printenv", []) => {
+                Ran::ok(self.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect())
+            }
+            ("printenv", [k]) => match self.env.get(*k) {
+                Some(v) => Ran::ok(format!("{v}\n")),
+                None => Ran::err(1, String::new()),
+            },
+            ("cat", files) => self.cat(files),
+            ("test", [flag, p]) => self.test(flag, p),
+            ("mkdir", ["-p", dirs @ ..]) => {
+                self.each(dirs, |p| fs::create_dir_all(p).map_err(|e| e.to_string()))
+            }
+            ("rm", rest) => self.rm(rest),
+            ("sh", ["-c", script, ..]) => self.sh(script),
+            (other, _) => Ran::err(127, format!("sh: {other}: not found\n")),
+        }
+    }
+
+    fn each(&self, paths: &[&str], f: impl Fn(&Path) -> Result<(), String>) -> Ran {
+        for p in paths {
+            if let Err(e) = self.path(p).and_then(|h| f(&h)) {
+                return Ran::err(1, format!("{p}: {e}\n"));
+            }
+        }
+        Ran::ok(String::new())
+    }
+
+    fn cat(&self, files: &[&str]) -> Ran {
+        let mut out = String::new();
+        for f in files {
+            match self
+                .path(f)
+                .and_then(|p| fs::read_to_string(p).map_err(|e| e.to_string()))
+            {
+                Ok(t) => out.push_str(&t),
+                Err(_) => {
+                    return Ran::err(
+                        1,
+                        format!("cat: can't open '{f}': No such file or directory\n"),
+                    );
+                }
+            }
+        }
+        Ran::ok(out)
+    }
+
+    fn test(&self, flag: &str, p: &str) -> Ran {
+        let Ok(h) = self.path(p) else {
+            return Ran::err(1, String::new());
+        };
+        let yes = match flag {
+            "-e" => h.exists(),
+            "-f" => h.is_file(),
+            "-d" => h.is_dir(),
+            _ => return Ran::err(2, format!("test: unknown operator {flag}\n")),
+        };
+        Ran {
+            code: if yes { 0 } else { 1 },
+            ..Ran::default()
+        }
+    }
+
+    fn rm(&self, args: &[&str]) -> Ran {
+        let (flags, paths): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| a.starts_with('-'));
+        let force = flags.iter().any(|f| f.contains('f'));
+        let recursive = flags.iter().any(|f| f.contains('r') || f.contains('R'));
+        self.each(&paths, |h| {
+            let r = if h.is_dir() && recursive {
+                fs::remove_dir_all(h)
+            } else {
+                fs::remove_file(h)
+            };
+            match r {
+                Err(e) if !(force && e.kind() == std::io::ErrorKind::NotFound) => {
+                    Err(e.to_string())
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+
+    /// A tiny `sh -c`: commands split on `;` and `&&`, words split on
+    /// spaces with '…' and "…" quoting and `$VAR` expansion, `exit N`, and
+    /// `> file` / `>> file` redirection of a command's stdout.
+    fn sh(&self, script: &str) -> Ran {
+        let mut all = Ran::ok(String::new());
+        for (part, and) in split_script(script) {
+            if and && all.code != 0 {
+                continue;
+            }
+            let words = words(&part, &self.env);
+            if words.first().is_some_and(|w| w == "exit") {
+                all.code = words.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                return all;
+            }
+            let r = self.redirected(&words);
+            all.stdout.push_str(&r.stdout);
+            all.stderr.push_str(&r.stderr);
+            all.code = r.code;
+        }
+        all
+    }
+
+    fn redirected(&self, words: &[String]) -> Ran {
+        let pos = words.iter().position(|w| w == ">" || w == ">>");
+        let Some(pos) = pos else {
+            return self.run(words);
+        };
+        let Some(target) = words.get(pos + 1) else {
+            return Ran::err(2, "sh: syntax error: missing redirection target\n".into());
+        };
+        let r = self.run(&words[..pos]);
+        let append = words[pos] == ">>";
+        let written = self.path(target).and_then(|p| {
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(p)
+                .map_err(|e| e.to_string())?;
+            f.write_all(r.stdout.as_bytes()).map_err(|e| e.to_string())
+        });
+        match written {
+            Ok(()) => Ran {
+                stdout: String::new(),
+                ..r
+            },
+            Err(e) => Ran::err(1, format!("sh: can't create {target}: {e}\n")),
+        }
+    }
+}
+
+/// Split a script into commands; the flag says the command follows `&&`.
+fn split_script(script: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for seq in script.split(';') {
+        for (j, part) in seq.split("&&").enumerate() {
+            if !part.trim().is_empty() {
+                out.push((part.trim().to_string(), j > 0));
+            }
+        }
+    }
+    out
+}
+
+fn words(s: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut has = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                has = true;
+            }
+            (Some('\''), c) => cur.push(c),
+            (_, '$') => {
+                let braced = chars.next_if_eq(&'{').is_some();
+                let mut name = String::new();
+                while let Some(n) = chars.next_if(|n| n.is_ascii_alphanumeric() || *n == '_') {
+                    name.push(n);
+                }
+                if braced {
+                    chars.next_if_eq(&'}');
+                }
+                cur.push_str(env.get(&name).map_or("", String::as_str));
+                has = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if has || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                has = false;
+            }
+            (_, c) => cur.push(c),
+        }
+    }
+    if has || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest(root: &Path) -> Guest<'_> {
+        let env = [("GREETING".to_string(), "hi there".to_string())].into();
+        Guest {
+            root,
+            cwd: "/work".into(),
+            env,
+        }
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn paths_never_leave_the_root() {
+        let root = Path::new("/sim/g");
+        assert_eq!(
+            host_path(root, "/", "/../../etc/passwd").unwrap(),
+            Path::new("/sim/g/etc/passwd")
+        );
+        assert_eq!(
+            host_path(root, "/w", "a/b").unwrap(),
+            Path::new("/sim/g/w/a/b")
+        );
+    }
+
+    #[test]
+    fn builtins_act_on_the_guest_filesystem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = guest(tmp.path());
+        assert_eq!(g.run(&s(&["mkdir", "-p", "/work/d"])).code, 0);
+        let r = g.run(&s(&[
+            "sh",
+            "-c",
+            "echo $GREETING > /work/d/f && echo more >> d/f",
+        ]));
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(g.run(&s(&["cat", "/work/d/f"])).stdout, "hi there\nmore\n");
+        assert_eq!(g.run(&s(&["test", "-f", "/work/d/f"])).code, 0);
+        assert_eq!(g.run(&s(&["test", "-d", "/work/d/f"])).code, 1);
+        assert_eq!(g.run(&s(&["sh", "-c", "exit 42"])).code, 42);
+        assert_eq!(
+            g.run(&s(&["sh", "-c", "false && echo no; echo yes"]))
+                .stdout,
+            "yes\n"
+        );
+        assert_eq!(g.run(&s(&["rm", "-rf", "/work/d"])).code, 0);
+        assert_eq!(g.run(&s(&["test", "-e", "/work/d"])).code, 1);
+        let unknown = g.run(&s(&["curl", "x"]));
+        assert_eq!(
+            (unknown.code, unknown.stderr.as_str()),
+            (127, "sh: curl: not found\n")
+        );
+        assert_eq!(g.run(&s(&["printenv", "GREETING"])).stdout, "hi there\n");
+        assert_eq!(
+            g.run(&s(&["sh", "-c", "echo 'a  b' \"$GREETING\""])).stdout,
+            "a  b hi there\n"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The simulator's settings, read from `SMOLVM_SIM_*` environment variables.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::smolvm::Version;
+
+/// When a fault fires: on every call of a step, or on its n-th call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    Nth(u32),
+}
+
+impl When {
+    pub fn fires(self, count: u32) -> bool {
+        match self {
+            When::Always => true,
+            When::Nth(n) => n == count,
+        }
+    }
+}
+
+/// Settings of one simulated smolvm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Knobs {
+    pub home: PathBuf,
+    pub version: Version,
+    /// `SMOLVM_SIM_FAIL=step[@n],…`: exit 1 on those calls.
+    pub fail: BTreeMap<String, When>,
+    /// `SMOLVM_SIM_HANG=step[@n],…`: never return from those calls.
+    pub hang: BTreeMap<String, When>,
+    /// `SMOLVM_SIM_READY_AFTER=k`: the first k probes after a start fail.
+    pub ready_after: u32,
+    /// `SMOLVM_SIM_BOOT_MS`: how long `start` takes.
+    pub boot: Duration,
+    /// `SMOLVM_SIM_LATENCY_MS`: how long every call takes.
+    pub latency: Duration,
+}
+
+/// The version the simulator claims by default.
+pub const DEFAULT_VERSION: Version = Version::new(1, 9, 3);
+
+/// The step names fault injection knows.
+pub const STEPS: [&str; 10] = [
+    "pack", "create", "start", "stop", "delete", "probe", "exec", "cp", "status", "ls",
+];
+
+/// Parse `step[@n],…`.
+pub fn parse_faults(s: &str) -> Result<BTreeMap<String, When>, String> {
+    let mut out = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (step, when) = match item.split_once('@') {
+            Some((step, n)) => {
+                let n = n
+                    .parse::<u32>()
+                    .map_err(|_| format!("bad call number in `{item}`"))?;
+                (step, When::Nth(n))
+            }
+            None => (item, When::Always),
+        };
+        if !STEPS.contains(&step) {
+            return Err(format!(
+                "unknown step `{step}` (known: {})",
+                STEPS.join(", ")
+            ));
+        }
+        out.insert(step.to_string(), when);
+    }
+    Ok(out)
+}
+
+fn millis(var: &str) -> Result<Duration, String> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{var}: expected milliseconds, got `{v}`")),
+        Err(_) => Ok(Duration::ZERO),
+    }
+}
+
+fn default_home() -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    state.join("smolvm-sim")
+}
+
+impl Knobs {
+    /// Settings for an in-process simulator rooted at `home`.
+    pub fn new(home: PathBuf, version: Version) -> Self {
+        Knobs {
+            home,
+            version,
+            fail: BTreeMap::new(),
+            hang: BTreeMap::new(),
+            ready_after: 0,
+            boot: Duration::ZERO,
+            latency: Duration::ZERO,
+        }
+    }
+
+    /// Settings from the environment.
+    pub fn from_env() -> Result<Self, String> {
+        let home = std::env::var_os("SMOLVM_SIM_HOME").map_or_else(default_home, PathBuf::from);
+        let version = match std::env::var("SMOLVM_SIM_VERSION") {
+            Ok(v) => Version::parse(&v).ok_or(format!("SMOLVM_SIM_VERSION: bad version `{v}`"))?,
+            Err(_) => DEFAULT_VERSION,
+        };
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let ready_after = match std::env::var("SMOLVM_SIM_READY_AFTER") {
+            Ok(v) => v
+                .parse()
+                .map_err(|_| format!("SMOLVM_SIM_READY_AFTER: bad count `{v}`"))?,
+            Err(_) => 0,
+        };
+        Ok(Knobs {
+            home,
+            version,
+            fail: parse_faults(&var("SMOLVM_SIM_FAIL"))
+                .map_err(|e| format!("SMOLVM_SIM_FAIL: {e}"))?,
+            hang: parse_faults(&var("SMOLVM_SIM_HANG"))
+                .map_err(|e| format!("SMOLVM_SIM_HANG: {e}"))?,
+            ready_after,
+            boot: millis("SMOLVM_SIM_BOOT_MS")?,
+            latency: millis("SMOLVM_SIM_LATENCY_MS")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_lists_parse() {
+        let f = parse_faults("create, exec@2").unwrap();
+        assert_eq!(f["create"], When::Always);
+        assert_eq!(f["exec"], When::Nth(2));
+        assert!(parse_faults("bogus").unwrap_err().contains("unknown step"));
+        assert!(
+            parse_faults("exec@x")
+                .unwrap_err()
+                .contains("bad call number")
+        );
+        assert!(parse_faults("").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,80 @@
+//! The spec: what a user declares about one VM, and how it is read.
+//!
+//! Owns parsing (`raw`), validation into domain types (`validate`, pure) and
+//! resolution of what the spec names on the host (`resolve`: copy sources,
+//! pack files, content fingerprint). It never talks to smolvm and never
+//! writes anything.
+
+mod error;
+mod location;
+mod raw;
+mod resolve;
+mod validate;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use error::{Problem, SpecError};
+pub use location::Location;
+pub use resolve::{Desired, Field, FileCopy, Fingerprint, resolve};
+pub use validate::parse;
+pub use values::MachineName;
+
+/// The default deadline for the guest to answer after `start`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A validated spec. Every value here has passed its rule; host paths are
+/// absolute (so none can be read as a flag) but not yet checked on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The spec file, as the user named it.
+    pub file: PathBuf,
+    pub name: MachineName,
+    pub image: Image,
+    pub allow_cidrs: Vec<IpNet>,
+    /// Guest environment given at create, sorted by key.
+    pub env: Vec<(String, String)>,
+    pub copies: Vec<CopyEntry>,
+    pub ready_timeout: Duration,
+    pub execs: Vec<ExecStep>,
+}
+
+/// Where the VM's root filesystem comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Image {
+    /// An OCI image reference, packed by bottle into its cache.
+    Ref(String),
+    /// An existing `.smolmachine` pack file.
+    Pack { path: PathBuf, at: Location },
+}
+
+/// One `[[copy]]` entry: a host file or directory to a guest path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyEntry {
+    pub src: PathBuf,
+    pub dest: String,
+    /// Where `src` is written in the spec, for errors found on disk.
+    pub at: Location,
+    pub key: String,
+}
+
+/// One `[[exec]]` step.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExecStep {
+    pub run: Vec<String>,
+    pub workdir: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+}
+
+/// Read, parse and validate the spec at `path`.
+pub fn load(path: &Path) -> Result<Spec, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}

@@ -1,0 +1,258 @@
+//! Resolution of what a spec names on the host: pack files and copy
+//! sources are checked on disk, directories are walked into a file list,
+//! and a fingerprint of everything that shapes the VM is computed.
+//!
+//! Reads files; never writes any and never talks to smolvm.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Problem, SpecError};
+use super::{CopyEntry, Image, Spec};
+
+/// One host file to put at one guest path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCopy {
+    /// Absolute, UTF-8, and free of `:` (smolvm's `cp` splits on it).
+    pub host: String,
+    pub guest: String,
+}
+
+/// A spec with its host side resolved: what bottle will make the VM be.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub spec: Spec,
+    /// Every file to copy, in spec order (directories walked in name order).
+    pub files: Vec<FileCopy>,
+    pub fingerprint: Fingerprint,
+}
+
+/// The parts of a spec that shape a VM, each hashed on its own so a change
+/// can be reported by field. The readiness timeout is not among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub image: String,
+    pub network: String,
+    pub env: String,
+    pub copy: String,
+    pub exec: String,
+}
+
+/// A field of the fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Image,
+    Network,
+    Env,
+    Copy,
+    Exec,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Image => "image",
+            Field::Network => "network",
+            Field::Env => "env",
+            Field::Copy => "copy",
+            Field::Exec => "exec",
+        })
+    }
+}
+
+impl Fingerprint {
+    /// One hash over every field.
+    pub fn hash(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        for part in [
+            &self.image,
+            &self.network,
+            &self.env,
+            &self.copy,
+            &self.exec,
+        ] {
+            h.update(part.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().to_hex().to_string()
+    }
+
+    /// The fields in which `self` differs from `other`, in a fixed order.
+    pub fn changed(&self, other: &Fingerprint) -> Vec<Field> {
+        [
+            (Field::Image, &self.image, &other.image),
+            (Field::Network, &self.network, &other.network),
+            (Field::Env, &self.env, &other.env),
+            (Field::Copy, &self.copy, &other.copy),
+            (Field::Exec, &self.exec, &other.exec),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(f, _, _)| f)
+        .collect()
+    }
+}
+
+/// Check the spec's host paths and compute what the VM should be.
+pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
+    let mut problems = Vec::new();
+    let image = match &spec.image {
+        Image::Ref(r) => hash_parts(&["ref", r]),
+        Image::Pack { path, at } => match hash_pack(path) {
+            Ok(h) => h,
+            Err(message) => {
+                problems.push(Problem {
+                    at: at.clone(),
+                    key: "image.pack".into(),
+                    message,
+                });
+                String::new()
+            }
+        },
+    };
+    let mut files = Vec::new();
+    let mut copy_hash = blake3::Hasher::new();
+    for entry in &spec.copies {
+        if let Err(message) = walk_entry(entry, &mut files, &mut copy_hash) {
+            problems.push(Problem {
+                at: entry.at.clone(),
+                key: entry.key.clone(),
+                message,
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(SpecError::Invalid(problems));
+    }
+    let fingerprint = Fingerprint {
+        image,
+        network: hash_debug(&spec.allow_cidrs),
+        env: hash_debug(&spec.env),
+        copy: copy_hash.finalize().to_hex().to_string(),
+        exec: hash_debug(&spec.execs),
+    };
+    Ok(Desired {
+        spec,
+        files,
+        fingerprint,
+    })
+}
+
+fn hash_parts(parts: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn hash_debug<T: fmt::Debug>(v: &T) -> String {
+    hash_parts(&[&format!("{v:?}")])
+}
+
+fn hash_pack(path: &Path) -> Result<String, String> {
+    let meta = fs::metadata(path).map_err(|e| describe_io(path, &e))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(b"pack\n");
+    h.update(path.as_os_str().as_encoded_bytes());
+    update_file(&mut h, path)?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+fn update_file(h: &mut blake3::Hasher, path: &Path) -> Result<(), String> {
+    let file = fs::File::open(path).map_err(|e| describe_io(path, &e))?;
+    h.update_reader(file).map_err(|e| describe_io(path, &e))?;
+    Ok(())
+}
+
+fn describe_io(path: &Path, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
+        _ => format!("cannot read {}: {e}", path.display()),
+    }
+}
+
+/// Walk one `[[copy]]` entry into `files`, hashing what it copies.
+fn walk_entry(
+    entry: &CopyEntry,
+    files: &mut Vec<FileCopy>,
+    hash: &mut blake3::Hasher,
+) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    walk(&entry.src, &entry.dest, files, hash, &mut seen)
+}
+
+fn walk(
+    src: &Path,
+    dest: &str,
+    files: &mut Vec<FileCopy>,
+    hash: &mut blake3::Hasher,
+    seen: &mut HashSet<(u64, u64)>,
+) -> Result<(), String> {
+    let meta = fs::metadata(src).map_err(|e| describe_io(src, &e))?;
+    if meta.is_file() {
+        let host = host_string(src)?;
+        hash.update(dest.as_bytes());
+        hash.update(&meta.permissions().mode().to_le_bytes());
+        hash.update(&meta.len().to_le_bytes());
+        update_file(hash, src)?;
+        files.push(FileCopy {
+            host,
+            guest: dest.to_string(),
+        });
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Err(format!(
+            "{} is neither a file nor a directory (sockets, devices and fifos are not copied)",
+            src.display()
+        ));
+    }
+    if !seen.insert((meta.dev(), meta.ino())) {
+        return Err(format!(
+            "{} is a directory loop (through a symlink)",
+            src.display()
+        ));
+    }
+    let mut names: Vec<_> = fs::read_dir(src)
+        .map_err(|e| describe_io(src, &e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| describe_io(src, &e))?;
+    names.sort();
+    for name in names {
+        let Some(n) = name.to_str() else {
+            return Err(format!(
+                "{} has a name that is not UTF-8",
+                src.join(&name).display()
+            ));
+        };
+        let child_dest = format!("{}/{n}", dest.trim_end_matches('/'));
+        walk(&src.join(&name), &child_dest, files, hash, seen)?;
+    }
+    seen.remove(&(meta.dev(), meta.ino()));
+    Ok(())
+}
+
+/// The host path as smolvm's `cp` can take it: UTF-8 and without `:`.
+fn host_string(path: &Path) -> Result<String, String> {
+    let Some(s) = path.to_str() else {
+        return Err(format!("{} is not a UTF-8 path", path.display()));
+    };
+    if s.contains(':') {
+        return Err(format!(
+            "{s} contains `:`, which smolvm's `cp` reads as a machine name"
+        ));
+    }
+    Ok(s.to_string())
+}

@@ -1,0 +1,289 @@
+//! From TOML text to a validated [`Spec`]: pure, no file system access
+//! beyond making the spec's directory absolute.
+//!
+//! Collects every problem it finds rather than stopping at the first.
+
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::error::{Problem, SpecError};
+use super::location::Location;
+use super::raw::{RawCopy, RawExec, RawImage, RawSpec, SpannedMap};
+use super::values::{self, MachineName};
+use super::{CopyEntry, DEFAULT_READY_TIMEOUT, ExecStep, Image, Spec};
+
+/// Parse and validate spec `text` that was read from `file`.
+pub fn parse(file: &Path, text: &str) -> Result<Spec, SpecError> {
+    let raw: RawSpec = toml::from_str(text).map_err(|e| syntax_problem(file, text, &e))?;
+    let mut v = Validator {
+        file,
+        text,
+        dir: spec_dir(file),
+        problems: Vec::new(),
+    };
+    let spec = v.spec(raw);
+    match (spec, v.problems.is_empty()) {
+        (Some(spec), true) => Ok(spec),
+        _ => Err(SpecError::Invalid(v.problems)),
+    }
+}
+
+fn spec_dir(file: &Path) -> PathBuf {
+    let parent = file.parent().unwrap_or(Path::new(""));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    normalize(&std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf()))
+}
+
+/// Resolve `.` and `..` lexically (without following symlinks).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn syntax_problem(file: &Path, text: &str, e: &toml::de::Error) -> SpecError {
+    let span = e.span();
+    let at = Location::of_span(file, text, span.clone());
+    let message = e.message().trim().to_string();
+    let key = field_in_message(&message)
+        .map(|field| join_key(&table_at(text, at.line), &field))
+        .unwrap_or_else(|| key_at(text, at.line));
+    SpecError::Invalid(vec![Problem { at, key, message }])
+}
+
+/// The field named in serde's "unknown field `x`" / "missing field `x`".
+fn field_in_message(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
+    rest.split('`').next().map(str::to_string)
+}
+
+/// The table header (`[a]`, `[[a]]`) in force at 1-based `line`.
+fn table_at(text: &str, line: usize) -> String {
+    text.lines()
+        .take(line)
+        .filter_map(|l| {
+            let l = l.trim();
+            l.starts_with('[')
+                .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        })
+        .last()
+        .unwrap_or_default()
+}
+
+/// Best-effort dotted key for a syntax error on 1-based `line`.
+fn key_at(text: &str, line: usize) -> String {
+    let src = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
+    if src.starts_with('[') {
+        return table_at(text, line);
+    }
+    let own = src.split('=').next().unwrap_or("").trim();
+    let own = if src.contains('=') { own } else { "" };
+    join_key(&table_at(text, line), own)
+}
+
+fn join_key(table: &str, key: &str) -> String {
+    match (table.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (false, true) => table.to_string(),
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    text: &'a str,
+    dir: PathBuf,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn at<T>(&self, s: &Spanned<T>) -> Location {
+        Location::at(self.file, self.text, s.span().start)
+    }
+
+    fn problem<T>(&mut self, s: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) {
+        let at = self.at(s);
+        self.problems.push(Problem {
+            at,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Apply `rule` to a spanned string, recording a located problem on error.
+    fn check<T>(
+        &mut self,
+        s: &Spanned<String>,
+        key: &str,
+        rule: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match rule(s.get_ref()) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.problem(s, key, message);
+                None
+            }
+        }
+    }
+
+    fn spec(&mut self, raw: RawSpec) -> Option<Spec> {
+        let name = self.check(&raw.name, "name", MachineName::parse);
+        let image = self.image(&raw.image);
+        let allow_cidrs = raw.network.map_or_else(Vec::new, |n| {
+            let cidrs = n.allow_cidrs.iter().enumerate();
+            let checked: Vec<_> = cidrs
+                .map(|(i, c)| self.check(c, &format!("network.allow_cidrs[{i}]"), values::cidr))
+                .collect();
+            checked.into_iter().flatten().collect()
+        });
+        let env = self.env(&raw.env, "env");
+        let copies = self.copies(&raw.copy);
+        let ready_timeout = raw
+            .ready
+            .and_then(|r| r.timeout)
+            .map_or(Some(DEFAULT_READY_TIMEOUT), |t| {
+                self.check(&t, "ready.timeout", values::duration)
+            });
+        let execs = self.execs(&raw.exec);
+        Some(Spec {
+            file: self.file.to_path_buf(),
+            name: name?,
+            image: image?,
+            allow_cidrs,
+            env,
+            copies,
+            ready_timeout: ready_timeout?,
+            execs,
+        })
+    }
+
+    fn image(&mut self, raw: &Spanned<RawImage>) -> Option<Image> {
+        match (&raw.get_ref().reference, &raw.get_ref().pack) {
+            (Some(r), None) => self
+                .check(r, "image.ref", values::image_ref)
+                .map(Image::Ref),
+            (None, Some(p)) => {
+                let path = self.host_path(p, "image.pack")?;
+                if !p.get_ref().ends_with(".smolmachine") {
+                    self.problem(p, "image.pack", "must name a `.smolmachine` pack file");
+                    return None;
+                }
+                let at = self.at(p);
+                Some(Image::Pack { path, at })
+            }
+            (Some(_), Some(p)) => {
+                self.problem(p, "image", "give exactly one of `ref` and `pack`, not both");
+                None
+            }
+            (None, None) => {
+                self.problem(raw, "image", "give exactly one of `ref` or `pack`");
+                None
+            }
+        }
+    }
+
+    /// A host path relative to the spec's directory, made absolute.
+    fn host_path(&mut self, p: &Spanned<String>, key: &str) -> Option<PathBuf> {
+        let rel = p.get_ref();
+        if rel.is_empty() || rel.contains('\0') {
+            self.problem(p, key, "must be a non-empty path");
+            return None;
+        }
+        Some(normalize(&self.dir.join(rel)))
+    }
+
+    fn env(&mut self, map: &SpannedMap, table: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (k, v) in map {
+            let key = format!("{table}.{}", k.get_ref());
+            let name = self.check(k, &key, values::env_key);
+            let value = self.check(v, &key, values::env_value);
+            if let (Some(name), Some(value)) = (name, value) {
+                out.push((name, value));
+            }
+        }
+        out
+    }
+
+    fn copies(&mut self, raw: &[Spanned<RawCopy>]) -> Vec<CopyEntry> {
+        let mut out = Vec::new();
+        for (i, c) in raw.iter().enumerate() {
+            let c = c.get_ref();
+            let key = format!("copy[{i}].src");
+            let src = self.host_path(&c.src, &key);
+            let dest = self.check(&c.dest, &format!("copy[{i}].dest"), values::guest_path);
+            if let (Some(src), Some(dest)) = (src, dest) {
+                let at = self.at(&c.src);
+                out.push(CopyEntry { src, dest, at, key });
+            }
+        }
+        out
+    }
+
+    fn execs(&mut self, raw: &[Spanned<RawExec>]) -> Vec<ExecStep> {
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, e)| self.exec(i, e.get_ref()))
+            .collect()
+    }
+
+    fn exec(&mut self, i: usize, e: &RawExec) -> Option<ExecStep> {
+        let run: Vec<String> = e
+            .run
+            .get_ref()
+            .iter()
+            .map(|a| a.get_ref().clone())
+            .collect();
+        let mut ok = true;
+        if run.is_empty() || run[0].is_empty() {
+            self.problem(&e.run, format!("exec[{i}].run"), "must name a command");
+            ok = false;
+        }
+        if let Some(arg) = e.run.get_ref().iter().find(|a| a.get_ref().contains('\0')) {
+            self.problem(
+                arg,
+                format!("exec[{i}].run"),
+                "must not contain a NUL character",
+            );
+            ok = false;
+        }
+        let workdir = match &e.workdir {
+            Some(w) => Some(self.check(w, &format!("exec[{i}].workdir"), values::guest_path)?),
+            None => None,
+        };
+        let before = self.problems.len();
+        let env = self.env(&e.env, &format!("exec[{i}].env"));
+        let timeout = match &e.timeout {
+            Some(t) => Some(self.check(t, &format!("exec[{i}].timeout"), values::duration)?),
+            None => None,
+        };
+        (ok && self.problems.len() == before).then_some(ExecStep {
+            run,
+            workdir,
+            env,
+            timeout,
+        })
+    }
+}

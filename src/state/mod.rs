@@ -1,0 +1,12 @@
+//! bottle's ownership records: one JSON file per machine it created.
+//!
+//! A record is the only proof that bottle owns a machine; without one, a
+//! machine is never touched. Owns the record format and its storage
+//! (atomic writes: temp file, fsync, rename, fsync of the directory; the
+//! directory 0700, files 0600). Knows nothing of smolvm.
+
+mod record;
+mod store;
+
+pub use record::{Record, RecordPhase};
+pub use store::{StateError, Store, default_cache_dir, default_state_dir};

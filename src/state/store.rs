@@ -1,0 +1,208 @@
+//! Where records live and how they are written.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use etcetera::BaseStrategy;
+
+use super::record::Record;
+
+/// Why a record could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot use state directory {}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read record {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("record {} is corrupt ({detail}); inspect or remove it by hand", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("cannot write record {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no state directory: set BOTTLE_STATE_DIR or HOME")]
+    NoHome,
+}
+
+/// The default state directory: `$XDG_STATE_HOME/bottle`.
+pub fn default_state_dir() -> Result<PathBuf, StateError> {
+    let base = etcetera::choose_base_strategy().map_err(|_| StateError::NoHome)?;
+    let dir = base.state_dir().unwrap_or_else(|| base.data_dir());
+    Ok(dir.join("bottle"))
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/bottle`.
+pub fn default_cache_dir() -> Result<PathBuf, StateError> {
+    let base = etcetera::choose_base_strategy().map_err(|_| StateError::NoHome)?;
+    Ok(base.cache_dir().join("bottle"))
+}
+
+/// The record directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Records under `dir/machines/`. Nothing is created until a write; then
+    /// missing directories are made 0700 (an existing `dir` is left as it
+    /// is, `machines/` is always set to 0700).
+    pub fn new(dir: &Path) -> Self {
+        Store {
+            dir: dir.join("machines"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    /// The record of `name`, if bottle has one.
+    pub fn load(&self, name: &str) -> Result<Option<Record>, StateError> {
+        let path = self.path(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let record: Record = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        if record.name != name {
+            return Err(StateError::Corrupt {
+                path,
+                detail: format!("it names machine `{}`", record.name),
+            });
+        }
+        Ok(Some(record))
+    }
+
+    /// Write `record` atomically.
+    pub fn save(&self, record: &Record) -> Result<(), StateError> {
+        self.ensure_dir()?;
+        let path = self.path(&record.name);
+        let write_err = |source| StateError::Write {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(record).map_err(|e| write_err(io::Error::other(e)))?;
+        let tmp = self
+            .dir
+            .join(format!(".{}.json.{}.tmp", record.name, std::process::id()));
+        write_synced(&tmp, &json).map_err(write_err)?;
+        fs::rename(&tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            write_err(e)
+        })?;
+        sync_dir(&self.dir).map_err(write_err)
+    }
+
+    /// Forget `name`. Forgetting a machine without a record is not an error.
+    pub fn remove(&self, name: &str) -> Result<(), StateError> {
+        let path = self.path(name);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir).map_err(|source| StateError::Write { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Write { path, source }),
+        }
+    }
+
+    fn ensure_dir(&self) -> Result<(), StateError> {
+        let dir_err = |source| StateError::Dir {
+            path: self.dir.clone(),
+            source,
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(dir_err)?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(dir_err)
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Fingerprint;
+    use crate::state::RecordPhase;
+
+    fn record(name: &str) -> Record {
+        Record {
+            name: name.into(),
+            spec_file: "s.toml".into(),
+            spec_hash: "h".into(),
+            fingerprint: Fingerprint {
+                image: "i".into(),
+                network: "n".into(),
+                env: "e".into(),
+                copy: "c".into(),
+                exec: "x".into(),
+            },
+            phase: RecordPhase::Creating,
+            completed: vec!["create".into()],
+            pack: None,
+            smolvm_version: "1.9.3".into(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_with_private_permissions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        assert_eq!(store.load("a").unwrap(), None);
+        store.save(&record("a")).unwrap();
+        assert_eq!(store.load("a").unwrap(), Some(record("a")));
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&store.path("a")), 0o600);
+        assert_eq!(mode(&tmp.path().join("machines")), 0o700);
+        assert_eq!(mode(tmp.path()), 0o700);
+        store.remove("a").unwrap();
+        store.remove("a").unwrap();
+        assert_eq!(store.load("a").unwrap(), None);
+        let leftovers: Vec<_> = fs::read_dir(tmp.path().join("machines")).unwrap().collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_record_is_an_error_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        fs::create_dir_all(tmp.path().join("machines")).unwrap();
+        fs::write(store.path("a"), "{not json").unwrap();
+        let err = store.load("a").unwrap_err().to_string();
+        assert!(err.contains("a.json") && err.contains("corrupt"), "{err}");
+        store.save(&record("b")).unwrap();
+        fs::rename(store.path("b"), store.path("c")).unwrap();
+        let err = store.load("c").unwrap_err().to_string();
+        assert!(err.contains("names machine `b`"), "{err}");
+    }
+}
