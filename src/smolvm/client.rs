@@ -279,3 +279,6 @@ fn run_checked<S: Smolvm>(
         stderr: out.stderr,
     })
 }
+
+#[cfg(test)]
+mod tests;

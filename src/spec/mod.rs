@@ -78,3 +78,6 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
     })?;
     parse(path, &text)
 }
+
+#[cfg(test)]
+mod tests;

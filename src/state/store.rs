@@ -177,18 +177,20 @@ mod tests {
     #[test]
     fn records_round_trip_with_private_permissions() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::new(tmp.path());
+        let state = tmp.path().join("state");
+        let store = Store::new(&state);
         assert_eq!(store.load("a").unwrap(), None);
+        assert!(!state.exists(), "reading creates nothing");
         store.save(&record("a")).unwrap();
         assert_eq!(store.load("a").unwrap(), Some(record("a")));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&store.path("a")), 0o600);
-        assert_eq!(mode(&tmp.path().join("machines")), 0o700);
-        assert_eq!(mode(tmp.path()), 0o700);
+        assert_eq!(mode(&state.join("machines")), 0o700);
+        assert_eq!(mode(&state), 0o700);
         store.remove("a").unwrap();
         store.remove("a").unwrap();
         assert_eq!(store.load("a").unwrap(), None);
-        let leftovers: Vec<_> = fs::read_dir(tmp.path().join("machines")).unwrap().collect();
+        let leftovers: Vec<_> = fs::read_dir(state.join("machines")).unwrap().collect();
         assert!(leftovers.is_empty());
     }
 

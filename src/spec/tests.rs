@@ -1,0 +1,339 @@
+//! Every validation rule, with the location, key and message it reports.
+
+use std::path::Path;
+
+use super::*;
+
+const MINIMAL: &str = "name = \"vm\"\n[image]\nref = \"alpine:3\"\n";
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse(Path::new("/specs/s.toml"), text) {
+        Ok(spec) => panic!("expected an error, got {spec:?}"),
+        Err(e) => e.problems().to_vec(),
+    }
+}
+
+/// The single problem of `text`, as `line:col key: message`.
+fn one(text: &str) -> String {
+    let p = problems(text);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    format!(
+        "{}:{} {}: {}",
+        p[0].at.line, p[0].at.column, p[0].key, p[0].message
+    )
+}
+
+#[test]
+fn the_minimal_spec_is_valid_with_defaults() {
+    let s = parse(Path::new("/specs/s.toml"), MINIMAL).unwrap();
+    assert_eq!(s.name.as_str(), "vm");
+    assert_eq!(s.image, Image::Ref("alpine:3".into()));
+    assert!(
+        s.allow_cidrs.is_empty() && s.env.is_empty() && s.copies.is_empty() && s.execs.is_empty()
+    );
+    assert_eq!(s.ready_timeout, DEFAULT_READY_TIMEOUT);
+}
+
+#[test]
+fn the_full_spec_is_read() {
+    let text = r#"
+name = "agent-xyz"
+[image]
+pack = "../build/agent.smolmachine"
+[network]
+allow_cidrs = ["192.168.50.2/32", "10.1.0.0/16"]
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+[[copy]]
+src = "../fixtures/workspace"
+dest = "/workspace"
+[ready]
+timeout = "2m"
+[[exec]]
+run = ["sh", "-c", "true"]
+workdir = "/workspace"
+env = { GIT_PAGER = "cat" }
+timeout = "30s"
+"#;
+    let s = parse(Path::new("/srv/specs/agent.toml"), text).unwrap();
+    let Image::Pack { path, .. } = &s.image else {
+        panic!("{:?}", s.image)
+    };
+    assert_eq!(path, Path::new("/srv/build/agent.smolmachine"));
+    assert_eq!(s.allow_cidrs.len(), 2);
+    assert_eq!(
+        s.env,
+        [(
+            "HTTPS_PROXY".to_string(),
+            "http://192.168.50.2:8888".to_string()
+        )]
+    );
+    assert_eq!(s.copies[0].src, Path::new("/srv/fixtures/workspace"));
+    assert_eq!(s.copies[0].dest, "/workspace");
+    assert_eq!(s.ready_timeout, Duration::from_secs(120));
+    let e = &s.execs[0];
+    assert_eq!(e.run, ["sh", "-c", "true"]);
+    assert_eq!(e.workdir.as_deref(), Some("/workspace"));
+    assert_eq!(e.env, [("GIT_PAGER".to_string(), "cat".to_string())]);
+    assert_eq!(e.timeout, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn unknown_keys_are_rejected_where_they_stand() {
+    let got = one("name = \"vm\"\nbogus = 1\n[image]\nref = \"a\"\n");
+    assert!(got.starts_with("2:1 bogus: unknown field `bogus`"), "{got}");
+    let nested = one("name = \"vm\"\n[image]\nref = \"a\"\n[network]\nallow_cidr = []\n");
+    assert!(
+        nested.starts_with("5:1 network.allow_cidr: unknown field `allow_cidr`"),
+        "{nested}"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_are_located() {
+    let got = one("name = \"vm\"\n[image]\nref = \n");
+    assert!(got.starts_with("3:7 image.ref:"), "{got}");
+    let ty = one("name = 5\n[image]\nref = \"a\"\n");
+    assert!(
+        ty.starts_with("1:8 name: invalid type: integer `5`, expected a string"),
+        "{ty}"
+    );
+    let missing = one("[image]\nref = \"a\"\n");
+    assert!(missing.contains("name: missing field `name`"), "{missing}");
+}
+
+#[test]
+fn names_follow_smolvm_rule() {
+    let got = one("name = \"-vm\"\n[image]\nref = \"a\"\n");
+    assert_eq!(got, "1:8 name: must start with a letter or digit");
+    let dd = one("name = \"a--b\"\n[image]\nref = \"a\"\n");
+    assert_eq!(dd, "1:8 name: must not contain `--`");
+    let long = one(&format!(
+        "name = \"{}\"\n[image]\nref = \"a\"\n",
+        "a".repeat(129)
+    ));
+    assert_eq!(long, "1:8 name: is longer than 128 characters");
+}
+
+#[test]
+fn exactly_one_image_source() {
+    let both = one("name = \"vm\"\n[image]\nref = \"a\"\npack = \"p.smolmachine\"\n");
+    assert_eq!(
+        both,
+        "4:8 image: give exactly one of `ref` and `pack`, not both"
+    );
+    let neither = one("name = \"vm\"\n[image]\n");
+    assert_eq!(neither, "2:1 image: give exactly one of `ref` or `pack`");
+    let flag = one("name = \"vm\"\n[image]\nref = \"--help\"\n");
+    assert_eq!(flag, "3:7 image.ref: must not start with `-`");
+    let not_pack = one("name = \"vm\"\n[image]\npack = \"agent.tar\"\n");
+    assert_eq!(
+        not_pack,
+        "3:8 image.pack: must name a `.smolmachine` pack file"
+    );
+}
+
+#[test]
+fn cidrs_must_parse_without_host_bits() {
+    let host = one(&format!(
+        "{MINIMAL}[network]\nallow_cidrs = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n"
+    ));
+    assert_eq!(
+        host,
+        "5:30 network.allow_cidrs[1]: has host bits set; did you mean 10.0.0.0/8?"
+    );
+    let bad = one(&format!("{MINIMAL}[network]\nallow_cidrs = [\"--net\"]\n"));
+    assert!(
+        bad.starts_with("5:16 network.allow_cidrs[0]: `--net` is not a CIDR"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn env_keys_and_values_are_checked() {
+    let key = one(&format!("{MINIMAL}[env]\n\"1BAD\" = \"x\"\n"));
+    assert!(
+        key.starts_with("5:1 env.1BAD: `1BAD` is not a valid variable name"),
+        "{key}"
+    );
+    let nul = one(&format!("{MINIMAL}[env]\nA = \"a\\u0000b\"\n"));
+    assert_eq!(nul, "5:5 env.A: must not contain a NUL character");
+    let exec_key = one(&format!(
+        "{MINIMAL}[[exec]]\nrun = [\"true\"]\nenv = {{ \"A-B\" = \"x\" }}\n"
+    ));
+    assert!(
+        exec_key.starts_with("6:9 exec[0].env.A-B: `A-B` is not a valid variable name"),
+        "{exec_key}"
+    );
+}
+
+#[test]
+fn copies_need_an_absolute_destination() {
+    let got = one(&format!(
+        "{MINIMAL}[[copy]]\nsrc = \"a\"\ndest = \"workspace\"\n"
+    ));
+    assert_eq!(
+        got,
+        "6:8 copy[0].dest: `workspace` must be an absolute guest path (starting with `/`)"
+    );
+}
+
+#[test]
+fn exec_needs_a_command_and_valid_options() {
+    let empty = one(&format!("{MINIMAL}[[exec]]\nrun = []\n"));
+    assert_eq!(empty, "5:7 exec[0].run: must name a command");
+    let workdir = one(&format!(
+        "{MINIMAL}[[exec]]\nrun = [\"ls\"]\nworkdir = \"rel\"\n"
+    ));
+    assert_eq!(
+        workdir,
+        "6:11 exec[0].workdir: `rel` must be an absolute guest path (starting with `/`)"
+    );
+    let zero = one(&format!(
+        "{MINIMAL}[[exec]]\nrun = [\"ls\"]\ntimeout = \"0s\"\n"
+    ));
+    assert_eq!(zero, "6:11 exec[0].timeout: must be greater than zero");
+}
+
+#[test]
+fn durations_need_units() {
+    let got = one(&format!("{MINIMAL}[ready]\ntimeout = \"30\"\n"));
+    assert!(
+        got.starts_with("5:11 ready.timeout: `30` is not a duration like \"30s\" or \"2m\""),
+        "{got}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let p = problems("name = \"-a\"\n[image]\nref = \"-b\"\n[network]\nallow_cidrs = [\"x\"]\n");
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["name", "image.ref", "network.allow_cidrs[0]"]);
+}
+
+#[test]
+fn errors_render_with_file_line_column_and_a_caret() {
+    let err = parse(
+        Path::new("specs/x.toml"),
+        "name = \"-vm\"\n[image]\nref = \"a\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(
+        text,
+        "specs/x.toml:1:8: `name`: must start with a letter or digit\n  |\n1 | name = \"-vm\"\n  |        ^"
+    );
+}
+
+mod resolving {
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    fn spec_in(dir: &Path, body: &str) -> Result<Desired, SpecError> {
+        let file = dir.join("s.toml");
+        std::fs::write(&file, format!("{MINIMAL}{body}")).unwrap();
+        load(&file).and_then(resolve)
+    }
+
+    fn only_problem(r: Result<Desired, SpecError>) -> Problem {
+        let err = r.err().expect("an error");
+        assert_eq!(err.problems().len(), 1, "{err}");
+        err.problems()[0].clone()
+    }
+
+    #[test]
+    fn directories_are_walked_in_name_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("ws/b")).unwrap();
+        std::fs::write(tmp.path().join("ws/b/z"), "z").unwrap();
+        std::fs::write(tmp.path().join("ws/a"), "a").unwrap();
+        let d = spec_in(tmp.path(), "[[copy]]\nsrc = \"ws\"\ndest = \"/w/\"\n").unwrap();
+        let guests: Vec<&str> = d.files.iter().map(|f| f.guest.as_str()).collect();
+        assert_eq!(guests, ["/w/a", "/w/b/z"]);
+        assert!(d.files.iter().all(|f| f.host.starts_with('/')));
+    }
+
+    #[test]
+    fn a_missing_source_is_located() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = only_problem(spec_in(
+            tmp.path(),
+            "[[copy]]\nsrc = \"nope\"\ndest = \"/w\"\n",
+        ));
+        assert_eq!(
+            (p.at.line, p.at.column, p.key.as_str()),
+            (5, 7, "copy[0].src")
+        );
+        assert!(p.message.ends_with("nope does not exist"), "{}", p.message);
+    }
+
+    #[test]
+    fn a_colon_in_a_source_path_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a:b"), "x").unwrap();
+        let p = only_problem(spec_in(
+            tmp.path(),
+            "[[copy]]\nsrc = \"a:b\"\ndest = \"/w\"\n",
+        ));
+        assert!(p.message.contains("contains `:`"), "{}", p.message);
+    }
+
+    #[test]
+    fn sockets_and_symlink_loops_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("ws")).unwrap();
+        let _l = UnixListener::bind(tmp.path().join("ws/sock")).unwrap();
+        let p = only_problem(spec_in(
+            tmp.path(),
+            "[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n",
+        ));
+        assert!(
+            p.message.contains("neither a file nor a directory"),
+            "{}",
+            p.message
+        );
+        std::fs::create_dir(tmp.path().join("loop")).unwrap();
+        std::os::unix::fs::symlink("..", tmp.path().join("loop/up")).unwrap();
+        let p = only_problem(spec_in(
+            tmp.path(),
+            "[[copy]]\nsrc = \"loop\"\ndest = \"/w\"\n",
+        ));
+        assert!(p.message.contains("directory loop"), "{}", p.message);
+    }
+
+    #[test]
+    fn a_missing_pack_is_located() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("s.toml");
+        std::fs::write(&file, "name = \"vm\"\n[image]\npack = \"x.smolmachine\"\n").unwrap();
+        let p = only_problem(load(&file).and_then(resolve));
+        assert_eq!((p.at.line, p.key.as_str()), (3, "image.pack"));
+        assert!(
+            p.message.ends_with("x.smolmachine does not exist"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_follows_what_shapes_the_vm() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), "one").unwrap();
+        let copy = "[[copy]]\nsrc = \"f\"\ndest = \"/f\"\n";
+        let a = spec_in(tmp.path(), copy).unwrap().fingerprint;
+        assert_eq!(a, spec_in(tmp.path(), copy).unwrap().fingerprint);
+        std::fs::write(tmp.path().join("f"), "two").unwrap();
+        let b = spec_in(tmp.path(), copy).unwrap().fingerprint;
+        assert_eq!(b.changed(&a), [Field::Copy]);
+        let c = spec_in(tmp.path(), &format!("{copy}[env]\nA = \"1\"\n"))
+            .unwrap()
+            .fingerprint;
+        assert_eq!(c.changed(&b), [Field::Env]);
+        let d = spec_in(tmp.path(), &format!("{copy}[ready]\ntimeout = \"5s\"\n"))
+            .unwrap()
+            .fingerprint;
+        assert_eq!(d, b, "readiness does not shape the VM");
+        assert_ne!(a.hash(), b.hash());
+    }
+}
