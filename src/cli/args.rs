@@ -1,6 +1,7 @@
 //! The command line, as clap reads it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -21,8 +22,16 @@ pub struct Args {
     /// Where bottle caches packs (default: $XDG_CACHE_HOME/bottle).
     #[arg(long, global = true, env = "BOTTLE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Kill any single smolvm call that runs longer than this (e.g. `90s`),
+    /// then tear down as for any failure. Default: a limit per kind of call.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub step_timeout: Option<Duration>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::spec::values::duration(s)
 }
 
 #[derive(Debug, Subcommand)]

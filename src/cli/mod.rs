@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use crate::lifecycle::OnFailure;
-use crate::reconcile::{Env, Options, report};
+use crate::reconcile::{Egress, Env, Options, report};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
@@ -58,13 +58,9 @@ pub fn run(args: Args) -> Exit {
         Command::Plan {
             specs,
             allow_unenforced_egress,
-        } => {
-            let opts = Options {
-                on_failure: OnFailure::TearDown,
-                allow_unenforced_egress: *allow_unenforced_egress,
-            };
-            with_specs(&args, specs, |env, d| plan_one(env, d, opts))
-        }
+        } => with_specs(&args, specs, |env, d| {
+            plan_one(env, d, *allow_unenforced_egress)
+        }),
         Command::Down { target } => with_target(&args, target, down_one),
         Command::Status { target, json } => {
             with_target(&args, target, |env, name| status_one(env, name, *json))
@@ -89,7 +85,8 @@ impl World {
             exit::of_smolvm(&e)
         })?;
         let program = program.to_string_lossy().into_owned();
-        let client = Client::connect(ProcessSmolvm, &program, Limits::default()).map_err(|e| {
+        let limits = args.step_timeout.map_or_else(Limits::default, Limits::all);
+        let client = Client::connect(ProcessSmolvm, &program, limits).map_err(|e| {
             exit::print_error(&e);
             exit::of_smolvm(&e)
         })?;
@@ -216,11 +213,17 @@ fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options) -> 
     }
 }
 
-fn plan_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options) -> Exit {
-    match env.plan(desired, opts) {
+fn plan_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, allow_unenforced: bool) -> Exit {
+    match env.plan(desired) {
         Ok(plan) => {
             if let Some(w) = plan.egress.warning(&plan.name, env.client.version()) {
                 eprintln!("{w}");
+            }
+            if plan.egress == Egress::Unenforced && !allow_unenforced {
+                eprintln!(
+                    "{}: `bottle apply` will refuse this unless --allow-unenforced-egress is given",
+                    plan.name
+                );
             }
             print!("{}", render::plan(&plan, desired));
             Exit::Ok

@@ -44,8 +44,7 @@ impl Egress {
             Egress::None | Egress::Enforced => None,
             Egress::Unenforced => Some(format!(
                 "warning: egress of `{name}` is UNRESTRICTED: smolvm {version} drops \
-                 network.allow_cidrs on `create --from` (fixed in {EGRESS_FIXED}); \
-                 proceeding because of --allow-unenforced-egress"
+                 network.allow_cidrs on `create --from` (fixed in {EGRESS_FIXED})"
             )),
         }
     }

@@ -49,7 +49,7 @@ pub enum ApplyError {
         /// What the step was doing, e.g. `copy /workspace/README.md`.
         doing: String,
         #[source]
-        cause: StepError,
+        cause: Box<StepError>,
         cleanup: Cleanup,
     },
     #[error(

@@ -26,6 +26,8 @@ pub(super) struct Execution<'a, 'e, S> {
     pub on_failure: OnFailure,
     /// The record this run owns, once it has written one.
     pub record: Option<Record>,
+    /// Steps of this run that succeeded, in order.
+    pub done: Vec<String>,
 }
 
 impl<S: Smolvm> Execution<'_, '_, S> {
@@ -71,7 +73,7 @@ impl<S: Smolvm> Execution<'_, '_, S> {
                     .line(self.name(), &format!("{doing}: ok ({ms} ms)"));
                 match self.progress(step) {
                     Ok(()) => (Outcome::Done, None),
-                    Err(e) => (Outcome::Failed, Some(e.into())),
+                    Err(e) => (Outcome::Failed, Some(e)),
                 }
             }
             Err(e) => {
@@ -162,7 +164,7 @@ impl<S: Smolvm> Execution<'_, '_, S> {
             spec_hash: d.fingerprint.hash(),
             fingerprint: d.fingerprint.clone(),
             phase,
-            completed: Vec::new(),
+            completed: self.done.clone(),
             pack: Some(self.prep.from.clone().into()),
             smolvm_version: self.env.client.version().to_string(),
         });
@@ -170,12 +172,13 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         self.env.store.save(record)
     }
 
-    /// After a successful step of a run that owns a record, note it.
+    /// Note a successful step, in the record once this run owns one.
     fn progress(&mut self, step: Step) -> Result<(), StepError> {
+        self.done.push(step.to_string());
         let Some(record) = self.record.as_mut() else {
             return Ok(());
         };
-        record.completed.push(step.to_string());
+        record.completed.clone_from(&self.done);
         self.env.store.save(record)?;
         Ok(())
     }
@@ -234,7 +237,7 @@ impl<S: Smolvm> Execution<'_, '_, S> {
             name: self.name().to_string(),
             step,
             doing: self.prep.describe(step),
-            cause,
+            cause: Box::new(cause),
             cleanup,
         })
     }

@@ -111,13 +111,20 @@ impl<S: Smolvm> Env<'_, S> {
             steps: &steps,
             on_failure: opts.on_failure,
             record: None,
+            done: Vec::new(),
         };
         exec.run()?;
         Ok(decision)
     }
 
     /// What `apply` would do, with the argv of each step; no mutating call.
-    pub fn plan(&self, desired: &Desired, opts: Options) -> Result<Plan, ApplyError> {
+    /// An allow-list smolvm cannot enforce is shown as `Egress::Unenforced`
+    /// whatever `opts` say; `apply` is where it is refused.
+    pub fn plan(&self, desired: &Desired) -> Result<Plan, ApplyError> {
+        let opts = Options {
+            on_failure: OnFailure::TearDown,
+            allow_unenforced_egress: true,
+        };
         let (decision, egress) = self.decide(desired, opts)?;
         let prep = Prepared::new(desired, self.cache_dir, self.client.version());
         let (program, dialect) = (self.client.program(), self.client.dialect());

@@ -143,9 +143,9 @@ impl<S: Smolvm> Client<S> {
         args: &ExecArgs<'_>,
         cmd: &[String],
     ) -> Result<ExecResult, SmolvmError> {
-        let limit = args
-            .timeout
-            .map_or(self.limits.exec, |t| t + Duration::from_secs(30));
+        let limit = args.timeout.map_or(self.limits.exec, |t| {
+            self.limits.exec.min(t + Duration::from_secs(30))
+        });
         self.exec_within(args, cmd, limit)
     }
 

@@ -237,7 +237,7 @@ mod resolving {
     }
 
     fn only_problem(r: Result<Desired, SpecError>) -> Problem {
-        let err = r.err().expect("an error");
+        let err = r.expect_err("an error");
         assert_eq!(err.problems().len(), 1, "{err}");
         err.problems()[0].clone()
     }

@@ -1,0 +1,191 @@
+//! Failures at every step: the step is named with its argv and smolvm's
+//! stderr, and nothing this run created is left behind.
+
+use crate::support::{Bottle, VERSIONS};
+
+/// (fault step, the step bottle reports, was `start` issued before it)
+const STEPS: [(&str, &str, bool); 6] = [
+    ("pack", "pack failed", false),
+    ("create", "create failed", false),
+    ("start", "start failed", true),
+    ("probe", "wait-ready failed", true),
+    ("cp", "copy[0] failed", true),
+    ("exec", "exec[0] failed", true),
+];
+
+#[test]
+fn a_failure_at_each_step_tears_down_everything_in_both_dialects() {
+    for v in VERSIONS {
+        for (fault, reported, started) in STEPS {
+            let b = Bottle::on(v);
+            let spec = b.agent();
+            let run = b.run_with(
+                &[("SMOLVM_SIM_FAIL", fault)],
+                &["apply", "--allow-unenforced-egress", spec.to_str().unwrap()],
+            );
+            let ctx = format!("smolvm {v}, fault {fault}");
+            assert_eq!(run.code, 1, "{ctx}: {}", run.stderr);
+            run.stderr_has(&format!("error: agent: {reported}"));
+            run.stderr_has("simulated failure of");
+            let world = b.world();
+            assert!(
+                world.machines.is_empty(),
+                "{ctx}: machines left: {:?}",
+                world.machines
+            );
+            assert!(
+                world.orphans.is_empty(),
+                "{ctx}: VM processes left: {:?}",
+                world.orphans
+            );
+            assert_eq!(b.record("agent"), None, "{ctx}: record left");
+            assert!(b.cached_packs().iter().all(|p| !p.is_empty()) || fault != "pack");
+            let calls = b.calls();
+            let tail: Vec<&str> = calls
+                .iter()
+                .rev()
+                .take(2)
+                .rev()
+                .map(String::as_str)
+                .collect();
+            let delete = if v == "0.8.0" {
+                "smolvm machine delete -f agent"
+            } else {
+                "smolvm machine delete -f --name agent"
+            };
+            match (fault, started) {
+                ("pack", _) => {
+                    assert!(
+                        !calls.iter().any(|c| c.contains("machine create")),
+                        "{ctx}: {calls:#?}"
+                    );
+                    assert!(
+                        b.cached_packs().is_empty(),
+                        "{ctx}: half-written pack left: {:?}",
+                        b.cached_packs()
+                    );
+                    run.stderr_has("agent: nothing was created");
+                }
+                (_, true) => {
+                    assert_eq!(tail, ["smolvm machine stop --name agent", delete], "{ctx}");
+                    run.stderr_has("agent: torn down");
+                }
+                (_, false) => {
+                    assert_eq!(calls.last().map(String::as_str), Some(delete), "{ctx}");
+                    assert!(!calls.iter().any(|c| c.contains("machine stop")), "{ctx}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_error_names_the_argv_and_smolvm_stderr() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let run = b.run_with(
+        &[("SMOLVM_SIM_FAIL", "cp@2")],
+        &["apply", spec.to_str().unwrap()],
+    );
+    run.status(1)
+        .stderr_has("error: agent: copy[1] failed")
+        .stderr_has("machine cp ")
+        .stderr_has("agent:/workspace/src/main.sh` exited with code 1: Error: simulated failure of cp (call 2)");
+}
+
+#[test]
+fn a_failing_guest_command_reports_its_exit_code() {
+    let b = Bottle::new();
+    b.agent();
+    let spec = b.write(
+        "spec.toml",
+        &crate::support::agent_spec("", "[[exec]]\nrun = [\"sh\", \"-c\", \"exit 7\"]\n"),
+    );
+    let run = b.run(&["apply", spec.to_str().unwrap()]);
+    run.status(1)
+        .stderr_has("agent: exec[1] failed")
+        .stderr_has("exited with code 7");
+    assert!(b.world().machines.is_empty());
+}
+
+#[test]
+fn a_hung_step_is_killed_at_its_deadline_and_torn_down() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let run = b.run_with(
+        &[("SMOLVM_SIM_HANG", "cp")],
+        &["apply", "--step-timeout", "1s", spec.to_str().unwrap()],
+    );
+    run.status(1)
+        .stderr_has("agent: copy[0] failed")
+        .stderr_has("did not finish within 1s");
+    assert!(b.world().machines.is_empty());
+    assert_eq!(
+        b.processes_left(),
+        Vec::<String>::new(),
+        "the hung smolvm process was not killed"
+    );
+}
+
+#[test]
+fn a_guest_that_never_answers_fails_wait_ready_after_its_timeout() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let run = b.run_with(
+        &[("SMOLVM_SIM_READY_AFTER", "100000")],
+        &["apply", spec.to_str().unwrap()],
+    );
+    run.status(1)
+        .stderr_has("agent: wait-ready failed")
+        .stderr_has("machine `agent` not ready after");
+    assert!(b.world().machines.is_empty());
+}
+
+#[test]
+fn a_slow_guest_is_waited_for() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    b.run_with(
+        &[("SMOLVM_SIM_READY_AFTER", "3")],
+        &["apply", spec.to_str().unwrap()],
+    )
+    .status(0);
+    let probes = b.calls().iter().filter(|c| c.ends_with("-- true")).count();
+    assert_eq!(probes, 4);
+}
+
+#[test]
+fn keep_on_failure_leaves_the_machine_and_says_how_to_remove_it() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    let run = b.run_with(
+        &[("SMOLVM_SIM_FAIL", "exec")],
+        &["apply", "--keep-on-failure", spec],
+    );
+    run.status(1)
+        .stderr_has("kept as it failed")
+        .stderr_has("bottle down agent");
+    assert_eq!(b.world().machines["agent"].state, "running");
+    assert_eq!(b.record("agent").unwrap()["phase"], "failed");
+    let again = b.run(&["apply", spec]);
+    again
+        .status(0)
+        .stderr_has("replacing (its last apply did not complete)");
+    assert_eq!(b.record("agent").unwrap()["phase"], "complete");
+}
+
+#[test]
+fn a_name_taken_during_create_is_not_torn_down() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    // Someone else's machine appears between bottle's look and its create:
+    // the simulator reports "already exists" on create.
+    let key = b.pack_key("img:1");
+    let _ = key;
+    b.sim(&["machine", "create", "--name", "agent"]).status(0);
+    let run = b.run(&["apply", spec.to_str().unwrap()]);
+    run.status(3).stderr_has("bottle has no record");
+    assert!(b.world().machines.contains_key("agent"));
+    assert_eq!(b.record("agent"), None);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `bottle` binary against the real
+//! `smolvm-sim` binary, through real processes. One test binary.
+
+mod support;
+
+mod apply;
+mod down_status;
+mod egress;
+mod failures;
+mod invalid;
+mod reapply;

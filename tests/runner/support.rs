@@ -1,0 +1,238 @@
+//! The test builder: a temporary world (simulator home, state, cache,
+//! specs) and helpers to run bottle in it and look at what it left.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use bottle::reconcile::pack_key;
+use bottle::sim::{Home, World};
+use bottle::smolvm::{Argv, Version};
+
+pub const SIM: &str = env!("CARGO_BIN_EXE_smolvm-sim");
+pub const BOTTLE: &str = env!("CARGO_BIN_EXE_bottle");
+
+/// Both argv dialects: the oldest positional one and the current one.
+pub const VERSIONS: [&str; 2] = ["0.8.0", "1.9.3"];
+
+/// One bottle invocation's result.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn status(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+}
+
+/// A temporary world for bottle and the simulator.
+pub struct Bottle {
+    pub tmp: tempfile::TempDir,
+    version: String,
+}
+
+impl Bottle {
+    pub fn new() -> Self {
+        Self::on("1.9.3")
+    }
+
+    /// A world whose simulator claims smolvm `version`.
+    pub fn on(version: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Bottle {
+            tmp,
+            version: version.into(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// Write a file under the world, creating directories.
+    pub fn write(&self, rel: &str, contents: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, contents).expect("write");
+        p
+    }
+
+    /// The standard agent spec, `spec.toml`, with a two-file workspace.
+    pub fn agent(&self) -> PathBuf {
+        self.write("ws/README.md", "# hello\n");
+        self.write("ws/src/main.sh", "echo main\n");
+        self.write("spec.toml", &agent_spec("", ""))
+    }
+
+    fn command(&self, program: &str, args: &[&str], extra: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(program);
+        c.args(args)
+            .env("BOTTLE_SMOLVM", SIM)
+            .env("BOTTLE_STATE_DIR", self.path("state"))
+            .env("BOTTLE_CACHE_DIR", self.path("cache"))
+            .env("SMOLVM_SIM_HOME", self.path("sim"))
+            .env("SMOLVM_SIM_VERSION", &self.version)
+            .env_remove("SMOLVM_SIM_FAIL")
+            .env_remove("SMOLVM_SIM_HANG")
+            .stdin(Stdio::null());
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn output(mut c: Command) -> Run {
+        let out = c.output().expect("spawn");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
+    /// Run bottle with `args`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(&[], args)
+    }
+
+    /// Run bottle with extra environment (e.g. fault injection).
+    pub fn run_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Run {
+        Self::output(self.command(BOTTLE, args, extra))
+    }
+
+    /// Run the simulator directly, as a user's own smolvm call would.
+    pub fn sim(&self, args: &[&str]) -> Run {
+        Self::output(self.command(SIM, args, &[]))
+    }
+
+    /// Every smolvm call so far as a shell line (quoted as bottle prints
+    /// argv), with the program shown as `smolvm` and the world's directory
+    /// as `$TMP`.
+    pub fn calls(&self) -> Vec<String> {
+        let home = Home::new(&self.path("sim"));
+        let root = self.tmp.path().to_string_lossy().into_owned();
+        home.calls_made()
+            .expect("calls")
+            .into_iter()
+            .map(|mut argv| {
+                argv[0] = "smolvm".into();
+                Argv(argv).to_string().replace(&root, "$TMP")
+            })
+            .collect()
+    }
+
+    /// Forget the calls so far.
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.path("sim/calls.jsonl"));
+    }
+
+    /// The simulator's world.
+    pub fn world(&self) -> World {
+        Home::new(&self.path("sim")).read().expect("world")
+    }
+
+    /// A file in a machine's guest filesystem.
+    pub fn guest(&self, machine: &str, path: &str) -> Option<String> {
+        let p = Home::new(&self.path("sim"))
+            .guest(machine)
+            .join(path.trim_start_matches('/'));
+        std::fs::read_to_string(p).ok()
+    }
+
+    /// bottle's record of a machine.
+    pub fn record(&self, name: &str) -> Option<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.path(&format!("state/machines/{name}.json"))).ok()?;
+        Some(serde_json::from_str(&text).expect("record json"))
+    }
+
+    /// The pack cache key bottle uses for `image` on this world's version.
+    pub fn pack_key(&self, image: &str) -> String {
+        pack_key(image, Version::parse(&self.version).expect("version"))
+    }
+
+    /// Files in the pack cache.
+    pub fn cached_packs(&self) -> Vec<String> {
+        let dir = self.path("cache/packs");
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Whether a process whose command line mentions this world is alive.
+    pub fn processes_left(&self) -> Vec<String> {
+        let root = self.tmp.path().to_string_lossy().into_owned();
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&root) && !cmdline.is_empty() {
+                left.push(cmdline);
+            }
+        }
+        left
+    }
+}
+
+/// The standard agent spec, with extra top-level keys and extra tables.
+pub fn agent_spec(top: &str, tables: &str) -> String {
+    format!(
+        r#"name = "agent"
+{top}
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+{tables}"#
+    )
+}
