@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use crate::lifecycle::OnFailure;
-use crate::reconcile::{Egress, Env, Options, report};
+use crate::reconcile::{Decision, Egress, Env, Options, report};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
@@ -199,6 +199,7 @@ fn with_specs(
 
 fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options) -> Exit {
     match env.apply(desired, opts) {
+        Ok(Decision::Unchanged) => Exit::Ok,
         Ok(_) => {
             env.report.line(desired.spec.name.as_str(), "ready");
             Exit::Ok
