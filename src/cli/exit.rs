@@ -4,25 +4,32 @@ use crate::reconcile::ApplyError;
 use crate::smolvm::SmolvmError;
 use crate::spec::SpecError;
 
-/// bottle's exit codes.
+/// bottle's exit codes, in order of severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     /// Everything is as the specs say (including "unchanged").
-    Ok = 0,
+    Ok,
     /// An apply failed (after its teardown), or `down` could not remove.
-    Failed = 1,
+    Failed,
     /// An invalid spec or command line; nothing was done.
-    Invalid = 2,
+    Invalid,
     /// The environment: smolvm missing or unsupported, egress not
     /// enforceable, an unmanaged machine in the way, state unreadable.
-    Environment = 3,
-    /// Interrupted by a signal.
-    Interrupted = 130,
+    Environment,
+    /// Interrupted by a signal: 128 + its number (130 for SIGINT, 143 for
+    /// SIGTERM, 129 for SIGHUP).
+    Interrupted(i32),
 }
 
 impl Exit {
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Invalid => 2,
+            Exit::Environment => 3,
+            Exit::Interrupted(sig) => 128 + sig,
+        }
     }
 }
 

@@ -5,9 +5,11 @@
 mod args;
 mod exit;
 mod render;
+mod signals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -73,6 +75,7 @@ struct World {
     client: Client<ProcessSmolvm>,
     store: Store,
     cache_dir: PathBuf,
+    active: Arc<signals::Active>,
 }
 
 impl World {
@@ -86,7 +89,10 @@ impl World {
         })?;
         let program = program.to_string_lossy().into_owned();
         let limits = args.step_timeout.map_or_else(Limits::default, Limits::all);
-        let client = Client::connect(ProcessSmolvm, &program, limits).map_err(|e| {
+        let smolvm = ProcessSmolvm::default();
+        let active = Arc::new(signals::Active::default());
+        signals::install(smolvm.interrupt.clone(), active.clone());
+        let client = Client::connect(smolvm, &program, limits).map_err(|e| {
             exit::print_error(&e);
             exit::of_smolvm(&e)
         })?;
@@ -105,6 +111,7 @@ impl World {
             client,
             store: Store::new(&dirs.0),
             cache_dir: dirs.1,
+            active,
         })
     }
 
@@ -190,11 +197,17 @@ fn with_specs(
     };
     let report = report::Stderr;
     let env = world.env(&report);
-    desired
-        .iter()
-        .map(|d| each(&env, d))
-        .max()
-        .unwrap_or(Exit::Ok)
+    let mut worst = Exit::Ok;
+    for d in &desired {
+        if let Some(sig) = world.client.interrupted() {
+            return Exit::Interrupted(sig);
+        }
+        let name = d.spec.name.as_str();
+        world.active.enter(name);
+        worst = worst.max(each(&env, d));
+        world.active.leave(name);
+    }
+    world.client.interrupted().map_or(worst, Exit::Interrupted)
 }
 
 fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options) -> Exit {
@@ -265,7 +278,8 @@ fn with_target(
         Err(exit) => return exit,
     };
     let report = report::Stderr;
-    each(&world.env(&report), name.as_str())
+    let exit = each(&world.env(&report), name.as_str());
+    world.client.interrupted().map_or(exit, Exit::Interrupted)
 }
 
 fn down_one(env: &Env<'_, ProcessSmolvm>, name: &str) -> Exit {

@@ -28,6 +28,8 @@ pub enum StepError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("interrupted by signal {signal} before it started")]
+    Interrupted { signal: i32 },
 }
 
 fn tail(stderr: &str) -> String {

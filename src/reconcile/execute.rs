@@ -45,6 +45,18 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         let mut failure: Option<StepError> = None;
         loop {
             let outcome = match state.phase {
+                Phase::Run(i) if self.client().interrupted().is_some() => {
+                    let signal = self.client().interrupted().unwrap_or_default();
+                    failure = failure.or(Some(StepError::Interrupted { signal }));
+                    self.env.report.line(
+                        self.name(),
+                        &format!(
+                            "{}: not started (interrupted)",
+                            self.prep.describe(self.steps[i])
+                        ),
+                    );
+                    Outcome::Failed
+                }
                 Phase::Run(i) => {
                     let (outcome, err) = self.step(self.steps[i]);
                     failure = failure.or(err);

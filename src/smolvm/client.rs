@@ -92,6 +92,10 @@ impl<S: Smolvm> Client<S> {
     pub fn program(&self) -> &str {
         &self.program
     }
+    /// The signal with which the user asked bottle to stop, if any.
+    pub fn interrupted(&self) -> Option<i32> {
+        self.smolvm.interrupted()
+    }
     /// Whether `--version` said this is bottle's simulator, not smolvm.
     pub fn simulated(&self) -> bool {
         self.simulated
@@ -218,6 +222,14 @@ impl<S: Smolvm> Client<S> {
         let probe = ["true".to_string()];
         let mut probes = 0;
         loop {
+            if let Some(sig) = self.smolvm.interrupted() {
+                let argv = argv::machine_exec(&self.program, &args, &probe);
+                let cause = super::RunFailure::Interrupted(sig);
+                return Err(SmolvmError::Run {
+                    argv: Argv(argv),
+                    cause,
+                });
+            }
             let limit = deadline
                 .saturating_duration_since(clock.now())
                 .max(ready::MIN_PROBE_LIMIT);
@@ -231,7 +243,7 @@ impl<S: Smolvm> Client<S> {
                 Ok(r) => r.stderr,
                 Err(
                     e @ SmolvmError::Run {
-                        cause: super::RunFailure::Spawn(_),
+                        cause: super::RunFailure::Spawn(_) | super::RunFailure::Signalled(_),
                         ..
                     },
                 ) => return Err(e),

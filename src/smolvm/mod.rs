@@ -40,6 +40,8 @@ pub enum RunFailure {
     TimedOut(Duration),
     #[error("it was killed by signal {0}")]
     Signalled(i32),
+    #[error("bottle was interrupted by signal {0}")]
+    Interrupted(i32),
 }
 
 /// Runs one smolvm invocation. `argv[0]` is the program. Implementations
@@ -47,11 +49,20 @@ pub enum RunFailure {
 /// the exit code: that is the wrapper's job.
 pub trait Smolvm {
     fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure>;
+
+    /// The signal with which the user asked bottle to stop, if any. Calls
+    /// still run after it (a teardown needs them); loops must stop.
+    fn interrupted(&self) -> Option<i32> {
+        None
+    }
 }
 
 impl<S: Smolvm + ?Sized> Smolvm for &S {
     fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
         (**self).run(argv, limit)
+    }
+    fn interrupted(&self) -> Option<i32> {
+        (**self).interrupted()
     }
 }
 

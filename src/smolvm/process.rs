@@ -2,12 +2,15 @@
 //!
 //! Each call runs in its own process group (so a terminal's Ctrl-C reaches
 //! bottle, not smolvm), with stdin closed and stdout/stderr drained on
-//! threads. At the time limit the whole group is killed.
+//! threads. At the time limit the whole group is killed. An [`Interrupt`]
+//! tracks the groups in flight so a signal handler can kill them.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -20,11 +23,65 @@ use super::{Output, RunFailure, Smolvm};
 /// may hold it open).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// A user's request to stop (a signal), and the smolvm process groups in
+/// flight that it must kill.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    signal: AtomicI32,
+    children: Mutex<HashSet<u32>>,
+}
+
+impl Interrupt {
+    /// Note signal `sig` and kill every smolvm call in flight. Returns
+    /// whether this was the first signal.
+    pub fn raise(&self, sig: i32) -> bool {
+        let first = self
+            .signal
+            .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        self.kill_children();
+        first
+    }
+
+    /// The first signal received, if any.
+    pub fn signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+
+    /// Kill the process group of every smolvm call in flight.
+    pub fn kill_children(&self) {
+        if let Ok(children) = self.children.lock() {
+            children.iter().copied().for_each(kill_group);
+        }
+    }
+
+    fn track(&self, pid: u32) {
+        if let Ok(mut c) = self.children.lock() {
+            c.insert(pid);
+        }
+    }
+
+    fn untrack(&self, pid: u32) {
+        if let Ok(mut c) = self.children.lock() {
+            c.remove(&pid);
+        }
+    }
+}
+
 /// Runs smolvm as a real process.
 #[derive(Debug, Clone, Default)]
-pub struct ProcessSmolvm;
+pub struct ProcessSmolvm {
+    pub interrupt: Arc<Interrupt>,
+}
 
 impl Smolvm for ProcessSmolvm {
+    fn interrupted(&self) -> Option<i32> {
+        self.interrupt.signal()
+    }
+
     fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
         let (program, args) = argv
             .split_first()
@@ -36,6 +93,15 @@ impl Smolvm for ProcessSmolvm {
             .stderr(Stdio::piped())
             .process_group(0);
         let child = SharedChild::spawn(&mut cmd).map_err(RunFailure::Spawn)?;
+        self.interrupt.track(child.id());
+        let result = wait(&child, limit);
+        self.interrupt.untrack(child.id());
+        result
+    }
+}
+
+fn wait(child: &SharedChild, limit: Duration) -> Result<Output, RunFailure> {
+    {
         let stdout = drain(child.take_stdout());
         let stderr = drain(child.take_stderr());
         let status = match child.wait_timeout(limit).map_err(RunFailure::Spawn)? {

@@ -9,3 +9,4 @@ mod egress;
 mod failures;
 mod invalid;
 mod reapply;
+mod signals;

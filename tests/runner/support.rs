@@ -129,6 +129,25 @@ impl Bottle {
         Self::output(self.command(BOTTLE, args, extra))
     }
 
+    /// Start bottle without waiting for it.
+    pub fn spawn(&self, extra: &[(&str, &str)], args: &[&str]) -> std::process::Child {
+        let mut c = self.command(BOTTLE, args, extra);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().expect("spawn bottle")
+    }
+
+    /// Wait (up to 20 s) until a logged smolvm call contains `text`.
+    #[track_caller]
+    pub fn wait_for_call(&self, text: &str) {
+        for _ in 0..2000 {
+            if self.calls().iter().any(|c| c.contains(text)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no call containing {text:?}: {:#?}", self.calls());
+    }
+
     /// Run the simulator directly, as a user's own smolvm call would.
     pub fn sim(&self, args: &[&str]) -> Run {
         Self::output(self.command(SIM, args, &[]))
@@ -207,6 +226,30 @@ impl Bottle {
         }
         left
     }
+}
+
+/// Wait (up to 30 s) for a spawned bottle to exit.
+#[track_caller]
+pub fn finish(mut child: std::process::Child) -> Run {
+    for _ in 0..3000 {
+        if child.try_wait().expect("try_wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            return Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into(),
+                stderr: String::from_utf8_lossy(&out.stderr).into(),
+            };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    panic!("bottle did not exit within 30 s");
+}
+
+/// Send signal `sig` to a spawned bottle.
+pub fn signal(child: &std::process::Child, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, sig).expect("kill");
 }
 
 /// The standard agent spec, with extra top-level keys and extra tables.
