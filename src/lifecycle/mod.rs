@@ -9,6 +9,8 @@
 //!        created, --keep-on-failure ─▶ Failed(Kept)
 //!        created ─▶ [TearDown(Stop) if start was issued] ─▶ TearDown(Delete)
 //!                      ─▶ Failed(Removed) | Failed(Left)
+//!        (a failed Stop goes straight to Failed(Left) where smolvm's
+//!         `delete` would leave the VM process running: smolvm 0.8.x)
 //! ```
 //!
 //! Owns the transition function [`next`] and nothing else: it performs no
@@ -110,6 +112,23 @@ pub enum OnFailure {
     Keep,
 }
 
+/// What smolvm's `delete` does to a VM that is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeleteKind {
+    /// It stops the VM first (smolvm 1.0.2 and later).
+    StopsVm,
+    /// It removes the machine and leaves the VM process running, untracked
+    /// (smolvm 0.8.x): never delete a machine whose stop failed.
+    LeavesVmRunning,
+}
+
+/// The rules an apply follows on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rules {
+    pub on_failure: OnFailure,
+    pub delete: DeleteKind,
+}
+
 /// The state the transition function carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct State {
@@ -147,11 +166,16 @@ impl State {
 ///
 /// `steps` is the plan; `state.phase` must be `Run(i)` with `i` in range or
 /// a teardown phase. Terminal states map to themselves.
-pub fn next(steps: &[Step], on_failure: OnFailure, state: State, outcome: Outcome) -> State {
+pub fn next(steps: &[Step], rules: Rules, state: State, outcome: Outcome) -> State {
     match state.phase {
-        Phase::Run(i) => after_step(steps, on_failure, state, i, outcome),
+        Phase::Run(i) => after_step(steps, rules.on_failure, state, i, outcome),
         Phase::TearDown(Teardown::Stop) => State {
-            phase: Phase::TearDown(Teardown::Delete),
+            phase: match (outcome, rules.delete) {
+                (Outcome::Done, _) | (_, DeleteKind::StopsVm) => Phase::TearDown(Teardown::Delete),
+                (Outcome::Failed | Outcome::NameTaken, DeleteKind::LeavesVmRunning) => {
+                    Phase::Failed(Cleanup::Left)
+                }
+            },
             ..state
         },
         Phase::TearDown(Teardown::Delete) => State {
@@ -223,7 +247,12 @@ pub fn allowed_successors(steps: &[Step], from: Phase) -> Vec<Phase> {
             [Phase::Run(i + 1)].into_iter().chain(failed).collect()
         }
         Phase::Run(_) => [Phase::Ready].into_iter().chain(failed).collect(),
-        Phase::TearDown(Teardown::Stop) => vec![Phase::TearDown(Teardown::Delete)],
+        Phase::TearDown(Teardown::Stop) => {
+            vec![
+                Phase::TearDown(Teardown::Delete),
+                Phase::Failed(Cleanup::Left),
+            ]
+        }
         Phase::TearDown(Teardown::Delete) => {
             vec![
                 Phase::Failed(Cleanup::Removed),

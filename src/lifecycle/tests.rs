@@ -2,6 +2,15 @@ use proptest::prelude::*;
 
 use super::*;
 
+const TEARDOWN: Rules = Rules {
+    on_failure: OnFailure::TearDown,
+    delete: DeleteKind::StopsVm,
+};
+const KEEP: Rules = Rules {
+    on_failure: OnFailure::Keep,
+    delete: DeleteKind::StopsVm,
+};
+
 const FULL: [Step; 7] = [
     Step::Pack,
     Step::Create,
@@ -12,14 +21,14 @@ const FULL: [Step; 7] = [
     Step::Exec(1),
 ];
 
-fn run(steps: &[Step], on_failure: OnFailure, outcomes: &[Outcome]) -> (State, Vec<Phase>) {
+fn run(steps: &[Step], rules: Rules, outcomes: &[Outcome]) -> (State, Vec<Phase>) {
     let mut s = State::initial(steps.len());
     let mut seen = vec![s.phase];
     for &o in outcomes {
         if s.is_terminal() {
             break;
         }
-        s = next(steps, on_failure, s, o);
+        s = next(steps, rules, s, o);
         seen.push(s.phase);
     }
     (s, seen)
@@ -27,7 +36,7 @@ fn run(steps: &[Step], on_failure: OnFailure, outcomes: &[Outcome]) -> (State, V
 
 #[test]
 fn all_done_walks_every_step_to_ready() {
-    let (s, seen) = run(&FULL, OnFailure::TearDown, &[Outcome::Done; 7]);
+    let (s, seen) = run(&FULL, TEARDOWN, &[Outcome::Done; 7]);
     assert_eq!(s.phase, Phase::Ready);
     assert_eq!(seen.len(), 8);
     assert!(s.created && s.started);
@@ -35,7 +44,7 @@ fn all_done_walks_every_step_to_ready() {
 
 #[test]
 fn failure_before_create_leaves_nothing() {
-    let (s, _) = run(&FULL, OnFailure::TearDown, &[Outcome::Failed]);
+    let (s, _) = run(&FULL, TEARDOWN, &[Outcome::Failed]);
     assert_eq!(s.phase, Phase::Failed(Cleanup::NothingCreated));
     assert_eq!(s.failed_at, Some(0));
 }
@@ -44,7 +53,7 @@ fn failure_before_create_leaves_nothing() {
 fn failed_create_is_torn_down_without_stop() {
     let (s, seen) = run(
         &FULL,
-        OnFailure::TearDown,
+        TEARDOWN,
         &[Outcome::Done, Outcome::Failed, Outcome::Done],
     );
     assert_eq!(seen[2], Phase::TearDown(Teardown::Delete));
@@ -53,11 +62,7 @@ fn failed_create_is_torn_down_without_stop() {
 
 #[test]
 fn a_taken_name_is_never_torn_down() {
-    let (s, _) = run(
-        &FULL,
-        OnFailure::TearDown,
-        &[Outcome::Done, Outcome::NameTaken],
-    );
+    let (s, _) = run(&FULL, TEARDOWN, &[Outcome::Done, Outcome::NameTaken]);
     assert_eq!(s.phase, Phase::Failed(Cleanup::NothingCreated));
     assert!(!s.created);
 }
@@ -65,11 +70,11 @@ fn a_taken_name_is_never_torn_down() {
 #[test]
 fn failure_after_start_stops_then_deletes() {
     let o = [Outcome::Done, Outcome::Done, Outcome::Done, Outcome::Failed];
-    let (_, seen) = run(&FULL, OnFailure::TearDown, &o);
+    let (_, seen) = run(&FULL, TEARDOWN, &o);
     assert_eq!(seen[4], Phase::TearDown(Teardown::Stop));
     let (s, _) = run(
         &FULL,
-        OnFailure::TearDown,
+        TEARDOWN,
         &[o.as_slice(), &[Outcome::Failed, Outcome::Failed]].concat(),
     );
     assert_eq!(s.phase, Phase::Failed(Cleanup::Left));
@@ -80,7 +85,7 @@ fn failure_after_start_stops_then_deletes() {
 fn keep_on_failure_skips_teardown() {
     let (s, _) = run(
         &FULL,
-        OnFailure::Keep,
+        KEEP,
         &[Outcome::Done, Outcome::Done, Outcome::Failed],
     );
     assert_eq!(s.phase, Phase::Failed(Cleanup::Kept));
@@ -89,11 +94,7 @@ fn keep_on_failure_skips_teardown() {
 #[test]
 fn a_restart_plan_never_tears_down() {
     let steps = [Step::Start, Step::WaitReady];
-    let (s, _) = run(
-        &steps,
-        OnFailure::TearDown,
-        &[Outcome::Done, Outcome::Failed],
-    );
+    let (s, _) = run(&steps, TEARDOWN, &[Outcome::Done, Outcome::Failed]);
     assert_eq!(s.phase, Phase::Failed(Cleanup::NothingCreated));
 }
 
@@ -123,8 +124,10 @@ fn arb_outcome() -> impl Strategy<Value = Outcome> {
     ]
 }
 
-fn arb_on_failure() -> impl Strategy<Value = OnFailure> {
-    prop_oneof![Just(OnFailure::TearDown), Just(OnFailure::Keep)]
+fn arb_rules() -> impl Strategy<Value = Rules> {
+    let on_failure = prop_oneof![Just(OnFailure::TearDown), Just(OnFailure::Keep)];
+    let delete = prop_oneof![Just(DeleteKind::StopsVm), Just(DeleteKind::LeavesVmRunning)];
+    (on_failure, delete).prop_map(|(on_failure, delete)| Rules { on_failure, delete })
 }
 
 /// The apply plans the reconciler builds: optional pack, optional replace
@@ -155,12 +158,12 @@ proptest! {
     #[test]
     fn every_transition_is_allowed(
         steps in proptest::collection::vec(arb_step(), 0..10),
-        on_failure in arb_on_failure(),
+        rules in arb_rules(),
         outcomes in proptest::collection::vec(arb_outcome(), 0..16),
     ) {
         let mut s = State::initial(steps.len());
         for o in outcomes {
-            let n = next(&steps, on_failure, s, o);
+            let n = next(&steps, rules, s, o);
             prop_assert!(allowed_successors(&steps, s.phase).contains(&n.phase),
                 "{:?} --{:?}--> {:?}", s.phase, o, n.phase);
             s = n;
@@ -173,7 +176,7 @@ proptest! {
     #[test]
     fn teardown_happens_iff_something_was_created(
         steps in arb_plan(),
-        on_failure in arb_on_failure(),
+        rules in arb_rules(),
         outcomes in proptest::collection::vec(arb_outcome(), 1..24),
     ) {
         let mut s = State::initial(steps.len());
@@ -181,8 +184,9 @@ proptest! {
         for &o in &outcomes {
             if s.is_terminal() { break; }
             trace.push(s.phase);
-            s = next(&steps, on_failure, s, o);
+            s = next(&steps, rules, s, o);
         }
+        let on_failure = rules.on_failure;
         let Phase::Failed(cleanup) = s.phase else { return Ok(()); };
         let failed = s.failed_at.expect("a failure records its step");
         let create_idx = steps.iter().position(|&st| st == Step::Create);
@@ -190,10 +194,23 @@ proptest! {
         let created = create_idx.is_some_and(|c| c < failed
             || (c == failed && outcomes[trace.iter().position(|&p| p == Phase::Run(c)).unwrap()] == Outcome::Failed));
         let started = start_idx.is_some_and(|c| c <= failed);
-        let tore_down = trace.contains(&Phase::TearDown(Teardown::Delete));
+        let tore_down = trace.contains(&Phase::TearDown(Teardown::Delete))
+            || trace.contains(&Phase::TearDown(Teardown::Stop));
         prop_assert_eq!(tore_down, created && on_failure == OnFailure::TearDown);
         prop_assert_eq!(trace.contains(&Phase::TearDown(Teardown::Stop)),
             tore_down && started);
+        // Where delete leaves a running VM behind, a failed stop is never
+        // followed by a delete.
+        if let Some(k) = trace.iter().position(|&p| p == Phase::TearDown(Teardown::Stop)) {
+            let stop_failed = outcomes[k] != Outcome::Done;
+            let deleted = trace.contains(&Phase::TearDown(Teardown::Delete));
+            if rules.delete == DeleteKind::LeavesVmRunning && stop_failed {
+                prop_assert!(!deleted);
+                prop_assert_eq!(cleanup, Cleanup::Left);
+            } else {
+                prop_assert!(deleted);
+            }
+        }
         prop_assert_eq!(cleanup == Cleanup::NothingCreated, !created);
         prop_assert_eq!(cleanup == Cleanup::Kept, created && on_failure == OnFailure::Keep);
     }
@@ -203,7 +220,7 @@ proptest! {
     fn terminal_states_are_absorbing(steps in arb_plan(), o in arb_outcome()) {
         for phase in [Phase::Ready, Phase::Failed(Cleanup::Removed), Phase::Failed(Cleanup::Left)] {
             let s = State { phase, created: true, started: true, failed_at: None };
-            prop_assert_eq!(next(&steps, OnFailure::TearDown, s, o), s);
+            prop_assert_eq!(next(&steps, TEARDOWN, s, o), s);
         }
     }
 }

@@ -101,7 +101,9 @@ impl ApplyError {
                 format!("{name}: torn down: the machine this run created was deleted")
             }
             Cleanup::Left => format!(
-                "{name}: teardown failed: the machine may still exist; remove it with \
+                "{name}: teardown failed: the machine may still exist (bottle still owns it; where \
+                 `stop` failed on smolvm 0.8.x it is not deleted, since that would leave its VM \
+                 running untracked); remove it with \
                  `bottle down {name}` or `{program} machine stop --name {name}; {program} machine delete -f {name}`"
             ),
             Cleanup::Kept => format!(

@@ -11,7 +11,7 @@
 use std::fs;
 use std::time::Instant;
 
-use crate::lifecycle::{self, Cleanup, OnFailure, Outcome, Phase, State, Step, Teardown};
+use crate::lifecycle::{self, Cleanup, Outcome, Phase, Rules, State, Step, Teardown};
 use crate::smolvm::{Argv, Client, Known, Smolvm, SmolvmError};
 use crate::state::{Record, RecordPhase, StateError};
 
@@ -23,7 +23,7 @@ pub(super) struct Execution<'a, 'e, S> {
     pub env: &'a Env<'e, S>,
     pub prep: &'a Prepared<'a>,
     pub steps: &'a [Step],
-    pub on_failure: OnFailure,
+    pub rules: Rules,
     /// The record this run owns, once it has written one.
     pub record: Option<Record>,
     /// Steps of this run that succeeded, in order.
@@ -69,7 +69,7 @@ impl<S: Smolvm> Execution<'_, '_, S> {
                     return self.finish_failed(step, cleanup, failure);
                 }
             };
-            state = lifecycle::next(self.steps, self.on_failure, state, outcome);
+            state = lifecycle::next(self.steps, self.rules, state, outcome);
         }
     }
 

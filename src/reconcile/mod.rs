@@ -15,8 +15,8 @@ pub mod report;
 
 use std::path::Path;
 
-use crate::lifecycle::{OnFailure, Step};
-use crate::smolvm::{Argv, Client, Clock, MachineState, Smolvm, argv};
+use crate::lifecycle::{DeleteKind, OnFailure, Rules, Step};
+use crate::smolvm::{Argv, Client, Clock, Dialect, MachineState, Smolvm, argv};
 use crate::spec::{Desired, Image};
 use crate::state::{Record, Store};
 
@@ -109,7 +109,10 @@ impl<S: Smolvm> Env<'_, S> {
             env: self,
             prep: &prep,
             steps: &steps,
-            on_failure: opts.on_failure,
+            rules: Rules {
+                on_failure: opts.on_failure,
+                delete: self.delete_kind(),
+            },
             record: None,
             done: Vec::new(),
         };
@@ -153,10 +156,19 @@ impl<S: Smolvm> Env<'_, S> {
         }
         if let Observed::Present(state) = &observed {
             if !matches!(state, MachineState::Created | MachineState::Stopped) {
-                let stopped = self.client.machine_stop(name);
-                let line =
-                    stopped.map_or_else(|e| format!("stop: failed: {e}"), |()| "stop: ok".into());
-                self.report.line(name, &line);
+                match (self.client.machine_stop(name), self.delete_kind()) {
+                    (Ok(()), _) => self.report.line(name, "stop: ok"),
+                    (Err(cause), DeleteKind::LeavesVmRunning) => {
+                        // Deleting now would leave the VM running, untracked.
+                        return Err(ApplyError::Down {
+                            name: name.into(),
+                            cause,
+                        });
+                    }
+                    (Err(e), DeleteKind::StopsVm) => {
+                        self.report.line(name, &format!("stop: failed: {e}"))
+                    }
+                }
             }
             match self.client.machine_delete(name) {
                 Ok(()) => self.report.line(name, "delete: ok"),
@@ -171,6 +183,14 @@ impl<S: Smolvm> Env<'_, S> {
         }
         self.store.remove(name)?;
         Ok(observed)
+    }
+
+    /// What this smolvm's `delete` does to a running VM.
+    fn delete_kind(&self) -> DeleteKind {
+        match self.client.dialect() {
+            Dialect::Positional => DeleteKind::LeavesVmRunning,
+            Dialect::NameFlag => DeleteKind::StopsVm,
+        }
     }
 
     /// The record and observed state of a machine.

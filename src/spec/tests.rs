@@ -337,3 +337,109 @@ mod resolving {
         assert_ne!(a.hash(), b.hash());
     }
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const BUNDLED: [&str; 2] = [
+        include_str!("../../specs/agent.toml"),
+        include_str!("../../specs/hello.toml"),
+    ];
+
+    /// Every problem points inside the text it came from.
+    fn located_inside(text: &str, result: Result<Spec, SpecError>) -> Result<(), TestCaseError> {
+        let lines = text.split('\n').count();
+        for p in result.err().iter().flat_map(|e| e.problems()) {
+            prop_assert!(
+                p.at.line >= 1 && p.at.line <= lines,
+                "{p:?} in {lines} lines"
+            );
+            prop_assert!(p.at.column >= 1);
+            prop_assert!(!p.message.is_empty());
+        }
+        Ok(())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Delete(usize, usize),
+        Insert(usize, String),
+        DuplicateLine(usize),
+        SwapLines(usize, usize),
+    }
+
+    fn arb_mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), 0..12usize).prop_map(|(at, n)| Mutation::Delete(at, n)),
+            (any::<usize>(), "[\\[\\]=\"'#.,{}a-z0-9 \\n\\\\:/-]{1,8}")
+                .prop_map(|(at, s)| Mutation::Insert(at, s)),
+            any::<usize>().prop_map(Mutation::DuplicateLine),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        ]
+    }
+
+    fn boundary(text: &str, at: usize) -> usize {
+        let mut i = at % (text.len() + 1);
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+
+    fn mutate(text: &str, m: &Mutation) -> String {
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        match m {
+            Mutation::Delete(at, n) => {
+                let from = boundary(text, *at);
+                let to = boundary(text, from + n);
+                format!("{}{}", &text[..from], &text[to.max(from)..])
+            }
+            Mutation::Insert(at, s) => {
+                let at = boundary(text, *at);
+                format!("{}{s}{}", &text[..at], &text[at..])
+            }
+            Mutation::DuplicateLine(i) => {
+                let i = i % lines.len();
+                lines.insert(i, lines[i]);
+                lines.join("\n")
+            }
+            Mutation::SwapLines(a, b) => {
+                let n = lines.len();
+                lines.swap(a % n, b % n);
+                lines.join("\n")
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            let r = parse(Path::new("/s/x.toml"), &text);
+            located_inside(&text, r)?;
+        }
+
+        #[test]
+        fn toml_shaped_text_never_panics(text in "(name|image|ref|pack|\\[image\\]|\\[\\[exec\\]\\]|run|env|=|\"[a-z:/-]{0,6}\"|\\[|\\]|,|\\n| ){0,40}") {
+            let r = parse(Path::new("/s/x.toml"), &text);
+            located_inside(&text, r)?;
+        }
+
+        #[test]
+        fn mutated_bundled_specs_never_panic(which in 0..2usize, ms in proptest::collection::vec(arb_mutation(), 1..4)) {
+            let text = ms.iter().fold(BUNDLED[which].to_string(), |t, m| mutate(&t, m));
+            let r = parse(Path::new("/s/x.toml"), &text);
+            located_inside(&text, r)?;
+        }
+    }
+
+    #[test]
+    fn the_bundled_specs_are_valid() {
+        for text in BUNDLED {
+            parse(Path::new("/work/specs/x.toml"), text).expect("valid");
+        }
+    }
+}

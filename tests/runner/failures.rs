@@ -189,3 +189,60 @@ fn a_name_taken_during_create_is_not_torn_down() {
     assert!(b.world().machines.contains_key("agent"));
     assert_eq!(b.record("agent"), None);
 }
+
+#[test]
+fn a_failed_teardown_stop_on_smolvm_0_8_leaves_the_machine_rather_than_orphan_its_vm() {
+    let b = Bottle::on("0.8.0");
+    let spec = b.agent();
+    let run = b.run_with(
+        &[("SMOLVM_SIM_FAIL", "cp,stop")],
+        &["apply", "--allow-unenforced-egress", spec.to_str().unwrap()],
+    );
+    run.status(1)
+        .stderr_has("teardown: stop: failed")
+        .stderr_has("teardown failed: the machine may still exist");
+    assert!(
+        !b.calls().iter().any(|c| c.contains("machine delete")),
+        "{:#?}",
+        b.calls()
+    );
+    let world = b.world();
+    assert!(world.orphans.is_empty(), "{:?}", world.orphans);
+    assert_eq!(world.machines["agent"].state, "running");
+    assert_eq!(
+        b.record("agent").unwrap()["phase"],
+        "failed",
+        "bottle still owns it"
+    );
+    b.run(&["down", "agent"]).status(0);
+    assert!(b.world().machines.is_empty() && b.world().orphans.is_empty());
+}
+
+#[test]
+fn a_failed_teardown_stop_on_smolvm_1_x_still_deletes() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    b.run_with(
+        &[("SMOLVM_SIM_FAIL", "cp,stop")],
+        &["apply", spec.to_str().unwrap()],
+    )
+    .status(1)
+    .stderr_has("agent: torn down");
+    let world = b.world();
+    assert!(world.machines.is_empty() && world.orphans.is_empty());
+}
+
+#[test]
+fn down_on_smolvm_0_8_does_not_delete_a_machine_it_could_not_stop() {
+    let b = Bottle::on("0.8.0");
+    let spec = b.agent();
+    b.run(&["apply", "--allow-unenforced-egress", spec.to_str().unwrap()])
+        .status(0);
+    b.run_with(&[("SMOLVM_SIM_FAIL", "stop")], &["down", "agent"])
+        .status(1)
+        .stderr_has("cannot remove the machine");
+    let world = b.world();
+    assert!(world.orphans.is_empty());
+    assert_eq!(world.machines["agent"].state, "running");
+    assert!(b.record("agent").is_some());
+}

@@ -10,3 +10,4 @@ mod failures;
 mod invalid;
 mod reapply;
 mod signals;
+mod sim;

@@ -150,7 +150,12 @@ impl Bottle {
 
     /// Run the simulator directly, as a user's own smolvm call would.
     pub fn sim(&self, args: &[&str]) -> Run {
-        Self::output(self.command(SIM, args, &[]))
+        self.sim_with(&[], args)
+    }
+
+    /// Run the simulator directly with extra environment.
+    pub fn sim_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Run {
+        Self::output(self.command(SIM, args, extra))
     }
 
     /// Every smolvm call so far as a shell line (quoted as bottle prints
