@@ -26,6 +26,11 @@ pub struct Args {
     /// then tear down as for any failure. Default: a limit per kind of call.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub step_timeout: Option<Duration>,
+    /// Wait for another bottle working on the same machine: `--wait-lock`
+    /// (up to 10m) or `--wait-lock=DURATION`; without it, bottle fails at
+    /// once (exit 3).
+    #[arg(long, global = true, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "10m", value_parser = parse_duration)]
+    pub wait_lock: Option<Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,6 +65,12 @@ pub enum Command {
         /// A spec file or a machine name.
         #[arg(value_name = "SPEC|NAME")]
         target: String,
+    },
+    /// Remove every machine bottle owns whose apply never completed.
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show a machine's state and bottle's record of it.
     Status {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 use crate::lifecycle::OnFailure;
-use crate::reconcile::{Decision, Egress, Env, Options, report};
+use crate::reconcile::{Collected, Decision, Egress, Env, Options, report};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
@@ -64,6 +64,7 @@ pub fn run(args: Args) -> Exit {
             plan_one(env, d, *allow_unenforced_egress)
         }),
         Command::Down { target } => with_target(&args, target, down_one),
+        Command::Gc { dry_run } => gc(&args, *dry_run),
         Command::Status { target, json } => {
             with_target(&args, target, |env, name| status_one(env, name, *json))
         }
@@ -76,6 +77,7 @@ struct World {
     store: Store,
     cache_dir: PathBuf,
     active: Arc<signals::Active>,
+    lock_wait: Option<std::time::Duration>,
 }
 
 impl World {
@@ -112,6 +114,7 @@ impl World {
             store: Store::new(&dirs.0),
             cache_dir: dirs.1,
             active,
+            lock_wait: args.wait_lock,
         })
     }
 
@@ -122,6 +125,7 @@ impl World {
             cache_dir: &self.cache_dir,
             clock: &SystemClock,
             report,
+            lock_wait: self.lock_wait,
         }
     }
 }
@@ -280,6 +284,42 @@ fn with_target(
     let report = report::Stderr;
     let exit = each(&world.env(&report), name.as_str());
     world.client.interrupted().map_or(exit, Exit::Interrupted)
+}
+
+fn gc(args: &Args, dry_run: bool) -> Exit {
+    let world = match World::open(args) {
+        Ok(w) => w,
+        Err(exit) => return exit,
+    };
+    let report = report::Stderr;
+    let env = world.env(&report);
+    let collected = match env.gc(dry_run) {
+        Ok(c) => c,
+        Err(e) => {
+            exit::print_error(&e);
+            return exit::of_apply(&e);
+        }
+    };
+    let mut worst = Exit::Ok;
+    for c in &collected {
+        match c {
+            Collected::WouldRemove { name, phase } => {
+                println!(
+                    "{name}: would remove (its last apply is {})",
+                    render::phase_word(*phase)
+                );
+            }
+            Collected::Removed { name } => println!("{name}: removed"),
+            Collected::Failed(e) => {
+                exit::print_error(e);
+                worst = worst.max(exit::of_apply(e));
+            }
+        }
+    }
+    if collected.is_empty() {
+        eprintln!("nothing to collect");
+    }
+    world.client.interrupted().map_or(worst, Exit::Interrupted)
 }
 
 fn down_one(env: &Env<'_, ProcessSmolvm>, name: &str) -> Exit {

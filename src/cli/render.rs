@@ -49,7 +49,7 @@ pub fn plan(plan: &Plan, desired: &Desired) -> String {
     s
 }
 
-fn phase_word(p: RecordPhase) -> &'static str {
+pub fn phase_word(p: RecordPhase) -> &'static str {
     match p {
         RecordPhase::Creating => "creating",
         RecordPhase::Complete => "complete",

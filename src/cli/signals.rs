@@ -66,8 +66,8 @@ pub fn install(interrupt: Arc<Interrupt>, active: Arc<Active>) {
             eprintln!("bottle: {} received again: exiting now", signal_name(sig));
             for name in names {
                 eprintln!(
-                    "bottle: machine `{name}` may be left half-made; `bottle apply` of its spec \
-                     replaces it, `bottle down {name}` removes it"
+                    "bottle: machine `{name}` may be left half-made; `bottle gc` removes it \
+                     (as do `bottle down {name}`, or `bottle apply` of its spec, which replaces it)"
                 );
             }
             std::process::exit(128 + sig);

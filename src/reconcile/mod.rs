@@ -14,11 +14,12 @@ mod prepared;
 pub mod report;
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::lifecycle::{DeleteKind, OnFailure, Rules, Step};
 use crate::smolvm::{Argv, Client, Clock, Dialect, MachineState, Smolvm, argv};
 use crate::spec::{Desired, Image};
-use crate::state::{Record, Store};
+use crate::state::{Record, RecordPhase, Store};
 
 pub use decide::{Decision, Observed, ReplaceReason, Shape, decide, steps};
 pub use egress::{Egress, egress};
@@ -33,6 +34,24 @@ pub struct Env<'e, S> {
     pub cache_dir: &'e Path,
     pub clock: &'e dyn Clock,
     pub report: &'e dyn Report,
+    /// How long to wait for another bottle's lock on a machine (none: fail
+    /// at once).
+    pub lock_wait: Option<Duration>,
+}
+
+/// What `gc` did with one machine.
+#[derive(Debug)]
+pub enum Collected {
+    /// `--dry-run`: it would be removed.
+    WouldRemove {
+        name: String,
+        phase: RecordPhase,
+    },
+    Removed {
+        name: String,
+    },
+    /// It could not be removed or its record could not be read.
+    Failed(ApplyError),
 }
 
 /// How an apply treats failures and unenforceable egress.
@@ -96,8 +115,10 @@ impl<S: Smolvm> Env<'_, S> {
     }
 
     /// Bring the machine of `desired` to its spec; returns what was decided.
+    /// Holds the machine's lock throughout.
     pub fn apply(&self, desired: &Desired, opts: Options) -> Result<Decision, ApplyError> {
         let name = desired.spec.name.as_str();
+        let _lock = self.store.lock(name, self.lock_wait)?;
         let (decision, egress) = self.decide(desired, opts)?;
         if let Some(w) = egress.warning(name, self.client.version()) {
             self.report.line(name, &w);
@@ -150,6 +171,7 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// Stop and delete a machine bottle owns, then forget it.
     pub fn down(&self, name: &str) -> Result<Observed, ApplyError> {
+        let _lock = self.store.lock(name, self.lock_wait)?;
         let (record, observed) = self.look(name)?;
         if record.is_none() {
             return Err(ApplyError::NotOwned { name: name.into() });
@@ -183,6 +205,38 @@ impl<S: Smolvm> Env<'_, S> {
         }
         self.store.remove(name)?;
         Ok(observed)
+    }
+
+    /// Remove every machine bottle owns whose apply never completed (a
+    /// crash, a kill, a teardown that failed, `--keep-on-failure`), and
+    /// forget it. Complete machines are left alone.
+    pub fn gc(&self, dry_run: bool) -> Result<Vec<Collected>, ApplyError> {
+        let mut out = Vec::new();
+        for name in self.store.names()? {
+            let record = match self.store.load(&name) {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    out.push(Collected::Failed(e.into()));
+                    continue;
+                }
+            };
+            if record.phase == RecordPhase::Complete {
+                continue;
+            }
+            if dry_run {
+                out.push(Collected::WouldRemove {
+                    name,
+                    phase: record.phase,
+                });
+                continue;
+            }
+            out.push(match self.down(&name) {
+                Ok(_) => Collected::Removed { name },
+                Err(e) => Collected::Failed(e),
+            });
+        }
+        Ok(out)
     }
 
     /// What this smolvm's `delete` does to a running VM.

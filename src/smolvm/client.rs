@@ -230,9 +230,8 @@ impl<S: Smolvm> Client<S> {
                     cause,
                 });
             }
-            let limit = deadline
-                .saturating_duration_since(clock.now())
-                .max(ready::MIN_PROBE_LIMIT);
+            let remaining = deadline.saturating_duration_since(clock.now());
+            let limit = self.limits.probe.min(remaining.max(ready::MIN_PROBE_LIMIT));
             let last = match self.exec_within(&args, &probe, limit) {
                 Ok(r) if r.code == 0 => {
                     return Ok(Readiness {
@@ -247,13 +246,13 @@ impl<S: Smolvm> Client<S> {
                         ..
                     },
                 ) => return Err(e),
-                Err(e) => e.to_string(),
+                Err(e) => chain(&e),
             };
             let now = clock.now();
             if now >= deadline {
                 return Err(SmolvmError::NotReady {
                     name: name.to_string(),
-                    waited: now - start,
+                    waited: Duration::from_millis((now - start).as_millis() as u64),
                     probes: probes + 1,
                     last,
                 });
@@ -262,6 +261,17 @@ impl<S: Smolvm> Client<S> {
             probes += 1;
         }
     }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(&format!(": {c}"));
+        source = c.source();
+    }
+    s
 }
 
 fn path_str(p: &Path) -> String {

@@ -79,6 +79,9 @@ pub struct Limits {
     pub observe: Duration,
     /// For exec steps without a timeout of their own.
     pub exec: Duration,
+    /// For one readiness probe (never longer than what is left of the
+    /// readiness deadline, but at least 2 s of it).
+    pub probe: Duration,
 }
 
 impl Default for Limits {
@@ -94,6 +97,7 @@ impl Default for Limits {
             cp: s(300),
             observe: s(30),
             exec: s(3600),
+            probe: s(10),
         }
     }
 }
@@ -111,6 +115,7 @@ impl Limits {
             cp: d,
             observe: d,
             exec: d,
+            probe: d,
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Each call runs in its own process group (so a terminal's Ctrl-C reaches
 //! bottle, not smolvm), with stdin closed and stdout/stderr drained on
-//! threads. At the time limit the whole group is killed. An [`Interrupt`]
+//! threads. At the time limit the whole group gets SIGTERM, and SIGKILL a
+//! second later (what is left of it, grandchildren included). An [`Interrupt`]
 //! tracks the groups in flight so a signal handler can kill them.
 
 use std::collections::HashSet;
@@ -18,6 +19,10 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use shared_child::SharedChild;
 
 use super::{Output, RunFailure, Smolvm};
+
+/// How long a timed-out call's process group gets between SIGTERM and
+/// SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// How long to keep reading a pipe after the child exited (a grandchild
 /// may hold it open).
@@ -107,8 +112,12 @@ fn wait(child: &SharedChild, limit: Duration) -> Result<Output, RunFailure> {
         let status = match child.wait_timeout(limit).map_err(RunFailure::Spawn)? {
             Some(status) => status,
             None => {
-                kill_group(child.id());
-                let _ = child.wait();
+                signal_group(child.id(), Signal::TERM);
+                if !matches!(child.wait_timeout(KILL_GRACE), Ok(Some(_))) {
+                    kill_group(child.id());
+                    let _ = child.wait();
+                }
+                signal_group(child.id(), Signal::KILL);
                 return Err(RunFailure::TimedOut(limit));
             }
         };
@@ -127,8 +136,12 @@ fn wait(child: &SharedChild, limit: Duration) -> Result<Output, RunFailure> {
 /// Kill every process in the group led by `pid`. Only used on a timeout:
 /// after a normal exit the group may hold a VM that smolvm left running.
 pub fn kill_group(pid: u32) {
+    signal_group(pid, Signal::KILL);
+}
+
+fn signal_group(pid: u32, sig: Signal) {
     if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
-        let _ = kill_process_group(pid, Signal::KILL);
+        let _ = kill_process_group(pid, sig);
     }
 }
 

@@ -5,8 +5,10 @@
 //! (atomic writes: temp file, fsync, rename, fsync of the directory; the
 //! directory 0700, files 0600). Knows nothing of smolvm.
 
+mod lock;
 mod record;
 mod store;
 
+pub use lock::MachineLock;
 pub use record::{Record, RecordPhase};
 pub use store::{StateError, Store, default_cache_dir, default_state_dir};

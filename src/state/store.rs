@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use etcetera::BaseStrategy;
 
+use super::lock::MachineLock;
 use super::record::Record;
 
 /// Why a record could not be read or written.
@@ -34,6 +35,25 @@ pub enum StateError {
     },
     #[error("no state directory: set BOTTLE_STATE_DIR or HOME")]
     NoHome,
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "machine `{name}` is being changed by another bottle{}{}",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        match waited {
+            Some(w) => format!("; waited {}", humantime::format_duration(*w)),
+            None => "; pass --wait-lock to wait for it".to_string(),
+        }
+    )]
+    Locked {
+        name: String,
+        pid: Option<u32>,
+        waited: Option<std::time::Duration>,
+    },
 }
 
 /// The default state directory: `$XDG_STATE_HOME/bottle`.
@@ -67,6 +87,46 @@ impl Store {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
+    }
+
+    /// Lock machine `name` against other bottles, waiting up to `wait`.
+    pub fn lock(
+        &self,
+        name: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<MachineLock, StateError> {
+        let dir = self.dir.with_file_name("locks");
+        make_private_dir(&dir).map_err(|source| StateError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+        super::lock::acquire(dir.join(format!("{name}.lock")), name, wait)
+    }
+
+    /// The names of every machine bottle has a record of.
+    pub fn names(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(StateError::Dir {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// The record of `name`, if bottle has one.
@@ -121,17 +181,17 @@ impl Store {
     }
 
     fn ensure_dir(&self) -> Result<(), StateError> {
-        let dir_err = |source| StateError::Dir {
+        make_private_dir(&self.dir).map_err(|source| StateError::Dir {
             path: self.dir.clone(),
             source,
-        };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(dir_err)?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(dir_err)
+        })
     }
+}
+
+/// Create `dir` (and missing parents) as 0700, and make `dir` itself 0700.
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -618,6 +618,7 @@ impl Sut {
             cache_dir: &self.cache,
             clock: &clock,
             report: &report,
+            lock_wait: None,
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| act(&env)));
         let expect = match result {

@@ -7,6 +7,8 @@ mod apply;
 mod down_status;
 mod egress;
 mod failures;
+mod fault_matrix;
+mod gc_locks;
 mod invalid;
 mod reapply;
 mod signals;

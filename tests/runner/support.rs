@@ -218,6 +218,21 @@ impl Bottle {
         v
     }
 
+    /// Kill what a SIGKILLed bottle left running (a hung smolvm call).
+    pub fn kill_leftovers(&self) {
+        let root = self.tmp.path().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&root) {
+                let pid = entry.file_name().to_string_lossy().parse::<i32>().ok();
+                if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
     /// Whether a process whose command line mentions this world is alive.
     pub fn processes_left(&self) -> Vec<String> {
         let root = self.tmp.path().to_string_lossy().into_owned();
