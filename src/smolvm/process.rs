@@ -160,3 +160,72 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
 fn collect(rx: mpsc::Receiver<String>) -> String {
     rx.recv_timeout(DRAIN_GRACE).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive_with(marker: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmd).contains(marker)
+            })
+            .count()
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn a_timeout_kills_the_whole_group_grandchildren_included() {
+        let marker = format!("31.{}", std::process::id());
+        let script = format!("sleep {marker} & sleep {marker}; wait");
+        let r =
+            ProcessSmolvm::default().run(&argv(&["sh", "-c", &script]), Duration::from_millis(300));
+        assert!(matches!(r, Err(RunFailure::TimedOut(_))), "{r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(alive_with(&marker), 0, "a grandchild survived the timeout");
+    }
+
+    #[test]
+    fn output_and_exit_codes_come_back() {
+        let s = ProcessSmolvm::default();
+        let out = s
+            .run(
+                &argv(&["sh", "-c", "echo out; echo err >&2; exit 3"]),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
+        let killed = s.run(&argv(&["sh", "-c", "kill -9 $$"]), Duration::from_secs(5));
+        assert!(
+            matches!(killed, Err(RunFailure::Signalled(9))),
+            "{killed:?}"
+        );
+        let missing = s.run(&argv(&["/nonexistent/smolvm"]), Duration::from_secs(5));
+        assert!(matches!(missing, Err(RunFailure::Spawn(_))), "{missing:?}");
+    }
+
+    #[test]
+    fn an_interrupt_kills_the_call_in_flight() {
+        let s = ProcessSmolvm::default();
+        let interrupt = s.interrupt.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            interrupt.raise(2)
+        });
+        let r = s.run(&argv(&["sleep", "30"]), Duration::from_secs(30));
+        assert!(t.join().unwrap(), "first signal");
+        assert!(matches!(r, Err(RunFailure::Signalled(9))), "{r:?}");
+        assert_eq!(s.interrupted(), Some(2));
+        assert!(!s.interrupt.raise(15), "a second signal is not the first");
+    }
+}
