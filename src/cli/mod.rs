@@ -4,6 +4,7 @@
 
 mod args;
 mod exit;
+mod output;
 mod render;
 mod signals;
 
@@ -18,6 +19,7 @@ use crate::reconcile::{Collected, Decision, Egress, Env, Options, report};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
+use output::{Mask, Out};
 
 pub use args::{Args, Command};
 pub use exit::Exit;
@@ -55,13 +57,13 @@ pub fn run(args: Args) -> Exit {
                 on_failure,
                 allow_unenforced_egress: *allow_unenforced_egress,
             };
-            with_specs(&args, specs, |env, d| apply_one(env, d, opts))
+            with_specs(&args, specs, |env, d, out| apply_one(env, d, opts, out))
         }
         Command::Plan {
             specs,
             allow_unenforced_egress,
-        } => with_specs(&args, specs, |env, d| {
-            plan_one(env, d, *allow_unenforced_egress)
+        } => with_specs(&args, specs, |env, d, out| {
+            plan_one(env, d, *allow_unenforced_egress, out)
         }),
         Command::Down { target } => with_target(&args, target, down_one),
         Command::Gc { dry_run } => gc(&args, *dry_run),
@@ -189,7 +191,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
 fn with_specs(
     args: &Args,
     paths: &[PathBuf],
-    each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired) -> Exit,
+    each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired, &Out) -> Exit,
 ) -> Exit {
     let desired = match load_all(paths) {
         Ok(d) => d,
@@ -199,8 +201,10 @@ fn with_specs(
         Ok(w) => w,
         Err(exit) => return exit,
     };
-    let report = report::Stderr;
-    let env = world.env(&report);
+    let out = Out {
+        mask: Mask::of(&desired),
+    };
+    let env = world.env(&out);
     let mut worst = Exit::Ok;
     for d in &desired {
         if let Some(sig) = world.client.interrupted() {
@@ -208,13 +212,13 @@ fn with_specs(
         }
         let name = d.spec.name.as_str();
         world.active.enter(name);
-        worst = worst.max(each(&env, d));
+        worst = worst.max(each(&env, d, &out));
         world.active.leave(name);
     }
     world.client.interrupted().map_or(worst, Exit::Interrupted)
 }
 
-fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options) -> Exit {
+fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options, out: &Out) -> Exit {
     match env.apply(desired, opts) {
         Ok(Decision::Unchanged) => Exit::Ok,
         Ok(_) => {
@@ -222,16 +226,21 @@ fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options) -> 
             Exit::Ok
         }
         Err(e) => {
-            exit::print_error(&e);
+            out.error(&e);
             if let Some(hint) = e.hint(env.client.program()) {
-                eprintln!("{hint}");
+                out.note(&hint);
             }
             exit::of_apply(&e)
         }
     }
 }
 
-fn plan_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, allow_unenforced: bool) -> Exit {
+fn plan_one(
+    env: &Env<'_, ProcessSmolvm>,
+    desired: &Desired,
+    allow_unenforced: bool,
+    out: &Out,
+) -> Exit {
     match env.plan(desired) {
         Ok(plan) => {
             if let Some(w) = plan.egress.warning(&plan.name, env.client.version()) {
@@ -247,7 +256,7 @@ fn plan_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, allow_unenforced: b
             Exit::Ok
         }
         Err(e) => {
-            exit::print_error(&e);
+            out.error(&e);
             exit::of_apply(&e)
         }
     }

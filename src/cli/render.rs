@@ -38,7 +38,9 @@ pub fn plan(plan: &Plan, desired: &Desired) -> String {
             _ => String::new(),
         };
         let _ = writeln!(s, "  {}. {doing}{note}", i + 1);
-        let _ = writeln!(s, "     $ {}", shell_line(argv));
+        for argv in argv {
+            let _ = writeln!(s, "     $ {}", shell_line(argv));
+        }
     }
     if plan.steps.iter().any(|(st, _, _)| *st == Step::Create) {
         let _ = writeln!(s, "  on failure after create:");

@@ -1,7 +1,7 @@
 //! The apply lifecycle as an explicit state machine.
 //!
 //! ```text
-//!   Pack ─▶ [StopOld ─▶ DeleteOld] ─▶ Create ─▶ Start ─▶ WaitReady ─▶ Copy… ─▶ Exec… ─▶ Ready
+//!   Pack ─▶ [StopOld ─▶ DeleteOld] ─▶ Create ─▶ Start ─▶ WaitReady ─▶ [Secrets] ─▶ Copy… ─▶ Exec… ─▶ Ready
 //!     │            │                     │         │          │           │        │
 //!     └────────────┴──── failure ────────┴─────────┴──────────┴───────────┴────────┘
 //!                                         │
@@ -40,6 +40,9 @@ pub enum Step {
     Start,
     /// Probe `exec -- true` until it succeeds.
     WaitReady,
+    /// Put the spec's secrets into the guest: one `exec` to make their
+    /// directory private, one `cp` each, one `exec` to make them 0400.
+    Secrets,
     /// `cp` of the i-th file to copy.
     Copy(usize),
     /// The i-th `[[exec]]` step.
@@ -55,6 +58,7 @@ impl fmt::Display for Step {
             Step::Create => f.write_str("create"),
             Step::Start => f.write_str("start"),
             Step::WaitReady => f.write_str("wait-ready"),
+            Step::Secrets => f.write_str("secrets"),
             Step::Copy(i) => write!(f, "copy[{i}]"),
             Step::Exec(i) => write!(f, "exec[{i}]"),
         }

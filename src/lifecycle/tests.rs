@@ -111,6 +111,7 @@ fn arb_step() -> impl Strategy<Value = Step> {
         Just(Step::Create),
         Just(Step::Start),
         Just(Step::WaitReady),
+        Just(Step::Secrets),
         (0..3usize).prop_map(Step::Copy),
         (0..3usize).prop_map(Step::Exec),
     ]

@@ -91,6 +91,7 @@ fn may_run(state: &MachineState) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     pub pack: bool,
+    pub secrets: bool,
     pub copies: usize,
     pub execs: usize,
 }
@@ -112,6 +113,7 @@ pub fn steps(decision: &Decision, shape: Shape) -> Vec<Step> {
         v.push(Step::Pack);
     }
     v.extend([Step::Create, Step::Start, Step::WaitReady]);
+    v.extend(shape.secrets.then_some(Step::Secrets));
     v.extend((0..shape.copies).map(Step::Copy));
     v.extend((0..shape.execs).map(Step::Exec));
     v
@@ -128,6 +130,7 @@ mod tests {
             env: "e".into(),
             copy: "c".into(),
             exec: "x".into(),
+            secrets: String::new(),
         }
     }
 
@@ -196,6 +199,7 @@ mod tests {
     fn steps_follow_the_decision() {
         let shape = Shape {
             pack: true,
+            secrets: false,
             copies: 2,
             execs: 1,
         };
@@ -235,12 +239,13 @@ mod tests {
         );
         let no_pack = Shape {
             pack: false,
+            secrets: true,
             copies: 0,
             execs: 0,
         };
         assert_eq!(
             steps(&replace(MachineState::Stopped), no_pack),
-            [DeleteOld, Create, Start, WaitReady]
+            [DeleteOld, Create, Start, WaitReady, Secrets]
         );
     }
 }

@@ -30,6 +30,11 @@ pub enum StepError {
     State(#[from] StateError),
     #[error("interrupted by signal {signal} before it started")]
     Interrupted { signal: i32 },
+    #[error("cannot stage a secret in a host temp file")]
+    Secret {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn tail(stderr: &str) -> String {

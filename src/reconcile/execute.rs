@@ -12,7 +12,7 @@ use std::fs;
 use std::time::Instant;
 
 use crate::lifecycle::{self, Cleanup, Outcome, Phase, Rules, State, Step, Teardown};
-use crate::smolvm::{Argv, Client, Known, Smolvm, SmolvmError};
+use crate::smolvm::{Argv, Client, ExecArgs, Known, Smolvm, SmolvmError};
 use crate::state::{Record, RecordPhase, StateError};
 
 use super::Env;
@@ -126,19 +126,44 @@ impl<S: Smolvm> Execution<'_, '_, S> {
                 let (src, dst) = self.prep.copy_args(i);
                 Ok(c.machine_cp(src, &dst)?)
             }
+            Step::Secrets => self.secrets(),
             Step::Exec(i) => {
                 let (args, cmd) = self.prep.exec_args(i);
-                let r = c.machine_exec(&args, cmd)?;
-                if r.code == 0 {
-                    return Ok(());
-                }
-                Err(StepError::Exec {
-                    argv: r.argv,
-                    code: r.code,
-                    stderr: r.stderr,
-                })
+                self.guest(&args, &cmd)
             }
         }
+    }
+
+    /// Run a guest command that must succeed.
+    fn guest(&self, args: &ExecArgs<'_>, cmd: &[String]) -> Result<(), StepError> {
+        let r = self.client().machine_exec(args, cmd)?;
+        if r.code == 0 {
+            return Ok(());
+        }
+        Err(StepError::Exec {
+            argv: r.argv,
+            code: r.code,
+            stderr: r.stderr,
+        })
+    }
+
+    /// Put each secret into the guest: a private directory, one `cp` per
+    /// secret from a 0600 host temp file removed right after, then 0400.
+    fn secrets(&self) -> Result<(), StepError> {
+        let name = self.name();
+        let args = ExecArgs {
+            name,
+            ..ExecArgs::default()
+        };
+        self.guest(&args, &Prepared::secrets_dir_command())?;
+        for s in &self.prep.desired.secrets {
+            let tmp = secret_file(s.value.expose())?;
+            let src = tmp.path().to_string_lossy().into_owned();
+            let dst = format!("{name}:{}", Prepared::secret_path(&s.name));
+            self.client().machine_cp(&src, &dst)?;
+            tmp.close().map_err(|source| StepError::Secret { source })?;
+        }
+        self.guest(&args, &self.prep.secrets_mode_command())
     }
 
     /// Pack the image into the cache; a failed pack leaves no file behind.
@@ -253,6 +278,25 @@ impl<S: Smolvm> Execution<'_, '_, S> {
             cleanup,
         })
     }
+}
+
+/// A 0600 host temp file holding `value` (removed when dropped or closed).
+fn secret_file(value: &[u8]) -> Result<tempfile::NamedTempFile, StepError> {
+    use std::io::Write;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("bottle-secret-")
+        .tempfile()
+        .map_err(|source| StepError::Secret { source })?;
+    tmp.write_all(value)
+        .and_then(|()| tmp.flush())
+        .map_err(|source| StepError::Secret { source })?;
+    if tmp.path().to_string_lossy().contains(':') {
+        let source = std::io::Error::other(
+            "the temp directory's path contains `:`, which smolvm's cp misreads",
+        );
+        return Err(StepError::Secret { source });
+    }
+    Ok(tmp)
 }
 
 /// A `delete` of a machine that is already gone has done its job.

@@ -67,7 +67,8 @@ pub struct Plan {
     pub name: String,
     pub decision: Decision,
     pub egress: Egress,
-    pub steps: Vec<(Step, String, Vec<String>)>,
+    /// Each step, what it does, and the argv of each of its calls.
+    pub steps: Vec<(Step, String, Vec<Vec<String>>)>,
     /// The calls a failure after `create` would make.
     pub teardown: Vec<Vec<String>>,
 }
@@ -75,6 +76,7 @@ pub struct Plan {
 fn shape(desired: &Desired) -> Shape {
     Shape {
         pack: matches!(desired.spec.image, Image::Ref(_)),
+        secrets: !desired.secrets.is_empty(),
         copies: desired.files.len(),
         execs: desired.spec.execs.len(),
     }
@@ -154,7 +156,7 @@ impl<S: Smolvm> Env<'_, S> {
         let (program, dialect) = (self.client.program(), self.client.dialect());
         let steps = steps(&decision, shape(desired))
             .into_iter()
-            .map(|s| (s, prep.describe(s), prep.argv(program, dialect, s)))
+            .map(|s| (s, prep.describe(s), prep.calls(program, dialect, s)))
             .collect();
         let name = prep.name();
         Ok(Plan {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::lifecycle::Step;
 use crate::smolvm::{CreateArgs, Dialect, ExecArgs, Version, argv};
-use crate::spec::{Desired, Image};
+use crate::spec::{Desired, Image, SECRETS_DIR};
 
 /// Where the pack of an image ref lives in the cache: `pack create -o STUB`
 /// writes `STUB` and `STUB.smolmachine`.
@@ -77,8 +77,10 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    /// The arguments and command of the i-th exec step.
-    pub fn exec_args(&self, i: usize) -> (ExecArgs<'_>, &[String]) {
+    /// The arguments and command of the i-th exec step. A step given
+    /// secrets runs under `sh`, which reads each from its guest file into
+    /// the environment, so no value is ever on a command line.
+    pub fn exec_args(&self, i: usize) -> (ExecArgs<'_>, Vec<String>) {
         let e = &self.desired.spec.execs[i];
         let args = ExecArgs {
             name: self.name(),
@@ -86,7 +88,44 @@ impl<'a> Prepared<'a> {
             workdir: e.workdir.as_deref(),
             timeout: e.timeout,
         };
-        (args, &e.run)
+        if e.secrets.is_empty() {
+            return (args, e.run.clone());
+        }
+        let exports: Vec<String> = e
+            .secrets
+            .iter()
+            .map(|n| format!("export {n}=\"$(cat {SECRETS_DIR}/{n})\""))
+            .collect();
+        let script = format!("{} && exec \"$@\"", exports.join(" && "));
+        let wrapper = ["sh", "-c", &script, "bottle-secrets"].map(str::to_string);
+        (
+            args,
+            wrapper.into_iter().chain(e.run.iter().cloned()).collect(),
+        )
+    }
+
+    /// The guest file of a secret.
+    pub fn secret_path(name: &str) -> String {
+        format!("{SECRETS_DIR}/{name}")
+    }
+
+    /// The command that makes the secrets directory private.
+    pub fn secrets_dir_command() -> Vec<String> {
+        let script = format!("mkdir -p {SECRETS_DIR} && chmod 700 {SECRETS_DIR}");
+        ["sh", "-c", &script].map(str::to_string).to_vec()
+    }
+
+    /// The command that makes every secret file read-only for its owner.
+    pub fn secrets_mode_command(&self) -> Vec<String> {
+        let files = self
+            .desired
+            .secrets
+            .iter()
+            .map(|s| Self::secret_path(&s.name));
+        ["chmod".to_string(), "400".to_string()]
+            .into_iter()
+            .chain(files)
+            .collect()
     }
 
     /// `(host, NAME:guest)` of the i-th file to copy.
@@ -107,15 +146,58 @@ impl<'a> Prepared<'a> {
             Step::Create => "create".into(),
             Step::Start => "start".into(),
             Step::WaitReady => "wait-ready".into(),
+            Step::Secrets => {
+                let names: Vec<&str> = self
+                    .desired
+                    .secrets
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                format!("secrets {}", names.join(", "))
+            }
             Step::Copy(i) => format!("copy {}", self.desired.files[i].guest),
             Step::Exec(i) => format!("exec {}", self.desired.spec.execs[i].run.join(" ")),
         }
     }
 
-    /// The argv a step runs (for readiness, one probe of it).
+    /// The argv of every call a step makes (for readiness, one probe; a
+    /// secret's host temp file is shown as `<temp file>`).
+    pub fn calls(&self, program: &str, dialect: Dialect, step: Step) -> Vec<Vec<String>> {
+        let name = self.name();
+        let exec = |cmd: &[String]| {
+            let args = ExecArgs {
+                name,
+                ..ExecArgs::default()
+            };
+            argv::machine_exec(program, &args, cmd)
+        };
+        match step {
+            Step::Secrets => {
+                let mut v = vec![exec(&Self::secrets_dir_command())];
+                for s in &self.desired.secrets {
+                    let dst = format!("{name}:{}", Self::secret_path(&s.name));
+                    v.push(argv::machine_cp(program, "<temp file>", &dst));
+                }
+                v.push(exec(&self.secrets_mode_command()));
+                v
+            }
+            _ => vec![self.argv(program, dialect, step)],
+        }
+    }
+
+    /// The argv a step runs (for readiness, one probe of it; for secrets,
+    /// the first of its calls).
     pub fn argv(&self, program: &str, dialect: Dialect, step: Step) -> Vec<String> {
         let name = self.name();
         match step {
+            Step::Secrets => argv::machine_exec(
+                program,
+                &ExecArgs {
+                    name,
+                    ..ExecArgs::default()
+                },
+                &Self::secrets_dir_command(),
+            ),
             Step::Pack => {
                 let p = self.pack.as_ref();
                 let image = p.map_or("", |p| p.image.as_str());
@@ -139,7 +221,7 @@ impl<'a> Prepared<'a> {
             }
             Step::Exec(i) => {
                 let (args, cmd) = self.exec_args(i);
-                argv::machine_exec(program, &args, cmd)
+                argv::machine_exec(program, &args, &cmd)
             }
         }
     }

@@ -33,6 +33,7 @@ impl Ran {
 }
 
 /// A guest: its root directory, working directory and environment.
+#[derive(Debug, Clone)]
 pub struct Guest<'a> {
     pub root: &'a Path,
     pub cwd: String,
@@ -91,7 +92,17 @@ impl Guest<'_> {
                 self.each(dirs, |p| fs::create_dir_all(p).map_err(|e| e.to_string()))
             }
             ("rm", rest) => self.rm(rest),
-            ("sh", ["-c", script, ..]) => self.sh(script),
+            ("sh", ["-c", script, params @ ..]) => {
+                let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+                self.sh(script, &params)
+            }
+            ("chmod", [mode, paths @ ..]) => match u32::from_str_radix(mode, 8) {
+                Ok(m) => self.each(paths, |p| {
+                    fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m))
+                        .map_err(|e| e.to_string())
+                }),
+                Err(_) => Ran::err(1, format!("chmod: invalid mode '{mode}'\n")),
+            },
             (other, _) => Ran::err(127, format!("sh: {other}: not found\n")),
         }
     }
@@ -159,21 +170,46 @@ impl Guest<'_> {
         })
     }
 
-    /// A tiny `sh -c`: commands split on `;` and `&&`, words split on
-    /// spaces with '…' and "…" quoting and `$VAR` expansion, `exit N`, and
-    /// `> file` / `>> file` redirection of a command's stdout.
-    fn sh(&self, script: &str) -> Ran {
+    /// A tiny `sh -c SCRIPT [NAME ARGS…]`: commands split on `;` and `&&`;
+    /// words split on spaces with '…' and "…" quoting; `$VAR`, `${VAR}`,
+    /// `$0`…`$9`, `"$@"` and `$(command)` expansion; `export K=V`,
+    /// `exec CMD…` and `exit N`; `> file`, `>> file` and `>&2`.
+    fn sh(&self, script: &str, params: &[String]) -> Ran {
+        let mut env = self.env.clone();
         let mut all = Ran::ok(String::new());
         for (part, and) in split_script(script) {
             if and && all.code != 0 {
                 continue;
             }
-            let words = words(&part, &self.env);
-            if words.first().is_some_and(|w| w == "exit") {
-                all.code = words.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
-                return all;
-            }
-            let r = self.redirected(&words);
+            let g = Guest {
+                root: self.root,
+                cwd: self.cwd.clone(),
+                env: env.clone(),
+            };
+            let words = g.words(&part, params);
+            let r = match words.first().map(String::as_str) {
+                Some("exit") => {
+                    all.code = words.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                    return all;
+                }
+                Some("export") => {
+                    env.extend(
+                        words[1..]
+                            .iter()
+                            .filter_map(|kv| kv.split_once('='))
+                            .map(|(k, v)| (k.to_string(), v.to_string())),
+                    );
+                    Ran::ok(String::new())
+                }
+                Some("exec") => {
+                    let r = g.redirected(&words[1..]);
+                    all.stdout.push_str(&r.stdout);
+                    all.stderr.push_str(&r.stderr);
+                    all.code = r.code;
+                    return all;
+                }
+                _ => g.redirected(&words),
+            };
             all.stdout.push_str(&r.stdout);
             all.stderr.push_str(&r.stderr);
             all.code = r.code;
@@ -182,6 +218,20 @@ impl Guest<'_> {
     }
 
     fn redirected(&self, words: &[String]) -> Ran {
+        if let Some(pos) = words.iter().position(|w| w == ">&2") {
+            let rest: Vec<String> = words
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != pos)
+                .map(|(_, w)| w.clone())
+                .collect();
+            let r = self.redirected(&rest);
+            return Ran {
+                stdout: String::new(),
+                stderr: format!("{}{}", r.stderr, r.stdout),
+                code: r.code,
+            };
+        }
         let pos = words.iter().position(|w| w == ">" || w == ">>");
         let Some(pos) = pos else {
             return self.run(words);
@@ -209,6 +259,78 @@ impl Guest<'_> {
             Err(e) => Ran::err(1, format!("sh: can't create {target}: {e}\n")),
         }
     }
+
+    /// Split `s` into words, expanding as `sh` would (see [`Guest::sh`]).
+    fn words(&self, s: &str, params: &[String]) -> Vec<String> {
+        const ALL_PARAMS: &str = "\u{0}@\u{0}";
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut quote: Option<char> = None;
+        let mut has = false;
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    has = true;
+                }
+                (Some('\''), c) => cur.push(c),
+                (_, '$') => {
+                    has = true;
+                    if chars.next_if_eq(&'(').is_some() {
+                        let mut inner = String::new();
+                        let mut depth = 1;
+                        for n in chars.by_ref() {
+                            depth += match n {
+                                '(' => 1,
+                                ')' => -1,
+                                _ => 0,
+                            };
+                            if depth == 0 {
+                                break;
+                            }
+                            inner.push(n);
+                        }
+                        cur.push_str(self.sh(&inner, params).stdout.trim_end_matches('\n'));
+                    } else if chars.next_if_eq(&'@').is_some() {
+                        cur.push_str(ALL_PARAMS);
+                    } else if let Some(d) = chars.next_if(char::is_ascii_digit) {
+                        let n = d.to_digit(10).unwrap_or(0) as usize;
+                        cur.push_str(params.get(n).map_or("", String::as_str));
+                    } else {
+                        let braced = chars.next_if_eq(&'{').is_some();
+                        let mut name = String::new();
+                        while let Some(n) =
+                            chars.next_if(|n| n.is_ascii_alphanumeric() || *n == '_')
+                        {
+                            name.push(n);
+                        }
+                        if braced {
+                            chars.next_if_eq(&'}');
+                        }
+                        cur.push_str(self.env.get(&name).map_or("", String::as_str));
+                    }
+                }
+                (None, c) if c.is_whitespace() => {
+                    if has || !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    has = false;
+                }
+                (_, c) => cur.push(c),
+            }
+        }
+        if has || !cur.is_empty() {
+            out.push(cur);
+        }
+        out.into_iter()
+            .flat_map(|w| match w == ALL_PARAMS {
+                true => params.iter().skip(1).cloned().collect(),
+                false => vec![w],
+            })
+            .collect()
+    }
 }
 
 /// Split a script into commands; the flag says the command follows `&&`.
@@ -220,47 +342,6 @@ fn split_script(script: &str) -> Vec<(String, bool)> {
                 out.push((part.trim().to_string(), j > 0));
             }
         }
-    }
-    out
-}
-
-fn words(s: &str, env: &BTreeMap<String, String>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut has = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                has = true;
-            }
-            (Some('\''), c) => cur.push(c),
-            (_, '$') => {
-                let braced = chars.next_if_eq(&'{').is_some();
-                let mut name = String::new();
-                while let Some(n) = chars.next_if(|n| n.is_ascii_alphanumeric() || *n == '_') {
-                    name.push(n);
-                }
-                if braced {
-                    chars.next_if_eq(&'}');
-                }
-                cur.push_str(env.get(&name).map_or("", String::as_str));
-                has = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if has || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                has = false;
-            }
-            (_, c) => cur.push(c),
-        }
-    }
-    if has || !cur.is_empty() {
-        out.push(cur);
     }
     out
 }

@@ -9,6 +9,7 @@ mod error;
 mod location;
 mod raw;
 mod resolve;
+mod secret;
 mod validate;
 pub mod values;
 
@@ -20,6 +21,7 @@ use ipnet::IpNet;
 pub use error::{Problem, SpecError};
 pub use location::Location;
 pub use resolve::{Desired, Field, FileCopy, Fingerprint, resolve};
+pub use secret::{MIN_SECRET_LEN, Secret, SecretValue};
 pub use validate::parse;
 pub use values::MachineName;
 
@@ -40,7 +42,29 @@ pub struct Spec {
     pub copies: Vec<CopyEntry>,
     pub ready_timeout: Duration,
     pub execs: Vec<ExecStep>,
+    /// Secrets by reference; their values are read by `resolve`.
+    pub secrets: Vec<SecretRef>,
 }
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretSource {
+    /// A host environment variable.
+    Env(String),
+    /// A host file (absolute).
+    File(PathBuf),
+}
+
+/// A `[secrets]` entry: a name (a POSIX variable name) and its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRef {
+    pub name: String,
+    pub source: SecretSource,
+    pub at: Location,
+}
+
+/// Where secrets are put in the guest, one file per secret.
+pub const SECRETS_DIR: &str = "/run/bottle/secrets";
 
 /// Where the VM's root filesystem comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +92,8 @@ pub struct ExecStep {
     pub workdir: Option<String>,
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// Secrets given to this step as environment variables.
+    pub secrets: Vec<String>,
 }
 
 /// Read, parse and validate the spec at `path`.

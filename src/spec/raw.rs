@@ -26,6 +26,15 @@ pub struct RawSpec {
     pub ready: Option<RawReady>,
     #[serde(default)]
     pub exec: Vec<Spanned<RawExec>>,
+    #[serde(default)]
+    pub secrets: BTreeMap<Spanned<String>, Spanned<RawSecret>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    pub from_env: Option<Spanned<String>>,
+    pub from_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,4 +73,6 @@ pub struct RawExec {
     #[serde(default)]
     pub env: SpannedMap,
     pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
 }

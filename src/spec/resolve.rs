@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Problem, SpecError};
+use super::secret::{self, Secret};
 use super::{CopyEntry, Image, Spec};
 
 /// One host file to put at one guest path.
@@ -30,6 +31,8 @@ pub struct Desired {
     pub spec: Spec,
     /// Every file to copy, in spec order (directories walked in name order).
     pub files: Vec<FileCopy>,
+    /// The secrets' values, read from the host (never hashed or stored).
+    pub secrets: Vec<Secret>,
     pub fingerprint: Fingerprint,
 }
 
@@ -42,6 +45,9 @@ pub struct Fingerprint {
     pub env: String,
     pub copy: String,
     pub exec: String,
+    /// The secrets' names and sources, not their values.
+    #[serde(default)]
+    pub secrets: String,
 }
 
 /// A field of the fingerprint.
@@ -52,6 +58,7 @@ pub enum Field {
     Env,
     Copy,
     Exec,
+    Secrets,
 }
 
 impl fmt::Display for Field {
@@ -62,6 +69,7 @@ impl fmt::Display for Field {
             Field::Env => "env",
             Field::Copy => "copy",
             Field::Exec => "exec",
+            Field::Secrets => "secrets",
         })
     }
 }
@@ -76,6 +84,7 @@ impl Fingerprint {
             &self.env,
             &self.copy,
             &self.exec,
+            &self.secrets,
         ] {
             h.update(part.as_bytes());
             h.update(b"\n");
@@ -91,6 +100,7 @@ impl Fingerprint {
             (Field::Env, &self.env, &other.env),
             (Field::Copy, &self.copy, &other.copy),
             (Field::Exec, &self.exec, &other.exec),
+            (Field::Secrets, &self.secrets, &other.secrets),
         ]
         .into_iter()
         .filter(|(_, a, b)| a != b)
@@ -127,10 +137,19 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
             });
         }
     }
+    let mut secrets = Vec::new();
+    for r in &spec.secrets {
+        match secret::read(r) {
+            Ok(s) => secrets.push(s),
+            Err(p) => problems.push(p),
+        }
+    }
     if !problems.is_empty() {
         return Err(SpecError::Invalid(problems));
     }
+    let refs: Vec<_> = spec.secrets.iter().map(|s| (&s.name, &s.source)).collect();
     let fingerprint = Fingerprint {
+        secrets: hash_debug(&refs),
         image,
         network: hash_debug(&spec.allow_cidrs),
         env: hash_debug(&spec.env),
@@ -140,6 +159,7 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     Ok(Desired {
         spec,
         files,
+        secrets,
         fingerprint,
     })
 }

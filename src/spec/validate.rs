@@ -9,9 +9,11 @@ use toml::Spanned;
 
 use super::error::{Problem, SpecError};
 use super::location::Location;
-use super::raw::{RawCopy, RawExec, RawImage, RawSpec, SpannedMap};
+use std::collections::BTreeMap;
+
+use super::raw::{RawCopy, RawExec, RawImage, RawSecret, RawSpec, SpannedMap};
 use super::values::{self, MachineName};
-use super::{CopyEntry, DEFAULT_READY_TIMEOUT, ExecStep, Image, Spec};
+use super::{CopyEntry, DEFAULT_READY_TIMEOUT, ExecStep, Image, SecretRef, SecretSource, Spec};
 
 /// Parse and validate spec `text` that was read from `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Spec, SpecError> {
@@ -166,7 +168,8 @@ impl Validator<'_> {
             .map_or(Some(DEFAULT_READY_TIMEOUT), |t| {
                 self.check(&t, "ready.timeout", values::duration)
             });
-        let execs = self.execs(&raw.exec);
+        let secrets = self.secrets(&raw.secrets);
+        let execs = self.execs(&raw.exec, &secrets);
         Some(Spec {
             file: self.file.to_path_buf(),
             name: name?,
@@ -176,6 +179,7 @@ impl Validator<'_> {
             copies,
             ready_timeout: ready_timeout?,
             execs,
+            secrets,
         })
     }
 
@@ -242,14 +246,60 @@ impl Validator<'_> {
         out
     }
 
-    fn execs(&mut self, raw: &[Spanned<RawExec>]) -> Vec<ExecStep> {
+    fn secrets(&mut self, raw: &BTreeMap<Spanned<String>, Spanned<RawSecret>>) -> Vec<SecretRef> {
+        let mut out = Vec::new();
+        for (name, source) in raw {
+            let key = format!("secrets.{}", name.get_ref());
+            let Some(valid) = self.check(name, &key, values::env_key) else {
+                continue;
+            };
+            let source = match (&source.get_ref().from_env, &source.get_ref().from_file) {
+                (Some(var), None) => self
+                    .check(var, &key, values::env_key)
+                    .map(SecretSource::Env),
+                (None, Some(file)) => self.host_path(file, &key).map(SecretSource::File),
+                (Some(_), Some(_)) | (None, None) => {
+                    self.problem(
+                        source,
+                        &key,
+                        "give exactly one of `from_env` or `from_file`",
+                    );
+                    None
+                }
+            };
+            if let Some(source) = source {
+                let at = self.at(name);
+                out.push(SecretRef {
+                    name: valid,
+                    source,
+                    at,
+                });
+            }
+        }
+        out
+    }
+
+    fn execs(&mut self, raw: &[Spanned<RawExec>], secrets: &[SecretRef]) -> Vec<ExecStep> {
         raw.iter()
             .enumerate()
-            .filter_map(|(i, e)| self.exec(i, e.get_ref()))
+            .filter_map(|(i, e)| self.exec(i, e.get_ref(), secrets))
             .collect()
     }
 
-    fn exec(&mut self, i: usize, e: &RawExec) -> Option<ExecStep> {
+    fn exec_secrets(&mut self, i: usize, e: &RawExec, secrets: &[SecretRef]) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &e.secrets {
+            if secrets.iter().any(|d| &d.name == s.get_ref()) {
+                out.push(s.get_ref().clone());
+            } else {
+                let msg = format!("`{}` is not declared in [secrets]", s.get_ref());
+                self.problem(s, format!("exec[{i}].secrets"), msg);
+            }
+        }
+        out
+    }
+
+    fn exec(&mut self, i: usize, e: &RawExec, secrets: &[SecretRef]) -> Option<ExecStep> {
         let run: Vec<String> = e
             .run
             .get_ref()
@@ -275,6 +325,7 @@ impl Validator<'_> {
         };
         let before = self.problems.len();
         let env = self.env(&e.env, &format!("exec[{i}].env"));
+        let step_secrets = self.exec_secrets(i, e, secrets);
         let timeout = match &e.timeout {
             Some(t) => Some(self.check(t, &format!("exec[{i}].timeout"), values::duration)?),
             None => None,
@@ -284,6 +335,7 @@ impl Validator<'_> {
             workdir,
             env,
             timeout,
+            secrets: step_secrets,
         })
     }
 }

@@ -226,6 +226,7 @@ mod tests {
                 env: "e".into(),
                 copy: "c".into(),
                 exec: "x".into(),
+                secrets: String::new(),
             },
             phase: RecordPhase::Creating,
             completed: vec!["create".into()],

@@ -11,5 +11,6 @@ mod fault_matrix;
 mod gc_locks;
 mod invalid;
 mod reapply;
+mod secrets;
 mod signals;
 mod sim;

@@ -1,0 +1,80 @@
+//! What bottle prints on stderr during a run, with every secret value of
+//! the run masked (smolvm echoes guest stderr, which may contain one).
+
+use std::error::Error;
+
+use crate::reconcile::Report;
+use crate::spec::{Desired, MIN_SECRET_LEN};
+
+/// Replaces secret values with `********`.
+#[derive(Debug, Default)]
+pub struct Mask(Vec<String>);
+
+impl Mask {
+    /// A mask of every secret of `desired`: each value, and each of its
+    /// lines long enough to mask.
+    pub fn of(desired: &[Desired]) -> Self {
+        let mut words: Vec<String> = Vec::new();
+        for s in desired.iter().flat_map(|d| &d.secrets) {
+            let text = String::from_utf8_lossy(s.value.expose()).into_owned();
+            words.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| l.chars().count() >= MIN_SECRET_LEN)
+                    .map(str::to_string),
+            );
+            words.push(text.trim().to_string());
+        }
+        words.retain(|w| !w.is_empty());
+        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        words.dedup();
+        Mask(words)
+    }
+
+    pub fn apply(&self, text: &str) -> String {
+        self.0
+            .iter()
+            .fold(text.to_string(), |t, w| t.replace(w.as_str(), "********"))
+    }
+}
+
+/// Progress lines and errors on stderr, masked.
+#[derive(Debug, Default)]
+pub struct Out {
+    pub mask: Mask,
+}
+
+impl Report for Out {
+    fn line(&self, machine: &str, text: &str) {
+        eprintln!("{machine}: {}", self.mask.apply(text));
+    }
+}
+
+impl Out {
+    /// Print `error: …` and every cause.
+    pub fn error(&self, e: &dyn Error) {
+        eprintln!("error: {}", self.mask.apply(&e.to_string()));
+        let mut source = e.source();
+        while let Some(s) = source {
+            eprintln!("  caused by: {}", self.mask.apply(&s.to_string()));
+            source = s.source();
+        }
+    }
+
+    /// Print a line as it is, masked.
+    pub fn note(&self, text: &str) {
+        eprintln!("{}", self.mask.apply(text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longer_values_are_masked_first_and_every_line_too() {
+        let m = Mask(vec!["abcdefgh".into(), "abcd".into()]);
+        assert_eq!(m.apply("x abcdefgh y abcd"), "x ******** y ********");
+        assert_eq!(Mask::default().apply("plain"), "plain");
+    }
+}
