@@ -208,6 +208,7 @@ fn walk_entry(
     files: &mut Vec<FileCopy>,
     hash: &mut blake3::Hasher,
 ) -> Result<(), String> {
+    host_string(&entry.src)?;
     let mut seen = HashSet::new();
     walk(&entry.src, &entry.dest, files, hash, &mut seen)
 }

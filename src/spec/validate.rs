@@ -63,9 +63,12 @@ fn syntax_problem(file: &Path, text: &str, e: &toml::de::Error) -> SpecError {
     let span = e.span();
     let at = Location::of_span(file, text, span.clone());
     let message = e.message().trim().to_string();
-    let key = field_in_message(&message)
-        .map(|field| join_key(&table_at(text, at.line), &field))
-        .unwrap_or_else(|| key_at(text, at.line));
+    let field = field_in_message(&message);
+    let key = match (&field, span.map(|s| s.start)) {
+        // A field missing from the root table is reported at offset 0.
+        (Some(f), Some(0)) if message.starts_with("missing") => f.clone(),
+        _ => key_of(text, at.line, field.as_deref()),
+    };
     SpecError::Invalid(vec![Problem { at, key, message }])
 }
 
@@ -77,32 +80,53 @@ fn field_in_message(message: &str) -> Option<String> {
     rest.split('`').next().map(str::to_string)
 }
 
-/// The table header (`[a]`, `[[a]]`) in force at 1-based `line`.
+/// The table header (`[a]`, or `[[a]]` as `a[n]`) in force at 1-based
+/// `line`.
 fn table_at(text: &str, line: usize) -> String {
-    text.lines()
-        .take(line)
-        .filter_map(|l| {
-            let l = l.trim();
-            l.starts_with('[')
-                .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
-        })
-        .last()
-        .unwrap_or_default()
+    let mut current = String::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for l in text.lines().take(line).map(str::trim) {
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = seen.entry(name.clone()).or_insert(0);
+            current = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            current = name.trim().to_string();
+        }
+    }
+    current
 }
 
-/// Best-effort dotted key for a syntax error on 1-based `line`.
-fn key_at(text: &str, line: usize) -> String {
+/// Best-effort dotted key of a syntax or shape error on 1-based `line`,
+/// given the field serde named, if any.
+fn key_of(text: &str, line: usize, field: Option<&str>) -> String {
     let src = text
         .lines()
         .nth(line.saturating_sub(1))
         .unwrap_or("")
         .trim();
+    let table = table_at(text, line);
     if src.starts_with('[') {
-        return table_at(text, line);
+        return match field {
+            Some(f) if src.contains(&format!("[{f}]")) || src.contains(&format!("[[{f}]]")) => {
+                f.to_string()
+            }
+            Some(f) => join_key(&table, f),
+            None => table,
+        };
     }
-    let own = src.split('=').next().unwrap_or("").trim();
-    let own = if src.contains('=') { own } else { "" };
-    join_key(&table_at(text, line), own)
+    let own = src
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string());
+    match (field, own) {
+        (Some(f), Some(own)) if src.contains('{') && own != f => {
+            join_key(&join_key(&table, &own), f)
+        }
+        (Some(f), _) => join_key(&table, f),
+        (None, Some(own)) => join_key(&table, &own),
+        (None, None) => table,
+    }
 }
 
 fn join_key(table: &str, key: &str) -> String {
