@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
@@ -33,6 +33,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Interrupt {
     signal: AtomicI32,
+    /// How many signals were raised: a call that started before a signal
+    /// but registered its group after the kill still gets killed.
+    raised: AtomicUsize,
     children: Mutex<HashSet<u32>>,
 }
 
@@ -44,6 +47,7 @@ impl Interrupt {
             .signal
             .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
+        self.raised.fetch_add(1, Ordering::SeqCst);
         self.kill_children();
         first
     }
@@ -97,8 +101,17 @@ impl Smolvm for ProcessSmolvm {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(sig) = self.interrupt.signal()
+            && !cleans_up(argv)
+        {
+            return Err(RunFailure::Interrupted(sig));
+        }
+        let raised = self.interrupt.raised.load(Ordering::SeqCst);
         let child = SharedChild::spawn(&mut cmd).map_err(RunFailure::Spawn)?;
         self.interrupt.track(child.id());
+        if self.interrupt.raised.load(Ordering::SeqCst) != raised {
+            kill_group(child.id());
+        }
         let result = wait(&child, limit);
         self.interrupt.untrack(child.id());
         result
@@ -131,6 +144,16 @@ fn wait(child: &SharedChild, limit: Duration) -> Result<Output, RunFailure> {
             None => Ok(out),
         }
     }
+}
+
+/// Whether a call may still run after a signal: teardown (`stop`, `delete`)
+/// and observation (`status`, `--version`) only.
+fn cleans_up(argv: &[String]) -> bool {
+    let words: Vec<&str> = argv.iter().skip(1).take(2).map(String::as_str).collect();
+    matches!(
+        words.as_slice(),
+        ["machine", "stop" | "delete" | "status"] | ["--version"]
+    )
 }
 
 /// Kill every process in the group led by `pid`. Only used on a timeout:
@@ -227,5 +250,18 @@ mod tests {
         assert!(matches!(r, Err(RunFailure::Signalled(9))), "{r:?}");
         assert_eq!(s.interrupted(), Some(2));
         assert!(!s.interrupt.raise(15), "a second signal is not the first");
+        let after = s.run(
+            &argv(&["smolvm", "machine", "cp", "a", "b:/c"]),
+            Duration::from_secs(5),
+        );
+        assert!(
+            matches!(after, Err(RunFailure::Interrupted(2))),
+            "{after:?}"
+        );
+        let teardown = s.run(
+            &argv(&["true", "machine", "delete"]),
+            Duration::from_secs(5),
+        );
+        assert!(teardown.is_ok(), "teardown calls still run: {teardown:?}");
     }
 }
