@@ -52,6 +52,9 @@ pub enum Command {
         /// smolvm cannot enforce it (egress is then unrestricted).
         #[arg(long)]
         allow_unenforced_egress: bool,
+        /// Pack images again even if bottle's cache holds them.
+        #[arg(long)]
+        repack: bool,
     },
     /// Show what `apply` would do and the exact smolvm calls; changes nothing.
     Plan {
@@ -59,6 +62,8 @@ pub enum Command {
         specs: Vec<PathBuf>,
         #[arg(long)]
         allow_unenforced_egress: bool,
+        #[arg(long)]
+        repack: bool,
     },
     /// Stop and delete a machine bottle created, and forget it.
     Down {
@@ -71,6 +76,10 @@ pub enum Command {
         /// Only list what would be removed.
         #[arg(long)]
         dry_run: bool,
+        /// Also remove cached packs that no machine bottle owns was created
+        /// from.
+        #[arg(long)]
+        packs: bool,
     },
     /// Show a machine's state and bottle's record of it.
     Status {

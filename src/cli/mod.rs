@@ -47,6 +47,7 @@ pub fn run(args: Args) -> Exit {
             specs,
             keep_on_failure,
             allow_unenforced_egress,
+            repack,
         } => {
             let on_failure = if *keep_on_failure {
                 OnFailure::Keep
@@ -56,17 +57,19 @@ pub fn run(args: Args) -> Exit {
             let opts = Options {
                 on_failure,
                 allow_unenforced_egress: *allow_unenforced_egress,
+                repack: *repack,
             };
             with_specs(&args, specs, |env, d, out| apply_one(env, d, opts, out))
         }
         Command::Plan {
             specs,
             allow_unenforced_egress,
+            repack,
         } => with_specs(&args, specs, |env, d, out| {
-            plan_one(env, d, *allow_unenforced_egress, out)
+            plan_one(env, d, *allow_unenforced_egress, *repack, out)
         }),
         Command::Down { target } => with_target(&args, target, down_one),
-        Command::Gc { dry_run } => gc(&args, *dry_run),
+        Command::Gc { dry_run, packs } => gc(&args, *dry_run, *packs),
         Command::Status { target, json } => {
             with_target(&args, target, |env, name| status_one(env, name, *json))
         }
@@ -239,9 +242,10 @@ fn plan_one(
     env: &Env<'_, ProcessSmolvm>,
     desired: &Desired,
     allow_unenforced: bool,
+    repack: bool,
     out: &Out,
 ) -> Exit {
-    match env.plan(desired) {
+    match env.plan(desired, repack) {
         Ok(plan) => {
             if let Some(w) = plan.egress.warning(&plan.name, env.client.version()) {
                 eprintln!("{w}");
@@ -295,7 +299,7 @@ fn with_target(
     world.client.interrupted().map_or(exit, Exit::Interrupted)
 }
 
-fn gc(args: &Args, dry_run: bool) -> Exit {
+fn gc(args: &Args, dry_run: bool, packs: bool) -> Exit {
     let world = match World::open(args) {
         Ok(w) => w,
         Err(exit) => return exit,
@@ -325,7 +329,18 @@ fn gc(args: &Args, dry_run: bool) -> Exit {
             }
         }
     }
-    if collected.is_empty() {
+    let pruned = match packs.then(|| env.gc_packs(dry_run)).transpose() {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => {
+            exit::print_error(&e);
+            return exit::of_apply(&e);
+        }
+    };
+    for p in &pruned {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        println!("pack {}: {verb}", p.display());
+    }
+    if collected.is_empty() && pruned.is_empty() {
         eprintln!("nothing to collect");
     }
     world.client.interrupted().map_or(worst, Exit::Interrupted)

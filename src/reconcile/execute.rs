@@ -171,25 +171,35 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         let Some(out) = &self.prep.pack else {
             return Ok(());
         };
+        let cache_err = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| StepError::Cache { path, source }
+        };
         if let Some(dir) = out.stub.parent() {
-            fs::create_dir_all(dir).map_err(|source| StepError::Cache {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            fs::create_dir_all(dir).map_err(cache_err(dir))?;
         }
-        let result = self.client().pack_create(&out.image, &out.stub);
-        if result.is_ok() && out.sidecar.is_file() {
+        // One bottle packs an image at a time; the others wait for it.
+        let _lock = crate::state::lock_file(
+            out.lock.clone(),
+            &out.image,
+            Some(self.env.client.pack_limit()),
+        )?;
+        let partial_sidecar = out.partial_sidecar();
+        let result = self.client().pack_create(&out.image, &out.partial);
+        if result.is_ok() && partial_sidecar.is_file() {
+            fs::rename(&partial_sidecar, &out.sidecar).map_err(cache_err(&out.sidecar))?;
+            let _ = fs::rename(&out.partial, &out.stub);
             return Ok(());
         }
-        let _ = fs::remove_file(&out.stub);
-        let _ = fs::remove_file(&out.sidecar);
+        let _ = fs::remove_file(&out.partial);
+        let _ = fs::remove_file(&partial_sidecar);
         result?;
         let argv = self
             .prep
             .argv(self.client().program(), self.client().dialect(), Step::Pack);
         Err(StepError::NoPack {
             argv: Argv(argv),
-            path: out.sidecar.clone(),
+            path: partial_sidecar,
         })
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::lifecycle::{DeleteKind, OnFailure, Rules, Step};
 use crate::smolvm::{Argv, Client, Clock, Dialect, MachineState, Smolvm, argv};
-use crate::spec::{Desired, Image};
+use crate::spec::Desired;
 use crate::state::{Record, RecordPhase, Store};
 
 pub use decide::{Decision, Observed, ReplaceReason, Shape, decide, steps};
@@ -59,6 +59,8 @@ pub enum Collected {
 pub struct Options {
     pub on_failure: OnFailure,
     pub allow_unenforced_egress: bool,
+    /// Pack the image even if the cache holds it.
+    pub repack: bool,
 }
 
 /// A plan: the decision and each step with the argv it runs.
@@ -73,9 +75,9 @@ pub struct Plan {
     pub teardown: Vec<Vec<String>>,
 }
 
-fn shape(desired: &Desired) -> Shape {
+fn shape(desired: &Desired, prep: &Prepared<'_>, repack: bool) -> Shape {
     Shape {
-        pack: matches!(desired.spec.image, Image::Ref(_)),
+        pack: prep.pack.as_ref().is_some_and(|p| repack || !p.cached()),
         secrets: !desired.secrets.is_empty(),
         copies: desired.files.len(),
         execs: desired.spec.execs.len(),
@@ -126,8 +128,8 @@ impl<S: Smolvm> Env<'_, S> {
             self.report.line(name, &w);
         }
         self.report.line(name, &describe(&decision));
-        let steps = steps(&decision, shape(desired));
         let prep = Prepared::new(desired, self.cache_dir, self.client.version());
+        let steps = steps(&decision, shape(desired, &prep, opts.repack));
         let exec = execute::Execution {
             env: self,
             prep: &prep,
@@ -146,15 +148,16 @@ impl<S: Smolvm> Env<'_, S> {
     /// What `apply` would do, with the argv of each step; no mutating call.
     /// An allow-list smolvm cannot enforce is shown as `Egress::Unenforced`
     /// whatever `opts` say; `apply` is where it is refused.
-    pub fn plan(&self, desired: &Desired) -> Result<Plan, ApplyError> {
+    pub fn plan(&self, desired: &Desired, repack: bool) -> Result<Plan, ApplyError> {
         let opts = Options {
             on_failure: OnFailure::TearDown,
             allow_unenforced_egress: true,
+            repack,
         };
         let (decision, egress) = self.decide(desired, opts)?;
         let prep = Prepared::new(desired, self.cache_dir, self.client.version());
         let (program, dialect) = (self.client.program(), self.client.dialect());
-        let steps = steps(&decision, shape(desired))
+        let steps = steps(&decision, shape(desired, &prep, opts.repack))
             .into_iter()
             .map(|s| (s, prep.describe(s), prep.calls(program, dialect, s)))
             .collect();
@@ -239,6 +242,42 @@ impl<S: Smolvm> Env<'_, S> {
             });
         }
         Ok(out)
+    }
+
+    /// Remove cached packs that no record names (every record counts,
+    /// complete or not). A pack being written (its lock held) is skipped.
+    pub fn gc_packs(&self, dry_run: bool) -> Result<Vec<std::path::PathBuf>, ApplyError> {
+        let mut used = std::collections::HashSet::new();
+        for name in self.store.names()? {
+            if let Some(p) = self.store.load(&name)?.and_then(|r| r.pack) {
+                used.insert(p);
+            }
+        }
+        let dir = self.cache_dir.join("packs");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut pruned: Vec<std::path::PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "smolmachine") && !used.contains(p))
+            .filter(|p| !p.to_string_lossy().ends_with(".partial.smolmachine"))
+            .collect();
+        pruned.sort();
+        if dry_run {
+            return Ok(pruned);
+        }
+        pruned.retain(|sidecar| {
+            let stub = sidecar.with_extension("");
+            let lock = sidecar.with_extension("lock");
+            let Ok(_held) = crate::state::lock_file(lock, "pack", None) else {
+                return false;
+            };
+            let removed = std::fs::remove_file(sidecar).is_ok();
+            let _ = std::fs::remove_file(&stub);
+            removed
+        });
+        Ok(pruned)
     }
 
     /// What this smolvm's `delete` does to a running VM.

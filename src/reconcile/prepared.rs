@@ -8,12 +8,39 @@ use crate::smolvm::{CreateArgs, Dialect, ExecArgs, Version, argv};
 use crate::spec::{Desired, Image, SECRETS_DIR};
 
 /// Where the pack of an image ref lives in the cache: `pack create -o STUB`
-/// writes `STUB` and `STUB.smolmachine`.
+/// writes `STUB` and `STUB.smolmachine`. It is written as `KEY.partial`
+/// (under `KEY.lock`) and renamed to `KEY`, so an interrupted pack never
+/// leaves a cache entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackOut {
     pub image: String,
     pub stub: PathBuf,
     pub sidecar: PathBuf,
+    pub partial: PathBuf,
+    pub lock: PathBuf,
+}
+
+impl PackOut {
+    fn new(dir: &Path, image: &str, version: Version) -> Self {
+        let key = pack_key(image, version);
+        PackOut {
+            image: image.to_string(),
+            stub: dir.join(&key),
+            sidecar: dir.join(format!("{key}.smolmachine")),
+            partial: dir.join(format!("{key}.partial")),
+            lock: dir.join(format!("{key}.lock")),
+        }
+    }
+
+    /// The `.smolmachine` that `pack create -o partial` writes.
+    pub fn partial_sidecar(&self) -> PathBuf {
+        self.partial.with_extension("partial.smolmachine")
+    }
+
+    /// Whether the cache already holds this pack.
+    pub fn cached(&self) -> bool {
+        self.sidecar.is_file()
+    }
 }
 
 /// The cache key of an image ref packed by a smolvm version.
@@ -39,14 +66,8 @@ impl<'a> Prepared<'a> {
     pub fn new(desired: &'a Desired, cache_dir: &Path, version: Version) -> Self {
         let (pack, from) = match &desired.spec.image {
             Image::Ref(image) => {
-                let stub = cache_dir.join("packs").join(pack_key(image, version));
-                let sidecar = stub.with_extension("smolmachine");
-                let from = sidecar.to_string_lossy().into_owned();
-                let out = PackOut {
-                    image: image.clone(),
-                    stub,
-                    sidecar,
-                };
+                let out = PackOut::new(&cache_dir.join("packs"), image, version);
+                let from = out.sidecar.to_string_lossy().into_owned();
                 (Some(out), from)
             }
             Image::Pack { path, .. } => (None, path.to_string_lossy().into_owned()),
@@ -201,7 +222,7 @@ impl<'a> Prepared<'a> {
             Step::Pack => {
                 let p = self.pack.as_ref();
                 let image = p.map_or("", |p| p.image.as_str());
-                let stub = p.map_or(String::new(), |p| p.stub.to_string_lossy().into_owned());
+                let stub = p.map_or(String::new(), |p| p.partial.to_string_lossy().into_owned());
                 argv::pack_create(program, image, &stub)
             }
             Step::StopOld => argv::machine_stop(program, name),

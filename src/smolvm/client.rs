@@ -92,6 +92,11 @@ impl<S: Smolvm> Client<S> {
     pub fn program(&self) -> &str {
         &self.program
     }
+    /// How long a `pack create` may take.
+    pub fn pack_limit(&self) -> Duration {
+        self.limits.pack
+    }
+
     /// The signal with which the user asked bottle to stop, if any.
     pub fn interrupted(&self) -> Option<i32> {
         self.smolvm.interrupted()

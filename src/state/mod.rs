@@ -9,6 +9,6 @@ mod lock;
 mod record;
 mod store;
 
-pub use lock::MachineLock;
+pub use lock::{MachineLock, acquire as lock_file};
 pub use record::{Record, RecordPhase};
 pub use store::{StateError, Store, default_cache_dir, default_state_dir};

@@ -165,6 +165,8 @@ struct Model {
     last: Expect,
     /// The spec a converged machine was last applied with.
     converged: BTreeMap<&'static str, usize>,
+    /// The specs whose image ref bottle's pack cache holds.
+    packed: std::collections::BTreeSet<usize>,
 }
 
 /// One step of an apply as the model sees it: the simulator step it calls.
@@ -217,7 +219,7 @@ impl Model {
             v.extend(std::iter::repeat_n(MStep::Cp, copies(spec)));
             v.extend(std::iter::repeat_n(MStep::Exec, execs(spec)));
         };
-        let pack = spec < 2;
+        let pack = spec < 2 && !self.packed.contains(&spec);
         let mut v = Vec::new();
         match (self.records.get(name).copied(), vm) {
             (_, None) => {
@@ -248,6 +250,9 @@ impl Model {
     /// Carry out one step's effect on the model.
     fn effect(&mut self, name: &'static str, spec: usize, step: MStep) {
         match step {
+            MStep::Pack => {
+                self.packed.insert(spec);
+            }
             MStep::StopOld => {
                 self.vms.insert(name, Vm::Stopped);
             }
@@ -261,7 +266,7 @@ impl Model {
             MStep::Start => {
                 self.vms.insert(name, Vm::Running);
             }
-            MStep::Pack | MStep::Probe | MStep::Cp | MStep::Exec => {}
+            MStep::Probe | MStep::Cp | MStep::Exec => {}
         }
     }
 
@@ -440,6 +445,7 @@ impl ReferenceStateMachine for ModelMachine {
                 records: BTreeMap::new(),
                 last: Expect::Ok,
                 converged: BTreeMap::new(),
+                packed: Default::default(),
             })
             .boxed()
     }
@@ -642,6 +648,7 @@ fn opts(keep: bool) -> Options {
     Options {
         on_failure,
         allow_unenforced_egress: true,
+        repack: false,
     }
 }
 

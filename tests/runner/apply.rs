@@ -16,7 +16,7 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
     vec![
         "smolvm --version".into(),
         "smolvm machine status --name agent --json".into(),
-        format!("smolvm pack create --image img:1 -o {pack}"),
+        format!("smolvm pack create --image img:1 -o {pack}.partial"),
         create,
         "smolvm machine start --name agent".into(),
         "smolvm machine exec --name agent -- true".into(),

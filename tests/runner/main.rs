@@ -10,6 +10,7 @@ mod failures;
 mod fault_matrix;
 mod gc_locks;
 mod invalid;
+mod packs;
 mod reapply;
 mod secrets;
 mod signals;

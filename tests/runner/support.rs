@@ -204,13 +204,14 @@ impl Bottle {
         pack_key(image, Version::parse(&self.version).expect("version"))
     }
 
-    /// Files in the pack cache.
+    /// Files in the pack cache (not its lock files).
     pub fn cached_packs(&self) -> Vec<String> {
         let dir = self.path("cache/packs");
         let mut v: Vec<String> = std::fs::read_dir(dir)
             .map(|d| {
                 d.filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.ends_with(".lock"))
                     .collect()
             })
             .unwrap_or_default();
