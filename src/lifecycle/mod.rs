@@ -1,7 +1,8 @@
 //! The apply lifecycle as an explicit state machine.
 //!
 //! ```text
-//!   Pack ─▶ [StopOld ─▶ DeleteOld] ─▶ Create ─▶ Start ─▶ WaitReady ─▶ [Secrets] ─▶ Copy… ─▶ Exec… ─▶ Ready
+//!   Pack ─▶ [StopOld ─▶ DeleteOld] ─▶ Create ─▶ Start ─▶ WaitReady ─▶ [Secrets]
+//!        ─▶ (Upload ─▶ Unpack | Copy…) ─▶ Exec… ─▶ Ready
 //!     │            │                     │         │          │           │        │
 //!     └────────────┴──── failure ────────┴─────────┴──────────┴───────────┴────────┘
 //!                                         │
@@ -43,8 +44,12 @@ pub enum Step {
     /// Put the spec's secrets into the guest: one `exec` to make their
     /// directory private, one `cp` each, one `exec` to make them 0400.
     Secrets,
-    /// `cp` of the i-th file to copy.
+    /// `cp` of the i-th file to copy (`copy_via = "cp"`).
     Copy(usize),
+    /// `cp` of one archive of every file to copy.
+    Upload,
+    /// `exec` of `tar -x` of that archive in the guest, then its removal.
+    Unpack,
     /// The i-th `[[exec]]` step.
     Exec(usize),
 }
@@ -60,6 +65,8 @@ impl fmt::Display for Step {
             Step::WaitReady => f.write_str("wait-ready"),
             Step::Secrets => f.write_str("secrets"),
             Step::Copy(i) => write!(f, "copy[{i}]"),
+            Step::Upload => f.write_str("upload"),
+            Step::Unpack => f.write_str("unpack"),
             Step::Exec(i) => write!(f, "exec[{i}]"),
         }
     }

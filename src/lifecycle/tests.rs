@@ -112,6 +112,8 @@ fn arb_step() -> impl Strategy<Value = Step> {
         Just(Step::Start),
         Just(Step::WaitReady),
         Just(Step::Secrets),
+        Just(Step::Upload),
+        Just(Step::Unpack),
         (0..3usize).prop_map(Step::Copy),
         (0..3usize).prop_map(Step::Exec),
     ]

@@ -92,8 +92,19 @@ fn may_run(state: &MachineState) -> bool {
 pub struct Shape {
     pub pack: bool,
     pub secrets: bool,
-    pub copies: usize,
+    pub copy: CopyShape,
     pub execs: usize,
+}
+
+/// How files are copied in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyShape {
+    /// Nothing to copy.
+    None,
+    /// One archive: upload and unpack.
+    Archive,
+    /// This many files, one `cp` each.
+    Files(usize),
 }
 
 /// The lifecycle steps that carry out `decision`.
@@ -114,7 +125,11 @@ pub fn steps(decision: &Decision, shape: Shape) -> Vec<Step> {
     }
     v.extend([Step::Create, Step::Start, Step::WaitReady]);
     v.extend(shape.secrets.then_some(Step::Secrets));
-    v.extend((0..shape.copies).map(Step::Copy));
+    match shape.copy {
+        CopyShape::None => {}
+        CopyShape::Archive => v.extend([Step::Upload, Step::Unpack]),
+        CopyShape::Files(n) => v.extend((0..n).map(Step::Copy)),
+    }
     v.extend((0..shape.execs).map(Step::Exec));
     v
 }
@@ -200,7 +215,7 @@ mod tests {
         let shape = Shape {
             pack: true,
             secrets: false,
-            copies: 2,
+            copy: CopyShape::Files(2),
             execs: 1,
         };
         use Step::*;
@@ -240,7 +255,7 @@ mod tests {
         let no_pack = Shape {
             pack: false,
             secrets: true,
-            copies: 0,
+            copy: CopyShape::None,
             execs: 0,
         };
         assert_eq!(

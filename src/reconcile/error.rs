@@ -30,6 +30,12 @@ pub enum StepError {
     State(#[from] StateError),
     #[error("interrupted by signal {signal} before it started")]
     Interrupted { signal: i32 },
+    #[error("cannot write the copy archive {}", path.display())]
+    Archive {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot stage a secret in a host temp file")]
     Secret {
         #[source]

@@ -16,6 +16,7 @@ use crate::smolvm::{Argv, Client, ExecArgs, Known, Smolvm, SmolvmError};
 use crate::state::{Record, RecordPhase, StateError};
 
 use super::Env;
+use super::archive;
 use super::error::{ApplyError, StepError};
 use super::prepared::Prepared;
 
@@ -127,6 +128,14 @@ impl<S: Smolvm> Execution<'_, '_, S> {
                 Ok(c.machine_cp(src, &dst)?)
             }
             Step::Secrets => self.secrets(),
+            Step::Upload => self.upload(),
+            Step::Unpack => {
+                let args = ExecArgs {
+                    name,
+                    ..ExecArgs::default()
+                };
+                self.guest(&args, &self.prep.unpack_command())
+            }
             Step::Exec(i) => {
                 let (args, cmd) = self.prep.exec_args(i);
                 self.guest(&args, &cmd)
@@ -145,6 +154,23 @@ impl<S: Smolvm> Execution<'_, '_, S> {
             code: r.code,
             stderr: r.stderr,
         })
+    }
+
+    /// Write the copy archive, `cp` it to the guest, and remove it.
+    fn upload(&self) -> Result<(), StepError> {
+        let Some(u) = &self.prep.upload else {
+            return Ok(());
+        };
+        let archive = archive::write(&u.host, &self.prep.desired.files).map_err(|source| {
+            StepError::Archive {
+                path: u.host.clone(),
+                source,
+            }
+        })?;
+        let src = archive.path().to_string_lossy().into_owned();
+        self.client()
+            .machine_cp(&src, &format!("{}:{}", self.name(), u.guest))?;
+        Ok(())
     }
 
     /// Put each secret into the guest: a private directory, one `cp` per

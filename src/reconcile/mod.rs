@@ -6,6 +6,7 @@
 //! and never spawns a process itself: all smolvm I/O goes through
 //! [`Client`].
 
+mod archive;
 mod decide;
 mod egress;
 mod error;
@@ -18,10 +19,10 @@ use std::time::Duration;
 
 use crate::lifecycle::{DeleteKind, OnFailure, Rules, Step};
 use crate::smolvm::{Argv, Client, Clock, Dialect, MachineState, Smolvm, argv};
-use crate::spec::Desired;
+use crate::spec::{CopyVia, Desired};
 use crate::state::{Record, RecordPhase, Store};
 
-pub use decide::{Decision, Observed, ReplaceReason, Shape, decide, steps};
+pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
 pub use egress::{Egress, egress};
 pub use error::{ApplyError, StepError};
 pub use prepared::{PackOut, Prepared, pack_key};
@@ -79,7 +80,11 @@ fn shape(desired: &Desired, prep: &Prepared<'_>, repack: bool) -> Shape {
     Shape {
         pack: prep.pack.as_ref().is_some_and(|p| repack || !p.cached()),
         secrets: !desired.secrets.is_empty(),
-        copies: desired.files.len(),
+        copy: match (desired.files.len(), desired.spec.copy_via) {
+            (0, _) => CopyShape::None,
+            (_, CopyVia::Archive) => CopyShape::Archive,
+            (n, CopyVia::Cp) => CopyShape::Files(n),
+        },
         execs: desired.spec.execs.len(),
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::lifecycle::Step;
 use crate::smolvm::{CreateArgs, Dialect, ExecArgs, Version, argv};
-use crate::spec::{Desired, Image, SECRETS_DIR};
+use crate::spec::{CopyVia, Desired, Image, SECRETS_DIR};
 
 /// Where the pack of an image ref lives in the cache: `pack create -o STUB`
 /// writes `STUB` and `STUB.smolmachine`. It is written as `KEY.partial`
@@ -52,6 +52,15 @@ pub fn pack_key(image: &str, version: Version) -> String {
     h.finalize().to_hex()[..32].to_string()
 }
 
+/// The archive of every file to copy: written on the host, uploaded with
+/// one `cp`, unpacked with one `exec`. Both paths are named by the content
+/// hash of what is copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub host: PathBuf,
+    pub guest: String,
+}
+
 /// A desired spec with every step's arguments worked out.
 #[derive(Debug, Clone)]
 pub struct Prepared<'a> {
@@ -60,6 +69,7 @@ pub struct Prepared<'a> {
     pub pack: Option<PackOut>,
     /// What `create --from` is given.
     pub from: String,
+    pub upload: Option<Upload>,
 }
 
 impl<'a> Prepared<'a> {
@@ -72,6 +82,14 @@ impl<'a> Prepared<'a> {
             }
             Image::Pack { path, .. } => (None, path.to_string_lossy().into_owned()),
         };
+        let id = &desired.fingerprint.copy[..16];
+        let archive = !desired.files.is_empty() && desired.spec.copy_via == CopyVia::Archive;
+        let upload = archive.then(|| Upload {
+            host: cache_dir
+                .join("uploads")
+                .join(format!("{}-{id}.tar", desired.spec.name)),
+            guest: format!("/tmp/bottle-copy-{id}.tar"),
+        });
         Prepared {
             desired,
             cidrs: desired
@@ -82,6 +100,7 @@ impl<'a> Prepared<'a> {
                 .collect(),
             pack,
             from,
+            upload,
         }
     }
 
@@ -123,6 +142,13 @@ impl<'a> Prepared<'a> {
             args,
             wrapper.into_iter().chain(e.run.iter().cloned()).collect(),
         )
+    }
+
+    /// The command that unpacks the uploaded archive at `/` and removes it.
+    pub fn unpack_command(&self) -> Vec<String> {
+        let guest = self.upload.as_ref().map_or("", |u| u.guest.as_str());
+        let script = format!("tar -xf {guest} -C / && rm -f {guest}");
+        ["sh", "-c", &script].map(str::to_string).to_vec()
     }
 
     /// The guest file of a secret.
@@ -177,6 +203,17 @@ impl<'a> Prepared<'a> {
                 format!("secrets {}", names.join(", "))
             }
             Step::Copy(i) => format!("copy {}", self.desired.files[i].guest),
+            Step::Upload => format!("upload {} files", self.desired.files.len()),
+            Step::Unpack => {
+                let dests: Vec<&str> = self
+                    .desired
+                    .spec
+                    .copies
+                    .iter()
+                    .map(|c| c.dest.as_str())
+                    .collect();
+                format!("unpack {}", dests.join(", "))
+            }
             Step::Exec(i) => format!("exec {}", self.desired.spec.execs[i].run.join(" ")),
         }
     }
@@ -240,6 +277,26 @@ impl<'a> Prepared<'a> {
                 let (src, dst) = self.copy_args(i);
                 argv::machine_cp(program, src, &dst)
             }
+            Step::Upload => {
+                let (host, guest) =
+                    self.upload
+                        .as_ref()
+                        .map_or((String::new(), String::new()), |u| {
+                            (
+                                u.host.to_string_lossy().into_owned(),
+                                format!("{name}:{}", u.guest),
+                            )
+                        });
+                argv::machine_cp(program, &host, &guest)
+            }
+            Step::Unpack => argv::machine_exec(
+                program,
+                &ExecArgs {
+                    name,
+                    ..ExecArgs::default()
+                },
+                &self.unpack_command(),
+            ),
             Step::Exec(i) => {
                 let (args, cmd) = self.exec_args(i);
                 argv::machine_exec(program, &args, &cmd)

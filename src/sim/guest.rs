@@ -92,6 +92,7 @@ impl Guest<'_> {
                 self.each(dirs, |p| fs::create_dir_all(p).map_err(|e| e.to_string()))
             }
             ("rm", rest) => self.rm(rest),
+            ("tar", rest) => self.tar(rest),
             ("sh", ["-c", script, params @ ..]) => {
                 let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
                 self.sh(script, &params)
@@ -148,6 +149,36 @@ impl Guest<'_> {
         Ran {
             code: if yes { 0 } else { 1 },
             ..Ran::default()
+        }
+    }
+
+    /// `tar -x[z]f ARCHIVE [-C DIR]`: unpack inside the guest root only,
+    /// keeping modes.
+    fn tar(&self, args: &[&str]) -> Ran {
+        let (flags, archive, dir) = match args {
+            [flags, archive] => (*flags, *archive, None),
+            [flags, archive, "-C", dir] => (*flags, *archive, Some(*dir)),
+            _ => return Ran::err(1, "tar: usage: tar -x[z]f ARCHIVE [-C DIR]\n".into()),
+        };
+        let flags = flags.trim_start_matches('-');
+        if !flags.contains('x') || !flags.ends_with('f') {
+            return Ran::err(1, format!("tar: unsupported flags '{flags}'\n"));
+        }
+        let unpacked = self.path(archive).and_then(|a| {
+            let dest = self.path(dir.unwrap_or(&self.cwd))?;
+            fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            let file = fs::File::open(a).map_err(|e| e.to_string())?;
+            let reader: Box<dyn std::io::Read> = match flags.contains('z') {
+                true => Box::new(flate2::read::GzDecoder::new(file)),
+                false => Box::new(file),
+            };
+            let mut t = tar::Archive::new(reader);
+            t.set_preserve_permissions(true);
+            t.unpack(&dest).map_err(|e| e.to_string())
+        });
+        match unpacked {
+            Ok(()) => Ran::ok(String::new()),
+            Err(e) => Ran::err(1, format!("tar: {archive}: {e}\n")),
         }
     }
 
@@ -408,5 +439,70 @@ mod tests {
             g.run(&s(&["sh", "-c", "echo 'a  b' \"$GREETING\""])).stdout,
             "a  b hi there\n"
         );
+    }
+
+    #[test]
+    fn tar_unpacks_inside_the_root_keeping_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let g = guest(tmp.path());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o751);
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_data(&mut header, "w/x.sh", &b"hi\n"[..]).unwrap();
+        let bytes = b.into_inner().unwrap();
+        std::fs::create_dir_all(tmp.path().join("tmp")).unwrap();
+        std::fs::write(tmp.path().join("tmp/a.tar"), &bytes).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &bytes).unwrap();
+        std::fs::write(tmp.path().join("tmp/a.tgz"), gz.finish().unwrap()).unwrap();
+        assert_eq!(g.run(&s(&["tar", "-xf", "/tmp/a.tar", "-C", "/"])).code, 0);
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("w/x.sh")).unwrap(),
+            "hi\n"
+        );
+        let mode = std::fs::metadata(tmp.path().join("w/x.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o751);
+        assert_eq!(
+            g.run(&s(&["tar", "-xzf", "/tmp/a.tgz", "-C", "/z"])).code,
+            0
+        );
+        assert!(tmp.path().join("z/w/x.sh").is_file());
+        assert_eq!(g.run(&s(&["tar", "-tf", "/tmp/a.tar"])).code, 1);
+    }
+
+    #[test]
+    fn the_secrets_wrapper_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = guest(tmp.path());
+        g.run(&s(&[
+            "sh",
+            "-c",
+            "mkdir -p /s && echo s3cr3t > /s/K && chmod 400 /s/K",
+        ]));
+        let mode = std::fs::metadata(tmp.path().join("s/K")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o400
+        );
+        let script = "export K=\"$(cat /s/K)\" && exec \"$@\"";
+        let r = g.run(&s(&[
+            "sh",
+            "-c",
+            script,
+            "wrapper",
+            "sh",
+            "-c",
+            "echo got $K $0 $1",
+            "zero",
+            "one",
+        ]));
+        assert_eq!(r.stdout, "got s3cr3t zero one\n", "{r:?}");
+        let e = g.run(&s(&["sh", "-c", "echo oops >&2; exit 4"]));
+        assert_eq!((e.code, e.stderr.as_str()), (4, "oops\n"));
     }
 }

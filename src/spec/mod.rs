@@ -40,6 +40,8 @@ pub struct Spec {
     /// Guest environment given at create, sorted by key.
     pub env: Vec<(String, String)>,
     pub copies: Vec<CopyEntry>,
+    /// How copies travel; does not shape the VM.
+    pub copy_via: CopyVia,
     pub ready_timeout: Duration,
     pub execs: Vec<ExecStep>,
     /// Secrets by reference; their values are read by `resolve`.
@@ -73,6 +75,16 @@ pub enum Image {
     Ref(String),
     /// An existing `.smolmachine` pack file.
     Pack { path: PathBuf, at: Location },
+}
+
+/// How the files of `[[copy]]` reach the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyVia {
+    /// One tar archive, one `cp`, one `exec` that unpacks it (the default;
+    /// needs `tar` in the image, as busybox and every distro have).
+    Archive,
+    /// One `cp` per file, for images without `tar`.
+    Cp,
 }
 
 /// One `[[copy]]` entry: a host file or directory to a guest path.

@@ -22,6 +22,7 @@ pub struct RawSpec {
     pub env: SpannedMap,
     #[serde(default)]
     pub copy: Vec<Spanned<RawCopy>>,
+    pub copy_via: Option<Spanned<String>>,
     #[serde(default)]
     pub ready: Option<RawReady>,
     #[serde(default)]

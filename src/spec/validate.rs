@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 
 use super::raw::{RawCopy, RawExec, RawImage, RawSecret, RawSpec, SpannedMap};
 use super::values::{self, MachineName};
-use super::{CopyEntry, DEFAULT_READY_TIMEOUT, ExecStep, Image, SecretRef, SecretSource, Spec};
+use super::{
+    CopyEntry, CopyVia, DEFAULT_READY_TIMEOUT, ExecStep, Image, SecretRef, SecretSource, Spec,
+};
 
 /// Parse and validate spec `text` that was read from `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Spec, SpecError> {
@@ -186,6 +188,14 @@ impl Validator<'_> {
         });
         let env = self.env(&raw.env, "env");
         let copies = self.copies(&raw.copy);
+        let copy_via = match &raw.copy_via {
+            None => Some(CopyVia::Archive),
+            Some(v) => self.check(v, "copy_via", |s| match s {
+                "archive" => Ok(CopyVia::Archive),
+                "cp" => Ok(CopyVia::Cp),
+                other => Err(format!("`{other}` is not one of \"archive\" or \"cp\"")),
+            }),
+        };
         let ready_timeout = raw
             .ready
             .and_then(|r| r.timeout)
@@ -201,6 +211,7 @@ impl Validator<'_> {
             allow_cidrs,
             env,
             copies,
+            copy_via: copy_via?,
             ready_timeout: ready_timeout?,
             execs,
             secrets,

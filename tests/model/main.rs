@@ -178,7 +178,10 @@ enum MStep {
     Create,
     Start,
     Probe,
+    /// `cp` of the copy archive.
     Cp,
+    /// `exec` of its unpacking.
+    Unpack,
     Exec,
 }
 
@@ -192,6 +195,7 @@ impl MStep {
             MStep::Start => "start",
             MStep::Probe => "probe",
             MStep::Cp => "cp",
+            MStep::Unpack => "exec",
             MStep::Exec => "exec",
         }
     }
@@ -216,7 +220,9 @@ impl Model {
         }
         let full = |v: &mut Vec<MStep>| {
             v.extend([MStep::Create, MStep::Start, MStep::Probe]);
-            v.extend(std::iter::repeat_n(MStep::Cp, copies(spec)));
+            if copies(spec) > 0 {
+                v.extend([MStep::Cp, MStep::Unpack]);
+            }
             v.extend(std::iter::repeat_n(MStep::Exec, execs(spec)));
         };
         let pack = spec < 2 && !self.packed.contains(&spec);
@@ -266,7 +272,7 @@ impl Model {
             MStep::Start => {
                 self.vms.insert(name, Vm::Running);
             }
-            MStep::Probe | MStep::Cp | MStep::Exec => {}
+            MStep::Probe | MStep::Cp | MStep::Unpack | MStep::Exec => {}
         }
     }
 

@@ -5,6 +5,7 @@ use crate::support::{Bottle, VERSIONS};
 /// The calls of a first apply of the agent spec in a dialect.
 fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
     let key = b.pack_key("img:1");
+    let id = b.copy_id(&b.path("spec.toml"));
     let pack = format!("$TMP/cache/packs/{key}");
     let flags = format!(
         "--from {pack}.smolmachine --net --allow-cidr 192.168.50.2/32 -e HTTPS_PROXY=http://192.168.50.2:8888"
@@ -20,8 +21,8 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
         create,
         "smolvm machine start --name agent".into(),
         "smolvm machine exec --name agent -- true".into(),
-        "smolvm machine cp $TMP/ws/README.md agent:/workspace/README.md".into(),
-        "smolvm machine cp $TMP/ws/src/main.sh agent:/workspace/src/main.sh".into(),
+        format!("smolvm machine cp $TMP/cache/uploads/agent-{id}.tar agent:/tmp/bottle-copy-{id}.tar"),
+        format!("smolvm machine exec --name agent -- sh -c 'tar -xf /tmp/bottle-copy-{id}.tar -C / && rm -f /tmp/bottle-copy-{id}.tar'"),
         "smolvm machine exec --name agent -w /workspace -- sh -c 'cat README.md > /done; printenv HTTPS_PROXY >> /done'"
             .into(),
     ]
@@ -64,6 +65,20 @@ fn the_guest_gets_the_files_env_and_exec_effects() {
     assert_eq!(m.allow_cidrs, ["192.168.50.2/32"]);
     let record = b.record("agent").expect("record");
     assert_eq!(record["phase"], "complete");
+    assert_eq!(
+        b.guest_mode("agent", "/workspace/src/main.sh"),
+        0o755,
+        "modes are kept"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(b.path("sim/guests/agent/tmp"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "the guest archive is removed");
+    assert_eq!(
+        std::fs::read_dir(b.path("cache/uploads")).unwrap().count(),
+        0,
+        "the host archive is removed"
+    );
     let completed: Vec<&str> = record["completed"]
         .as_array()
         .unwrap()
@@ -77,11 +92,46 @@ fn the_guest_gets_the_files_env_and_exec_effects() {
             "create",
             "start",
             "wait-ready",
-            "copy[0]",
-            "copy[1]",
+            "upload",
+            "unpack",
             "exec[0]"
         ]
     );
+}
+
+#[test]
+fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
+    let b = Bottle::new();
+    b.agent();
+    let spec = b.write(
+        "spec.toml",
+        &crate::support::agent_spec("copy_via = \"cp\"", ""),
+    );
+    b.run(&["apply", spec.to_str().unwrap()]).status(0);
+    let cps: Vec<String> = b
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains("machine cp"))
+        .collect();
+    assert_eq!(
+        cps,
+        [
+            "smolvm machine cp $TMP/ws/README.md agent:/workspace/README.md",
+            "smolvm machine cp $TMP/ws/src/main.sh agent:/workspace/src/main.sh"
+        ]
+    );
+    assert!(!b.calls().iter().any(|c| c.contains("tar -xf")));
+    assert_eq!(
+        b.guest("agent", "/done").as_deref(),
+        Some("# hello\nhttp://192.168.50.2:8888\n")
+    );
+    let bad = b.write(
+        "bad.toml",
+        &crate::support::agent_spec("copy_via = \"rsync\"", ""),
+    );
+    b.run(&["apply", bad.to_str().unwrap()])
+        .status(2)
+        .stderr_has("`copy_via`: `rsync` is not one of \"archive\" or \"cp\"");
 }
 
 #[test]

@@ -9,8 +9,8 @@ const STEPS: [(&str, &str, bool); 6] = [
     ("create", "create failed", false),
     ("start", "start failed", true),
     ("probe", "wait-ready failed", true),
-    ("cp", "copy[0] failed", true),
-    ("exec", "exec[0] failed", true),
+    ("cp", "upload failed", true),
+    ("exec", "unpack failed", true),
 ];
 
 #[test]
@@ -82,7 +82,11 @@ fn a_failure_at_each_step_tears_down_everything_in_both_dialects() {
 #[test]
 fn the_error_names_the_argv_and_smolvm_stderr() {
     let b = Bottle::new();
-    let spec = b.agent();
+    b.agent();
+    let spec = b.write(
+        "spec.toml",
+        &crate::support::agent_spec("copy_via = \"cp\"", ""),
+    );
     let run = b.run_with(
         &[("SMOLVM_SIM_FAIL", "cp@2")],
         &["apply", spec.to_str().unwrap()],
@@ -117,7 +121,7 @@ fn a_hung_step_is_killed_at_its_deadline_and_torn_down() {
         &["apply", "--step-timeout", "1s", spec.to_str().unwrap()],
     );
     run.status(1)
-        .stderr_has("agent: copy[0] failed")
+        .stderr_has("agent: upload failed")
         .stderr_has("did not finish within 1s");
     assert!(b.world().machines.is_empty());
     assert_eq!(

@@ -15,7 +15,7 @@ const STEPS: [(&str, &str); 6] = [
     ("start", "machine start"),
     ("probe", "-- true"),
     ("cp", "machine cp"),
-    ("exec", "printenv"),
+    ("exec", "tar -xf"),
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -89,7 +89,9 @@ impl Bottle {
     /// The standard agent spec, `spec.toml`, with a two-file workspace.
     pub fn agent(&self) -> PathBuf {
         self.write("ws/README.md", "# hello\n");
-        self.write("ws/src/main.sh", "echo main\n");
+        let script = self.write("ws/src/main.sh", "echo main\n");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
         self.write("spec.toml", &agent_spec("", ""))
     }
 
@@ -192,11 +194,29 @@ impl Bottle {
         std::fs::read_to_string(p).ok()
     }
 
+    /// The permission bits of a file in a machine's guest filesystem.
+    pub fn guest_mode(&self, machine: &str, path: &str) -> u32 {
+        let p = Home::new(&self.path("sim"))
+            .guest(machine)
+            .join(path.trim_start_matches('/'));
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(p).expect("guest file").permissions(),
+        ) & 0o7777
+    }
+
     /// bottle's record of a machine.
     pub fn record(&self, name: &str) -> Option<serde_json::Value> {
         let text =
             std::fs::read_to_string(self.path(&format!("state/machines/{name}.json"))).ok()?;
         Some(serde_json::from_str(&text).expect("record json"))
+    }
+
+    /// The id of the copy archive of the spec at `path` (its copy hash).
+    pub fn copy_id(&self, path: &std::path::Path) -> String {
+        let d = bottle::spec::load(path)
+            .and_then(bottle::spec::resolve)
+            .expect("spec");
+        d.fingerprint.copy[..16].to_string()
     }
 
     /// The pack cache key bottle uses for `image` on this world's version.
