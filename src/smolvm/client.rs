@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{Argv, SmolvmError};
-use super::parse::{self, Known, MachineStatus};
+use super::parse::{self, Known, MachineState, MachineStatus};
 use super::ready::{self, Clock, Readiness};
 use super::version::{Dialect, Version};
 use super::{Limits, Output, Smolvm, argv};
@@ -200,6 +200,25 @@ impl<S: Smolvm> Client<S> {
         }
     }
 
+    /// During readiness: fail at once if the machine is gone or no longer
+    /// running, rather than probing until the deadline. A failed `status`
+    /// proves nothing, so probing goes on.
+    fn still_alive(&self, name: &str, probes: u32) -> Result<(), SmolvmError> {
+        let state = match self.machine_status(name) {
+            Err(_) => return Ok(()),
+            Ok(None) => "gone".to_string(),
+            Ok(Some(s)) if matches!(s.state, MachineState::Running | MachineState::Unreachable) => {
+                return Ok(());
+            }
+            Ok(Some(s)) => s.state.as_str().to_string(),
+        };
+        Err(SmolvmError::Died {
+            name: name.to_string(),
+            state,
+            probes,
+        })
+    }
+
     /// `machine ls --json`
     pub fn machine_ls(&self) -> Result<Vec<MachineStatus>, SmolvmError> {
         let argv = argv::machine_ls(&self.program);
@@ -253,6 +272,9 @@ impl<S: Smolvm> Client<S> {
                 ) => return Err(e),
                 Err(e) => chain(&e),
             };
+            if ready::checks_status_after(probes) {
+                self.still_alive(name, probes + 1)?;
+            }
             let now = clock.now();
             if now >= deadline {
                 return Err(SmolvmError::NotReady {

@@ -59,6 +59,14 @@ pub enum SmolvmError {
         probes: u32,
         last: String,
     },
+    #[error(
+        "machine `{name}` is {state}: it stopped answering while bottle waited for it ({probes} probes)"
+    )]
+    Died {
+        name: String,
+        state: String,
+        probes: u32,
+    },
     #[error("cannot tell the smolvm version: `{argv}` printed {stdout:?}")]
     BadVersion { argv: Argv, stdout: String },
     #[error("smolvm {version} is not supported; bottle supports smolvm {SUPPORTED}")]

@@ -12,7 +12,7 @@ mod client;
 mod error;
 pub mod parse;
 pub mod process;
-mod ready;
+pub mod ready;
 pub mod version;
 
 use std::time::Duration;

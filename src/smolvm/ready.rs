@@ -35,6 +35,15 @@ pub const CAP: Duration = Duration::from_millis(250);
 /// The least time a single probe is given, even near the deadline.
 pub const MIN_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
+/// After how many failed probes readiness also asks `status` (and then
+/// every that many again), so a VM that died fails fast.
+pub const STATUS_EVERY: u32 = 4;
+
+/// Whether to check `status` after the `n`-th failed probe (0-based).
+pub fn checks_status_after(n: u32) -> bool {
+    (n + 1).is_multiple_of(STATUS_EVERY)
+}
+
 /// The pause after the `n`-th failed probe (0-based).
 pub fn interval(n: u32) -> Duration {
     FIRST_INTERVAL

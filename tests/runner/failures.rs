@@ -250,3 +250,24 @@ fn down_on_smolvm_0_8_does_not_delete_a_machine_it_could_not_stop() {
     assert_eq!(world.machines["agent"].state, "running");
     assert!(b.record("agent").is_some());
 }
+
+#[test]
+fn a_vm_that_dies_while_bottle_waits_fails_fast_with_its_state() {
+    let b = Bottle::new();
+    b.agent();
+    let text = crate::support::agent_spec("", "").replace("timeout = \"2s\"", "timeout = \"120s\"");
+    let spec = b.write("spec.toml", &text);
+    let child = b.spawn(
+        &[("SMOLVM_SIM_READY_AFTER", "100000")],
+        &["apply", spec.to_str().unwrap()],
+    );
+    b.wait_for_call("-- true");
+    b.sim(&["machine", "stop", "--name", "agent"]).status(0);
+    // Without the status check this would wait out the 120 s deadline;
+    // `finish` gives up after 30 s.
+    let run = crate::support::finish(child);
+    run.status(1)
+        .stderr_has("agent: wait-ready failed")
+        .stderr_has("machine `agent` is stopped");
+    assert!(b.world().machines.is_empty());
+}
