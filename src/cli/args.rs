@@ -55,6 +55,10 @@ pub enum Command {
         /// Pack images again even if bottle's cache holds them.
         #[arg(long)]
         repack: bool,
+        /// Apply up to N specs at once (each machine's lines are prefixed
+        /// by its name; one spec's failure tears down only that spec).
+        #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
     },
     /// Show what `apply` would do and the exact smolvm calls; changes nothing.
     Plan {

@@ -10,7 +10,8 @@ mod signals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 
@@ -48,6 +49,7 @@ pub fn run(args: Args) -> Exit {
             keep_on_failure,
             allow_unenforced_egress,
             repack,
+            jobs,
         } => {
             let on_failure = if *keep_on_failure {
                 OnFailure::Keep
@@ -59,13 +61,15 @@ pub fn run(args: Args) -> Exit {
                 allow_unenforced_egress: *allow_unenforced_egress,
                 repack: *repack,
             };
-            with_specs(&args, specs, |env, d, out| apply_one(env, d, opts, out))
+            with_specs(&args, specs, usize::from(*jobs), |env, d, out| {
+                apply_one(env, d, opts, out)
+            })
         }
         Command::Plan {
             specs,
             allow_unenforced_egress,
             repack,
-        } => with_specs(&args, specs, |env, d, out| {
+        } => with_specs(&args, specs, 1, |env, d, out| {
             plan_one(env, d, *allow_unenforced_egress, *repack, out)
         }),
         Command::Down { target } => with_target(&args, target, down_one),
@@ -191,10 +195,14 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
     }
 }
 
+/// Run `each` on every spec, `jobs` at a time: workers take the next spec
+/// in file order until none is left or a signal arrived. With one job the
+/// specs run in order on this thread. The exit code is the worst one.
 fn with_specs(
     args: &Args,
     paths: &[PathBuf],
-    each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired, &Out) -> Exit,
+    jobs: usize,
+    each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired, &Out) -> Exit + Sync,
 ) -> Exit {
     let desired = match load_all(paths) {
         Ok(d) => d,
@@ -207,17 +215,34 @@ fn with_specs(
     let out = Out {
         mask: Mask::of(&desired),
     };
-    let env = world.env(&out);
-    let mut worst = Exit::Ok;
-    for d in &desired {
-        if let Some(sig) = world.client.interrupted() {
-            return Exit::Interrupted(sig);
+    let next = AtomicUsize::new(0);
+    let worst = Mutex::new(Exit::Ok);
+    let work = || {
+        let env = world.env(&out);
+        while world.client.interrupted().is_none() {
+            let Some(d) = desired.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let name = d.spec.name.as_str();
+            world.active.enter(name);
+            let exit = each(&env, d, &out);
+            world.active.leave(name);
+            if let Ok(mut w) = worst.lock() {
+                *w = (*w).max(exit);
+            }
         }
-        let name = d.spec.name.as_str();
-        world.active.enter(name);
-        worst = worst.max(each(&env, d, &out));
-        world.active.leave(name);
+    };
+    let workers = jobs.clamp(1, desired.len().max(1));
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
     }
+    let worst = worst.into_inner().unwrap_or(Exit::Failed);
     world.client.interrupted().map_or(worst, Exit::Interrupted)
 }
 

@@ -51,14 +51,16 @@ impl Report for Out {
 }
 
 impl Out {
-    /// Print `error: …` and every cause.
+    /// Print `error: …` and every cause, as one write so that lines of
+    /// machines applied in parallel do not interleave with it.
     pub fn error(&self, e: &dyn Error) {
-        eprintln!("error: {}", self.mask.apply(&e.to_string()));
+        let mut text = format!("error: {e}\n");
         let mut source = e.source();
         while let Some(s) = source {
-            eprintln!("  caused by: {}", self.mask.apply(&s.to_string()));
+            text.push_str(&format!("  caused by: {s}\n"));
             source = s.source();
         }
+        eprint!("{}", self.mask.apply(&text));
     }
 
     /// Print a line as it is, masked.

@@ -204,12 +204,24 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         if let Some(dir) = out.stub.parent() {
             fs::create_dir_all(dir).map_err(cache_err(dir))?;
         }
-        // One bottle packs an image at a time; the others wait for it.
+        // One bottle packs an image at a time; the others wait for it, and
+        // use the pack it wrote meanwhile rather than packing again.
+        let before = modified(&out.sidecar);
         let _lock = crate::state::lock_file(
             out.lock.clone(),
             &out.image,
             Some(self.env.client.pack_limit()),
         )?;
+        if out.cached() && modified(&out.sidecar) != before {
+            self.env.report.line(
+                self.name(),
+                &format!(
+                    "pack {}: packed meanwhile by another apply; using it",
+                    out.image
+                ),
+            );
+            return Ok(());
+        }
         let partial_sidecar = out.partial_sidecar();
         let result = self.client().pack_create(&out.image, &out.partial);
         if result.is_ok() && partial_sidecar.is_file() {
@@ -341,4 +353,9 @@ fn ignore_missing(r: Result<(), SmolvmError>) -> Result<(), SmolvmError> {
         Err(e) if e.known() == Known::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// A file's modification time, if it exists.
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
 }

@@ -11,6 +11,7 @@ mod fault_matrix;
 mod gc_locks;
 mod invalid;
 mod packs;
+mod parallel;
 mod reapply;
 mod secrets;
 mod signals;
