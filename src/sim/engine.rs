@@ -216,6 +216,8 @@ impl Engine {
             created_at,
             pid: None,
             probes_failing: 0,
+            ready_at_us: None,
+            answered_at_us: None,
         };
         w.machines.insert(name, m);
         ok("")
@@ -232,6 +234,8 @@ impl Engine {
         m.state = "running".into();
         m.pid = Some(pid);
         m.probes_failing = self.knobs.ready_after;
+        m.ready_at_us = Some(now_us() + self.knobs.ready_in.as_micros() as u64);
+        m.answered_at_us = None;
         w.next_pid += 1;
         ok(format!("Started machine '{name}'\n"))
     }
@@ -300,10 +304,12 @@ impl Engine {
             Ok(m) => m,
             Err(o) => return o,
         };
-        if m.probes_failing > 0 {
-            m.probes_failing -= 1;
+        let now = now_us();
+        if m.probes_failing > 0 || m.ready_at_us.is_some_and(|t| now < t) {
+            m.probes_failing = m.probes_failing.saturating_sub(1);
             return fail("agent operation failed: connect: guest agent is not answering yet");
         }
+        m.answered_at_us.get_or_insert(now);
         let vars: BTreeMap<String, String> = m
             .env
             .iter()
@@ -387,4 +393,11 @@ fn view(name: &str, m: &Machine) -> serde_json::Value {
         "sim_allow_cidrs": m.allow_cidrs,
         "sim_env": m.env,
     })
+}
+
+/// Microseconds since the Unix epoch.
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

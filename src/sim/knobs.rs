@@ -33,6 +33,9 @@ pub struct Knobs {
     pub hang: BTreeMap<String, When>,
     /// `SMOLVM_SIM_READY_AFTER=k`: the first k probes after a start fail.
     pub ready_after: u32,
+    /// `SMOLVM_SIM_READY_MS`: how long after `start` returns the guest
+    /// agent starts answering.
+    pub ready_in: Duration,
     /// `SMOLVM_SIM_BOOT_MS`: how long `start` takes.
     pub boot: Duration,
     /// `SMOLVM_SIM_LATENCY_MS`: how long every call takes.
@@ -98,6 +101,7 @@ impl Knobs {
             fail: BTreeMap::new(),
             hang: BTreeMap::new(),
             ready_after: 0,
+            ready_in: Duration::ZERO,
             boot: Duration::ZERO,
             latency: Duration::ZERO,
         }
@@ -125,6 +129,7 @@ impl Knobs {
             hang: parse_faults(&var("SMOLVM_SIM_HANG"))
                 .map_err(|e| format!("SMOLVM_SIM_HANG: {e}"))?,
             ready_after,
+            ready_in: millis("SMOLVM_SIM_READY_MS")?,
             boot: millis("SMOLVM_SIM_BOOT_MS")?,
             latency: millis("SMOLVM_SIM_LATENCY_MS")?,
         })

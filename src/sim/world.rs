@@ -25,6 +25,13 @@ pub struct Machine {
     pub pid: Option<i64>,
     /// Probes that will still fail before the guest answers.
     pub probes_failing: u32,
+    /// When (µs since the epoch) the guest agent answers after the last
+    /// start (`SMOLVM_SIM_READY_MS`); probes before then fail.
+    #[serde(default)]
+    pub ready_at_us: Option<u64>,
+    /// When the first probe after the last start was answered.
+    #[serde(default)]
+    pub answered_at_us: Option<u64>,
 }
 
 /// A VM process left running by a `delete` that did not stop it (0.8.x).

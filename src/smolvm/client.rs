@@ -229,8 +229,9 @@ impl<S: Smolvm> Client<S> {
         })
     }
 
-    /// Poll `exec -- true` until it exits 0, pausing [`ready::interval`]
-    /// between probes; past `timeout`, a `NotReady` error naming `name`.
+    /// Poll `exec -- true` until it exits 0, pausing between probes and
+    /// asking `status` as [`ready::Backoff`] says; past `timeout`, a
+    /// `NotReady` error naming `name`.
     pub fn wait_exec_ready(
         &self,
         name: &str,
@@ -245,6 +246,7 @@ impl<S: Smolvm> Client<S> {
         };
         let probe = ["true".to_string()];
         let mut probes = 0;
+        let mut backoff = ready::Backoff::default();
         loop {
             if let Some(sig) = self.smolvm.interrupted() {
                 let argv = argv::machine_exec(&self.program, &args, &probe);
@@ -272,7 +274,8 @@ impl<S: Smolvm> Client<S> {
                 ) => return Err(e),
                 Err(e) => chain(&e),
             };
-            if ready::checks_status_after(probes) {
+            let pause = backoff.after_failure(clock.now() - start);
+            if pause.check_status {
                 self.still_alive(name, probes + 1)?;
             }
             let now = clock.now();
@@ -284,7 +287,7 @@ impl<S: Smolvm> Client<S> {
                     last,
                 });
             }
-            clock.sleep(ready::interval(probes).min(deadline - now));
+            clock.sleep(pause.sleep.min(deadline - now));
             probes += 1;
         }
     }

@@ -29,36 +29,112 @@ pub struct Readiness {
     pub waited: Duration,
 }
 
-/// The first pause between probes; it doubles up to [`CAP`].
+/// The pause between probes while the guest is expected to come up.
 pub const FIRST_INTERVAL: Duration = Duration::from_millis(10);
+/// How long probes stay [`FIRST_INTERVAL`] apart: smolvm boots a guest in
+/// about 250 ms, so most launches are ready well within this window and
+/// are seen at most one probe round-trip plus 10 ms after they are.
+pub const FAST_WINDOW: Duration = Duration::from_secs(1);
+/// After the fast window the pause doubles per failed probe up to this.
 pub const CAP: Duration = Duration::from_millis(250);
 /// The least time a single probe is given, even near the deadline.
 pub const MIN_PROBE_LIMIT: Duration = Duration::from_secs(2);
+/// How often readiness also asks `status`, so a VM that died fails fast.
+pub const STATUS_PERIOD: Duration = Duration::from_millis(500);
 
-/// After how many failed probes readiness also asks `status` (and then
-/// every that many again), so a VM that died fails fast.
-pub const STATUS_EVERY: u32 = 4;
-
-/// Whether to check `status` after the `n`-th failed probe (0-based).
-pub fn checks_status_after(n: u32) -> bool {
-    (n + 1).is_multiple_of(STATUS_EVERY)
+/// What to do after a failed probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    /// Ask `status` before probing again.
+    pub check_status: bool,
+    pub sleep: Duration,
 }
 
-/// The pause after the `n`-th failed probe (0-based).
-pub fn interval(n: u32) -> Duration {
-    FIRST_INTERVAL
-        .saturating_mul(1u32.checked_shl(n.min(16)).unwrap_or(u32::MAX))
-        .min(CAP)
+/// The probe schedule of one wait: pure, driven by the time waited so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backoff {
+    /// Failed probes after the fast window.
+    slow: u32,
+    /// When `status` was last asked (from the start of the wait).
+    status_at: Duration,
+}
+
+impl Backoff {
+    /// The pause after a probe that failed `waited` into the wait.
+    pub fn after_failure(&mut self, waited: Duration) -> Pause {
+        let check_status = waited >= self.status_at + STATUS_PERIOD;
+        if check_status {
+            self.status_at = waited;
+        }
+        let sleep = if waited < FAST_WINDOW {
+            FIRST_INTERVAL
+        } else {
+            self.slow = self.slow.saturating_add(1);
+            FIRST_INTERVAL
+                .saturating_mul(1u32.checked_shl(self.slow.min(16)).unwrap_or(u32::MAX))
+                .min(CAP)
+        };
+        Pause {
+            check_status,
+            sleep,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// The pauses and status checks of a wait where each probe takes
+    /// `probe` and fails, until `until`.
+    fn schedule(probe: Duration, until: Duration) -> Vec<(u64, Pause)> {
+        let mut b = Backoff::default();
+        let mut t = Duration::ZERO;
+        let mut out = Vec::new();
+        while t < until {
+            t += probe;
+            let p = b.after_failure(t);
+            out.push((t.as_millis() as u64, p));
+            t += p.sleep;
+        }
+        out
+    }
+
     #[test]
-    fn intervals_double_up_to_the_cap() {
-        let got: Vec<u64> = (0..7).map(|n| interval(n).as_millis() as u64).collect();
-        assert_eq!(got, [10, 20, 40, 80, 160, 250, 250]);
-        assert_eq!(interval(100), CAP);
+    fn probes_stay_close_in_the_boot_window_then_back_off_to_the_cap() {
+        let s = schedule(ms(20), ms(3000));
+        let (fast, slow): (Vec<_>, Vec<_>) = s.iter().partition(|(t, _)| *t < 1000);
+        assert!(fast.iter().all(|(_, p)| p.sleep == FIRST_INTERVAL));
+        let slow: Vec<u64> = slow
+            .iter()
+            .map(|(_, p)| p.sleep.as_millis() as u64)
+            .collect();
+        assert_eq!(slow[..5], [20, 40, 80, 160, 250]);
+        assert!(slow[5..].iter().all(|d| *d == 250), "{slow:?}");
+    }
+
+    #[test]
+    fn status_is_asked_every_period_whatever_the_probe_rate() {
+        for probe in [ms(1), ms(20), ms(300)] {
+            let s = schedule(probe, ms(5000));
+            let checks: Vec<u64> = s
+                .iter()
+                .filter(|(_, p)| p.check_status)
+                .map(|(t, _)| *t)
+                .collect();
+            assert!(!checks.is_empty());
+            assert!(checks[0] >= 500 && checks[0] < 500 + probe.as_millis() as u64 + 250);
+            for w in checks.windows(2) {
+                assert!(w[1] - w[0] >= 500, "{probe:?}: {checks:?}");
+                assert!(
+                    w[1] - w[0] <= 500 + 250 + probe.as_millis() as u64 * 2,
+                    "{checks:?}"
+                );
+            }
+        }
     }
 }

@@ -159,6 +159,26 @@ fn a_slow_guest_is_waited_for() {
 }
 
 #[test]
+fn a_guest_that_boots_after_start_returns_is_probed_until_it_answers() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    b.run_with(
+        &[("SMOLVM_SIM_READY_MS", "300")],
+        &["apply", spec.to_str().unwrap()],
+    )
+    .status(0);
+    let m = &b.world().machines["agent"];
+    let (ready, answered) = (m.ready_at_us.unwrap(), m.answered_at_us.unwrap());
+    assert!(answered >= ready);
+    let probes = b.calls().iter().filter(|c| c.ends_with("-- true")).count();
+    assert!(probes > 1, "{probes} probes");
+    assert_eq!(
+        b.guest("agent", "/workspace/README.md").as_deref(),
+        Some("# hello\n")
+    );
+}
+
+#[test]
 fn keep_on_failure_leaves_the_machine_and_says_how_to_remove_it() {
     let b = Bottle::new();
     let spec = b.agent();

@@ -223,6 +223,25 @@ fn faults_fire_on_the_chosen_call() {
         .status(1);
     b.sim(&["machine", "exec", "--name", "a", "--", "true"])
         .status(0);
+
+    // SMOLVM_SIM_READY_MS: the guest answers that long after `start`.
+    b.sim(&["machine", "stop", "--name", "a"]).status(0);
+    b.sim_with(
+        &[("SMOLVM_SIM_READY_MS", "400")],
+        &["machine", "start", "--name", "a"],
+    )
+    .status(0);
+    b.sim(&["machine", "exec", "--name", "a", "--", "true"])
+        .status(1)
+        .stderr_has("not answering yet");
+    let m = &b.world().machines["a"];
+    assert_eq!(m.answered_at_us, None);
+    let ready_at = m.ready_at_us.expect("ready time");
+    std::thread::sleep(std::time::Duration::from_millis(420));
+    b.sim(&["machine", "exec", "--name", "a", "--", "true"])
+        .status(0);
+    let answered = b.world().machines["a"].answered_at_us.expect("answered");
+    assert!(answered >= ready_at, "{answered} < {ready_at}");
 }
 
 #[test]
