@@ -30,12 +30,14 @@ pub struct Readiness {
 }
 
 /// The pause between probes while the guest is expected to come up.
-pub const FIRST_INTERVAL: Duration = Duration::from_millis(10);
-/// How long probes stay [`FIRST_INTERVAL`] apart: smolvm boots a guest in
+pub const FAST_PAUSE: Duration = Duration::from_millis(5);
+/// How long probes stay [`FAST_PAUSE`] apart: smolvm boots a guest in
 /// about 250 ms, so most launches are ready well within this window and
-/// are seen at most one probe round-trip plus 10 ms after they are.
+/// are seen less than one probe round-trip plus 10 ms after they are.
 pub const FAST_WINDOW: Duration = Duration::from_secs(1);
-/// After the fast window the pause doubles per failed probe up to this.
+/// After the fast window the pause starts here and doubles per failed
+/// probe up to [`CAP`].
+pub const FIRST_INTERVAL: Duration = Duration::from_millis(10);
 pub const CAP: Duration = Duration::from_millis(250);
 /// The least time a single probe is given, even near the deadline.
 pub const MIN_PROBE_LIMIT: Duration = Duration::from_secs(2);
@@ -67,12 +69,11 @@ impl Backoff {
             self.status_at = waited;
         }
         let sleep = if waited < FAST_WINDOW {
-            FIRST_INTERVAL
+            FAST_PAUSE
         } else {
+            let doubling = 1u32.checked_shl(self.slow.min(16)).unwrap_or(u32::MAX);
             self.slow = self.slow.saturating_add(1);
-            FIRST_INTERVAL
-                .saturating_mul(1u32.checked_shl(self.slow.min(16)).unwrap_or(u32::MAX))
-                .min(CAP)
+            FIRST_INTERVAL.saturating_mul(doubling).min(CAP)
         };
         Pause {
             check_status,
@@ -108,13 +109,13 @@ mod tests {
     fn probes_stay_close_in_the_boot_window_then_back_off_to_the_cap() {
         let s = schedule(ms(20), ms(3000));
         let (fast, slow): (Vec<_>, Vec<_>) = s.iter().partition(|(t, _)| *t < 1000);
-        assert!(fast.iter().all(|(_, p)| p.sleep == FIRST_INTERVAL));
+        assert!(fast.iter().all(|(_, p)| p.sleep == FAST_PAUSE));
         let slow: Vec<u64> = slow
             .iter()
             .map(|(_, p)| p.sleep.as_millis() as u64)
             .collect();
-        assert_eq!(slow[..5], [20, 40, 80, 160, 250]);
-        assert!(slow[5..].iter().all(|d| *d == 250), "{slow:?}");
+        assert_eq!(slow[..6], [10, 20, 40, 80, 160, 250]);
+        assert!(slow[6..].iter().all(|d| *d == 250), "{slow:?}");
     }
 
     #[test]

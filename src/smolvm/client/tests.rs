@@ -415,7 +415,7 @@ fn retries_on_nonzero_and_returns_on_success() {
     assert_eq!(r.probes, 3);
     assert_eq!(
         *clock.slept.borrow(),
-        [Duration::from_millis(10), Duration::from_millis(10)]
+        [Duration::from_millis(5), Duration::from_millis(5)]
     );
 }
 
