@@ -1,6 +1,7 @@
 //! Errors of the reconcile layer. Each knows the machine it is about.
 
 use crate::lifecycle::{Cleanup, Step};
+use crate::smolvm::stderr_tail;
 use crate::smolvm::{Argv, MachineState, SmolvmError, Version, version};
 use crate::state::StateError;
 
@@ -9,7 +10,7 @@ use crate::state::StateError;
 pub enum StepError {
     #[error(transparent)]
     Smolvm(#[from] SmolvmError),
-    #[error("`{argv}` exited with code {code}{}", tail(stderr))]
+    #[error("`{argv}` exited with code {code}{}", stderr_tail(stderr))]
     Exec {
         argv: Argv,
         code: i32,
@@ -41,15 +42,6 @@ pub enum StepError {
         #[source]
         source: std::io::Error,
     },
-}
-
-fn tail(stderr: &str) -> String {
-    let s = stderr.trim();
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!(": {s}")
-    }
 }
 
 /// Why an apply, plan, down or status did not succeed.

@@ -27,7 +27,8 @@ pub fn quote(w: &str) -> String {
     }
 }
 
-fn stderr_tail(stderr: &str) -> String {
+/// `: STDERR` trimmed, or nothing when smolvm said nothing.
+pub(crate) fn stderr_tail(stderr: &str) -> String {
     let s = stderr.trim();
     if s.is_empty() {
         String::new()

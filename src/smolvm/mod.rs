@@ -18,6 +18,7 @@ pub mod version;
 use std::time::Duration;
 
 pub use client::{Client, CreateArgs, ExecArgs, ExecResult, is_available, locate};
+pub(crate) use error::stderr_tail;
 pub use error::{Argv, SmolvmError};
 pub use parse::{Known, MachineState, MachineStatus};
 pub use ready::{Clock, Readiness, SystemClock};

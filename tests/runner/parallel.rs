@@ -119,3 +119,38 @@ fn more_jobs_than_specs_is_fine_and_a_converged_fleet_is_unchanged() {
         .collect();
     assert!(mutating.is_empty(), "{mutating:#?}");
 }
+
+#[test]
+fn a_signal_tears_down_every_machine_the_workers_were_making() {
+    let b = Bottle::new();
+    let specs: Vec<String> = ["a", "b", "c", "d"].iter().map(|n| spec(&b, n)).collect();
+    let mut args = vec!["apply", "-j", "3"];
+    args.extend(specs.iter().map(String::as_str));
+    let child = b.spawn(&[("SMOLVM_SIM_HANG", "exec")], &args);
+    // Three workers, each stuck in its machine's exec step.
+    for _ in 0..2000 {
+        let hung = b.calls().iter().filter(|c| c.contains("> /done")).count();
+        if hung == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    crate::support::signal(&child, rustix::process::Signal::INT);
+    let run = crate::support::finish(child);
+    run.status(130).stderr_has("bottle: SIGINT received");
+    let calls = b.calls();
+    let started: Vec<&String> = calls.iter().filter(|c| c.contains("> /done")).collect();
+    assert_eq!(
+        started.len(),
+        3,
+        "the fourth spec never started: {calls:#?}"
+    );
+    assert!(!calls.iter().any(|c| c.contains("--name d")), "{calls:#?}");
+    let world = b.world();
+    assert!(world.machines.is_empty(), "{world:?}");
+    assert!(world.orphans.is_empty(), "{world:?}");
+    for name in ["a", "b", "c", "d"] {
+        assert!(b.record(name).is_none(), "{name}");
+    }
+    assert_eq!(b.processes_left(), Vec::<String>::new());
+}
