@@ -254,10 +254,7 @@ fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options, out
             Exit::Ok
         }
         Err(e) => {
-            out.error(&e);
-            if let Some(hint) = e.hint(env.client.program()) {
-                out.note(&hint);
-            }
+            out.error(&e, e.hint(env.client.program()).as_deref());
             exit::of_apply(&e)
         }
     }
@@ -285,7 +282,7 @@ fn plan_one(
             Exit::Ok
         }
         Err(e) => {
-            out.error(&e);
+            out.error(&e, None);
             exit::of_apply(&e)
         }
     }

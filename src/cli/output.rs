@@ -51,21 +51,20 @@ impl Report for Out {
 }
 
 impl Out {
-    /// Print `error: …` and every cause, as one write so that lines of
-    /// machines applied in parallel do not interleave with it.
-    pub fn error(&self, e: &dyn Error) {
+    /// Print `error: …`, every cause, then `hint` if any, as one write so
+    /// that lines of machines applied in parallel do not interleave with it.
+    pub fn error(&self, e: &dyn Error, hint: Option<&str>) {
         let mut text = format!("error: {e}\n");
         let mut source = e.source();
         while let Some(s) = source {
             text.push_str(&format!("  caused by: {s}\n"));
             source = s.source();
         }
+        if let Some(h) = hint {
+            text.push_str(h);
+            text.push('\n');
+        }
         eprint!("{}", self.mask.apply(&text));
-    }
-
-    /// Print a line as it is, masked.
-    pub fn note(&self, text: &str) {
-        eprintln!("{}", self.mask.apply(text));
     }
 }
 

@@ -135,10 +135,18 @@ fn duplicate_machine_names_across_specs_are_refused() {
     let b = Bottle::new();
     let one = b.write("one.toml", "name = \"same\"\n[image]\nref = \"a\"\n");
     let two = b.write("two.toml", "name = \"same\"\n[image]\nref = \"b\"\n");
-    b.run(&["apply", one.to_str().unwrap(), two.to_str().unwrap()])
+    for jobs in ["1", "2"] {
+        b.run(&[
+            "apply",
+            "-j",
+            jobs,
+            one.to_str().unwrap(),
+            two.to_str().unwrap(),
+        ])
         .status(2)
         .stderr_has("machine name `same` is used by both");
-    assert!(b.calls().is_empty());
+        assert!(b.calls().is_empty(), "-j {jobs}");
+    }
 }
 
 #[test]
