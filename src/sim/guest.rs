@@ -30,6 +30,13 @@ impl Ran {
             stderr,
         }
     }
+    /// Exit 0 if `yes`, else 1, saying nothing.
+    fn status(yes: bool) -> Self {
+        Ran {
+            code: if yes { 0 } else { 1 },
+            ..Ran::default()
+        }
+    }
 }
 
 /// A guest: its root directory, working directory and environment.
@@ -87,6 +94,10 @@ impl Guest<'_> {
                 None => Ran::err(1, String::new()),
             },
             ("cat", files) => self.cat(files),
+            ("test", ["-n", text]) => Ran::status(!text.is_empty()),
+            ("test", ["-z", text]) => Ran::status(text.is_empty()),
+            ("test", [a, "=", b]) => Ran::status(a == b),
+            ("test", [a, "!=", b]) => Ran::status(a != b),
             ("test", [flag, p]) => self.test(flag, p),
             ("mkdir", ["-p", dirs @ ..]) => {
                 self.each(dirs, |p| fs::create_dir_all(p).map_err(|e| e.to_string()))
@@ -146,10 +157,7 @@ impl Guest<'_> {
             "-d" => h.is_dir(),
             _ => return Ran::err(2, format!("test: unknown operator {flag}\n")),
         };
-        Ran {
-            code: if yes { 0 } else { 1 },
-            ..Ran::default()
-        }
+        Ran::status(yes)
     }
 
     /// `tar -x[z]f ARCHIVE [-C DIR]`: unpack inside the guest root only,
@@ -429,6 +437,13 @@ mod tests {
         );
         assert_eq!(g.run(&s(&["rm", "-rf", "/work/d"])).code, 0);
         assert_eq!(g.run(&s(&["test", "-e", "/work/d"])).code, 1);
+        assert_eq!(g.run(&s(&["test", "-n", "x"])).code, 0);
+        assert_eq!(g.run(&s(&["test", "-n", ""])).code, 1);
+        assert_eq!(g.run(&s(&["test", "-z", ""])).code, 0);
+        assert_eq!(g.run(&s(&["test", "a", "=", "a"])).code, 0);
+        assert_eq!(g.run(&s(&["test", "a", "!=", "a"])).code, 1);
+        let empty = g.run(&s(&["sh", "-c", "test -z \"$NOPE\" && echo empty"]));
+        assert_eq!(empty.stdout, "empty\n");
         let unknown = g.run(&s(&["curl", "x"]));
         assert_eq!(
             (unknown.code, unknown.stderr.as_str()),
