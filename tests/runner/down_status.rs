@@ -1,6 +1,6 @@
 //! `down` removes only what bottle owns; `status` reports it.
 
-use crate::support::{Bottle, VERSIONS};
+use crate::support::{Bottle, VERSIONS, delete_line};
 
 #[test]
 fn down_stops_deletes_and_forgets() {
@@ -14,18 +14,14 @@ fn down_stops_deletes_and_forgets() {
         b.run(&["down", spec])
             .status(0)
             .stderr_has("agent: removed");
-        let delete = if v == "0.8.0" {
-            "smolvm machine delete -f agent"
-        } else {
-            "smolvm machine delete -f --name agent"
-        };
+        let delete = delete_line(v, "agent");
         assert_eq!(
             b.calls(),
             [
                 "smolvm --version",
                 "smolvm machine status --name agent --json",
                 "smolvm machine stop --name agent",
-                delete
+                delete.as_str()
             ]
         );
         let world = b.world();

@@ -1,7 +1,7 @@
 //! Failures at every step: the step is named with its argv and smolvm's
 //! stderr, and nothing this run created is left behind.
 
-use crate::support::{Bottle, VERSIONS};
+use crate::support::{Bottle, VERSIONS, delete_line};
 
 /// (fault step, the step bottle reports, was `start` issued before it)
 const STEPS: [(&str, &str, bool); 6] = [
@@ -48,11 +48,7 @@ fn a_failure_at_each_step_tears_down_everything_in_both_dialects() {
                 .rev()
                 .map(String::as_str)
                 .collect();
-            let delete = if v == "0.8.0" {
-                "smolvm machine delete -f agent"
-            } else {
-                "smolvm machine delete -f --name agent"
-            };
+            let delete = delete_line(v, "agent");
             match (fault, started) {
                 ("pack", _) => {
                     assert!(
@@ -67,11 +63,19 @@ fn a_failure_at_each_step_tears_down_everything_in_both_dialects() {
                     run.stderr_has("agent: nothing was created");
                 }
                 (_, true) => {
-                    assert_eq!(tail, ["smolvm machine stop --name agent", delete], "{ctx}");
+                    assert_eq!(
+                        tail,
+                        ["smolvm machine stop --name agent", delete.as_str()],
+                        "{ctx}"
+                    );
                     run.stderr_has("agent: torn down");
                 }
                 (_, false) => {
-                    assert_eq!(calls.last().map(String::as_str), Some(delete), "{ctx}");
+                    assert_eq!(
+                        calls.last().map(String::as_str),
+                        Some(delete.as_str()),
+                        "{ctx}"
+                    );
                     assert!(!calls.iter().any(|c| c.contains("machine stop")), "{ctx}");
                 }
             }

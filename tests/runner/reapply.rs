@@ -2,7 +2,7 @@
 //! replaces, gone recreates, and a machine bottle did not create is left
 //! alone.
 
-use crate::support::{Bottle, VERSIONS, agent_spec};
+use crate::support::{Bottle, VERSIONS, agent_spec, delete_line};
 
 #[test]
 fn an_unchanged_reapply_makes_no_mutating_call() {
@@ -66,11 +66,7 @@ fn a_changed_spec_replaces_the_machine_and_says_what_changed() {
         let run = b.run(&["apply", "--allow-unenforced-egress", spec]);
         run.status(0).stderr_has("replacing (changed: env, copy)");
         let calls = b.calls();
-        let delete = if v == "0.8.0" {
-            "smolvm machine delete -f agent"
-        } else {
-            "smolvm machine delete -f --name agent"
-        };
+        let delete = delete_line(v, "agent");
         let stop_at = calls
             .iter()
             .position(|c| c == "smolvm machine stop --name agent")

@@ -239,33 +239,47 @@ impl Bottle {
         v
     }
 
+    /// Live processes whose command line mentions this world: pid and
+    /// command line, its arguments joined by spaces.
+    fn processes(&self) -> Vec<(i32, String)> {
+        let root = self.tmp.path().to_string_lossy().into_owned();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&root) {
+                found.push((pid, cmdline));
+            }
+        }
+        found
+    }
+
     /// Kill what a SIGKILLed bottle left running (a hung smolvm call).
     pub fn kill_leftovers(&self) {
-        let root = self.tmp.path().to_string_lossy().into_owned();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains(&root) {
-                let pid = entry.file_name().to_string_lossy().parse::<i32>().ok();
-                if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                }
+        for (pid, _) in self.processes() {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
-    /// Whether a process whose command line mentions this world is alive.
+    /// The command lines of live processes that mention this world.
     pub fn processes_left(&self) -> Vec<String> {
-        let root = self.tmp.path().to_string_lossy().into_owned();
-        let mut left = Vec::new();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&root) && !cmdline.is_empty() {
-                left.push(cmdline);
-            }
-        }
-        left
+        self.processes().into_iter().map(|(_, c)| c).collect()
+    }
+}
+
+/// The `delete` call of machine `name` as smolvm `version` spells it:
+/// positional before 1.0.2, `--name` after.
+pub fn delete_line(version: &str, name: &str) -> String {
+    if version == "0.8.0" {
+        format!("smolvm machine delete -f {name}")
+    } else {
+        format!("smolvm machine delete -f --name {name}")
     }
 }
 
