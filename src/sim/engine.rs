@@ -203,9 +203,7 @@ impl Engine {
         if let Err(e) = fs::create_dir_all(self.home.guest(&name)) {
             return fail(format!("create machine: {e}"));
         }
-        let created_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let created_at = now_us() / 1_000_000;
         let m = Machine {
             state: "created".into(),
             network,
