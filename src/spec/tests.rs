@@ -443,3 +443,44 @@ mod never_panics {
         }
     }
 }
+
+/// The fingerprint of a spec using every field is pinned: a change of it
+/// replaces every machine on the next apply, so it must be deliberate.
+#[test]
+fn fingerprints_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "content\n").unwrap();
+    std::fs::write(dir.path().join("tok"), "token-value\n").unwrap();
+    let text = r#"
+name = "agent-xyz"
+[image]
+ref = "img:1"
+[network]
+allow_cidrs = ["192.168.50.2/32", "10.1.0.0/16"]
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+B = "2"
+[[copy]]
+src = "f"
+dest = "/workspace/f"
+[secrets]
+TOKEN = { from_file = "tok" }
+API = { from_env = "PATH" }
+[[exec]]
+run = ["sh", "-c", "true"]
+workdir = "/workspace"
+env = { GIT_PAGER = "cat" }
+timeout = "30s"
+secrets = ["TOKEN"]
+"#;
+    let path = dir.path().join("s.toml");
+    let d = resolve(parse(&path, text).unwrap()).unwrap();
+    let f = &d.fingerprint;
+    let got = [&f.image, &f.network, &f.env, &f.exec, &f.copy, &f.secrets]
+        .map(|h| h[..16].to_string())
+        .join(" ");
+    assert_eq!(
+        got,
+        "ed57dea79811527d 9a9d30e26a7fa13d c09405a53e6ba599 042a13fbfa589167 21acb4570957f99e 19bb541fe625c0dc"
+    );
+}
