@@ -450,7 +450,6 @@ mod never_panics {
 fn fingerprints_are_pinned() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), "content\n").unwrap();
-    std::fs::write(dir.path().join("tok"), "token-value\n").unwrap();
     let text = r#"
 name = "agent-xyz"
 [image]
@@ -464,14 +463,13 @@ B = "2"
 src = "f"
 dest = "/workspace/f"
 [secrets]
-TOKEN = { from_file = "tok" }
 API = { from_env = "PATH" }
 [[exec]]
 run = ["sh", "-c", "true"]
 workdir = "/workspace"
 env = { GIT_PAGER = "cat" }
 timeout = "30s"
-secrets = ["TOKEN"]
+secrets = ["API"]
 "#;
     let path = dir.path().join("s.toml");
     let d = resolve(parse(&path, text).unwrap()).unwrap();
@@ -481,6 +479,6 @@ secrets = ["TOKEN"]
         .join(" ");
     assert_eq!(
         got,
-        "ed57dea79811527d 9a9d30e26a7fa13d c09405a53e6ba599 042a13fbfa589167 21acb4570957f99e 19bb541fe625c0dc"
+        "ed57dea79811527d 9a9d30e26a7fa13d c09405a53e6ba599 1ea36bb4ed2c88eb 21acb4570957f99e d538d7ab2b35a4fe"
     );
 }
