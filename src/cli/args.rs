@@ -36,7 +36,7 @@ pub struct Args {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::spec::values::duration(s)
+    crate::spec::values::duration(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,7 +50,7 @@ pub fn write(path: &Path, files: &[FileCopy]) -> io::Result<Archive> {
 }
 
 fn append<W: io::Write>(builder: &mut tar::Builder<W>, f: &FileCopy) -> io::Result<()> {
-    let file = File::open(&f.host)?;
+    let file = File::open(f.host.as_path())?;
     let meta = file.metadata()?;
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
@@ -59,7 +59,7 @@ fn append<W: io::Write>(builder: &mut tar::Builder<W>, f: &FileCopy) -> io::Resu
     header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
     header.set_uid(0);
     header.set_gid(0);
-    builder.append_data(&mut header, f.guest.trim_start_matches('/'), file)
+    builder.append_data(&mut header, f.guest.as_str().trim_start_matches('/'), file)
 }
 
 #[cfg(test)]
@@ -75,8 +75,8 @@ mod tests {
         fs::write(&src, "echo hi\n").unwrap();
         fs::set_permissions(&src, fs::Permissions::from_mode(0o750)).unwrap();
         let files = [FileCopy {
-            host: src.to_string_lossy().into_owned(),
-            guest: "/w/bin/run.sh".into(),
+            host: crate::spec::HostPath::parse(&src).unwrap(),
+            guest: crate::spec::GuestPath::parse("/w/bin/run.sh").unwrap(),
         }];
         let path = tmp.path().join("up/a.tar");
         let archive = write(&path, &files).unwrap();

@@ -185,7 +185,7 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         for s in &self.prep.desired.secrets {
             let tmp = secret_file(s.value.expose())?;
             let src = tmp.path().to_string_lossy().into_owned();
-            let dst = format!("{name}:{}", Prepared::secret_path(&s.name));
+            let dst = format!("{name}:{}", Prepared::secret_path(s.name.as_str()));
             self.client().machine_cp(&src, &dst)?;
             tmp.close().map_err(|source| StepError::Secret { source })?;
         }

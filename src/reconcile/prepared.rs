@@ -43,6 +43,12 @@ impl PackOut {
     }
 }
 
+fn pairs(env: &[crate::spec::EnvVar]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|v| (v.key.to_string(), v.value.clone()))
+        .collect()
+}
+
 /// The cache key of an image ref packed by a smolvm version.
 pub fn pack_key(image: &str, version: Version) -> String {
     let mut h = blake3::Hasher::new();
@@ -66,6 +72,8 @@ pub struct Upload {
 pub struct Prepared<'a> {
     pub desired: &'a Desired,
     pub cidrs: Vec<String>,
+    env: Vec<(String, String)>,
+    exec_env: Vec<Vec<(String, String)>>,
     pub pack: Option<PackOut>,
     /// What `create --from` is given.
     pub from: String,
@@ -76,7 +84,7 @@ impl<'a> Prepared<'a> {
     pub fn new(desired: &'a Desired, cache_dir: &Path, version: Version) -> Self {
         let (pack, from) = match &desired.spec.image {
             Image::Ref(image) => {
-                let out = PackOut::new(&cache_dir.join("packs"), image, version);
+                let out = PackOut::new(&cache_dir.join("packs"), image.as_str(), version);
                 let from = out.sidecar.to_string_lossy().into_owned();
                 (Some(out), from)
             }
@@ -98,6 +106,8 @@ impl<'a> Prepared<'a> {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            env: pairs(&desired.spec.env),
+            exec_env: desired.spec.execs.iter().map(|e| pairs(&e.env)).collect(),
             pack,
             from,
             upload,
@@ -113,7 +123,7 @@ impl<'a> Prepared<'a> {
             name: self.name(),
             from: Some(&self.from),
             allow_cidrs: &self.cidrs,
-            env: &self.desired.spec.env,
+            env: &self.env,
         }
     }
 
@@ -124,8 +134,8 @@ impl<'a> Prepared<'a> {
         let e = &self.desired.spec.execs[i];
         let args = ExecArgs {
             name: self.name(),
-            env: &e.env,
-            workdir: e.workdir.as_deref(),
+            env: &self.exec_env[i],
+            workdir: e.workdir.as_ref().map(|w| w.as_str()),
             timeout: e.timeout,
         };
         if e.secrets.is_empty() {
@@ -168,7 +178,7 @@ impl<'a> Prepared<'a> {
             .desired
             .secrets
             .iter()
-            .map(|s| Self::secret_path(&s.name));
+            .map(|s| Self::secret_path(s.name.as_str()));
         ["chmod".to_string(), "400".to_string()]
             .into_iter()
             .chain(files)
@@ -178,7 +188,7 @@ impl<'a> Prepared<'a> {
     /// `(host, NAME:guest)` of the i-th file to copy.
     pub fn copy_args(&self, i: usize) -> (&str, String) {
         let f = &self.desired.files[i];
-        (&f.host, format!("{}:{}", self.name(), f.guest))
+        (f.host.as_str(), format!("{}:{}", self.name(), f.guest))
     }
 
     /// What a step does, in words, for progress lines.
@@ -233,7 +243,7 @@ impl<'a> Prepared<'a> {
             Step::Secrets => {
                 let mut v = vec![exec(&Self::secrets_dir_command())];
                 for s in &self.desired.secrets {
-                    let dst = format!("{name}:{}", Self::secret_path(&s.name));
+                    let dst = format!("{name}:{}", Self::secret_path(s.name.as_str()));
                     v.push(argv::machine_cp(program, "<temp file>", &dst));
                 }
                 v.push(exec(&self.secrets_mode_command()));

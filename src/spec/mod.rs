@@ -23,7 +23,7 @@ pub use location::Location;
 pub use resolve::{Desired, Field, FileCopy, Fingerprint, resolve};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue};
 pub use validate::parse;
-pub use values::MachineName;
+pub use values::{EnvKey, EnvVar, GuestPath, HostPath, ImageRef, MachineName, ValueError};
 
 /// The default deadline for the guest to answer after `start`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,7 +38,7 @@ pub struct Spec {
     pub image: Image,
     pub allow_cidrs: Vec<IpNet>,
     /// Guest environment given at create, sorted by key.
-    pub env: Vec<(String, String)>,
+    pub env: Vec<EnvVar>,
     pub copies: Vec<CopyEntry>,
     /// How copies travel; does not shape the VM.
     pub copy_via: CopyVia,
@@ -52,7 +52,7 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SecretSource {
     /// A host environment variable.
-    Env(String),
+    Env(EnvKey),
     /// A host file (absolute).
     File(PathBuf),
 }
@@ -60,7 +60,7 @@ pub enum SecretSource {
 /// A `[secrets]` entry: a name (a POSIX variable name) and its source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecretRef {
-    pub name: String,
+    pub name: EnvKey,
     pub source: SecretSource,
     pub at: Location,
 }
@@ -72,7 +72,7 @@ pub const SECRETS_DIR: &str = "/run/bottle/secrets";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Image {
     /// An OCI image reference, packed by bottle into its cache.
-    Ref(String),
+    Ref(ImageRef),
     /// An existing `.smolmachine` pack file.
     Pack { path: PathBuf, at: Location },
 }
@@ -91,7 +91,7 @@ pub enum CopyVia {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyEntry {
     pub src: PathBuf,
-    pub dest: String,
+    pub dest: GuestPath,
     /// Where `src` is written in the spec, for errors found on disk.
     pub at: Location,
     pub key: String,
@@ -101,11 +101,11 @@ pub struct CopyEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExecStep {
     pub run: Vec<String>,
-    pub workdir: Option<String>,
-    pub env: Vec<(String, String)>,
+    pub workdir: Option<GuestPath>,
+    pub env: Vec<EnvVar>,
     pub timeout: Option<Duration>,
     /// Secrets given to this step as environment variables.
-    pub secrets: Vec<String>,
+    pub secrets: Vec<EnvKey>,
 }
 
 /// Read, parse and validate the spec at `path`.

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Problem, SpecError};
 use super::secret::{self, Secret};
+use super::values::{GuestPath, HostPath};
 use super::{CopyEntry, Image, Spec};
 
 /// One host file to put at one guest path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileCopy {
-    /// Absolute, UTF-8, and free of `:` (smolvm's `cp` splits on it).
-    pub host: String,
-    pub guest: String,
+    pub host: HostPath,
+    pub guest: GuestPath,
 }
 
 /// A spec with its host side resolved: what bottle will make the VM be.
@@ -113,7 +113,7 @@ impl Fingerprint {
 pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     let mut problems = Vec::new();
     let image = match &spec.image {
-        Image::Ref(r) => hash_parts(&["ref", r]),
+        Image::Ref(r) => hash_parts(&["ref", r.as_str()]),
         Image::Pack { path, at } => match hash_pack(path) {
             Ok(h) => h,
             Err(message) => {
@@ -215,7 +215,7 @@ fn walk_entry(
 
 fn walk(
     src: &Path,
-    dest: &str,
+    dest: &GuestPath,
     files: &mut Vec<FileCopy>,
     hash: &mut blake3::Hasher,
     seen: &mut HashSet<(u64, u64)>,
@@ -223,13 +223,13 @@ fn walk(
     let meta = fs::metadata(src).map_err(|e| describe_io(src, &e))?;
     if meta.is_file() {
         let host = host_string(src)?;
-        hash.update(dest.as_bytes());
+        hash.update(dest.as_str().as_bytes());
         hash.update(&meta.permissions().mode().to_le_bytes());
         hash.update(&meta.len().to_le_bytes());
         update_file(hash, src)?;
         files.push(FileCopy {
             host,
-            guest: dest.to_string(),
+            guest: dest.clone(),
         });
         return Ok(());
     }
@@ -258,7 +258,7 @@ fn walk(
                 src.join(&name).display()
             ));
         };
-        let child_dest = format!("{}/{n}", dest.trim_end_matches('/'));
+        let child_dest = dest.join(n).map_err(|e| e.to_string())?;
         walk(&src.join(&name), &child_dest, files, hash, seen)?;
     }
     seen.remove(&(meta.dev(), meta.ino()));
@@ -266,14 +266,6 @@ fn walk(
 }
 
 /// The host path as smolvm's `cp` can take it: UTF-8 and without `:`.
-fn host_string(path: &Path) -> Result<String, String> {
-    let Some(s) = path.to_str() else {
-        return Err(format!("{} is not a UTF-8 path", path.display()));
-    };
-    if s.contains(':') {
-        return Err(format!(
-            "{s} contains `:`, which smolvm's `cp` reads as a machine name"
-        ));
-    }
-    Ok(s.to_string())
+fn host_string(path: &Path) -> Result<HostPath, String> {
+    HostPath::parse(path).map_err(|e| e.to_string())
 }

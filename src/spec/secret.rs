@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs;
 
 use super::error::Problem;
+use super::values::EnvKey;
 use super::{SecretRef, SecretSource};
 
 /// The shortest secret bottle accepts: shorter values cannot be masked in
@@ -30,7 +31,7 @@ impl fmt::Debug for SecretValue {
 /// A secret with its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
-    pub name: String,
+    pub name: EnvKey,
     pub value: SecretValue,
 }
 
@@ -42,7 +43,7 @@ pub fn read(r: &SecretRef) -> Result<Secret, Problem> {
         message,
     };
     let bytes = match &r.source {
-        SecretSource::Env(var) => std::env::var_os(var)
+        SecretSource::Env(var) => std::env::var_os(var.as_str())
             .map(|v| v.into_encoded_bytes())
             .ok_or_else(|| problem(format!("host variable `{var}` is not set")))?,
         SecretSource::File(path) => fs::read(path).map_err(|e| match e.kind() {

@@ -27,7 +27,7 @@ fn one(text: &str) -> String {
 fn the_minimal_spec_is_valid_with_defaults() {
     let s = parse(Path::new("/specs/s.toml"), MINIMAL).unwrap();
     assert_eq!(s.name.as_str(), "vm");
-    assert_eq!(s.image, Image::Ref("alpine:3".into()));
+    assert_eq!(s.image, Image::Ref(ImageRef::parse("alpine:3").unwrap()));
     assert!(
         s.allow_cidrs.is_empty() && s.env.is_empty() && s.copies.is_empty() && s.execs.is_empty()
     );
@@ -62,19 +62,19 @@ timeout = "30s"
     assert_eq!(path, Path::new("/srv/build/agent.smolmachine"));
     assert_eq!(s.allow_cidrs.len(), 2);
     assert_eq!(
-        s.env,
-        [(
-            "HTTPS_PROXY".to_string(),
-            "http://192.168.50.2:8888".to_string()
-        )]
+        s.env.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["HTTPS_PROXY=http://192.168.50.2:8888"]
     );
     assert_eq!(s.copies[0].src, Path::new("/srv/fixtures/workspace"));
-    assert_eq!(s.copies[0].dest, "/workspace");
+    assert_eq!(s.copies[0].dest.as_str(), "/workspace");
     assert_eq!(s.ready_timeout, Duration::from_secs(120));
     let e = &s.execs[0];
     assert_eq!(e.run, ["sh", "-c", "true"]);
-    assert_eq!(e.workdir.as_deref(), Some("/workspace"));
-    assert_eq!(e.env, [("GIT_PAGER".to_string(), "cat".to_string())]);
+    assert_eq!(
+        e.workdir.as_ref().map(GuestPath::as_str),
+        Some("/workspace")
+    );
+    assert_eq!(e.env[0].to_string(), "GIT_PAGER=cat");
     assert_eq!(e.timeout, Some(Duration::from_secs(30)));
 }
 
@@ -251,7 +251,7 @@ mod resolving {
         let d = spec_in(tmp.path(), "[[copy]]\nsrc = \"ws\"\ndest = \"/w/\"\n").unwrap();
         let guests: Vec<&str> = d.files.iter().map(|f| f.guest.as_str()).collect();
         assert_eq!(guests, ["/w/a", "/w/b/z"]);
-        assert!(d.files.iter().all(|f| f.host.starts_with('/')));
+        assert!(d.files.iter().all(|f| f.host.as_str().starts_with('/')));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::location::Location;
 use std::collections::BTreeMap;
 
 use super::raw::{RawCopy, RawExec, RawImage, RawSecret, RawSpec, SpannedMap};
-use super::values::{self, MachineName};
+use super::values::{self, EnvKey, EnvVar, GuestPath, ImageRef, MachineName, ValueError};
 use super::{
     CopyEntry, CopyVia, DEFAULT_READY_TIMEOUT, ExecStep, Image, SecretRef, SecretSource, Spec,
 };
@@ -165,12 +165,12 @@ impl Validator<'_> {
         &mut self,
         s: &Spanned<String>,
         key: &str,
-        rule: impl FnOnce(&str) -> Result<T, String>,
+        rule: impl FnOnce(&str) -> Result<T, ValueError>,
     ) -> Option<T> {
         match rule(s.get_ref()) {
             Ok(v) => Some(v),
-            Err(message) => {
-                self.problem(s, key, message);
+            Err(e) => {
+                self.problem(s, key, e.to_string());
                 None
             }
         }
@@ -190,11 +190,15 @@ impl Validator<'_> {
         let copies = self.copies(&raw.copy);
         let copy_via = match &raw.copy_via {
             None => Some(CopyVia::Archive),
-            Some(v) => self.check(v, "copy_via", |s| match s {
-                "archive" => Ok(CopyVia::Archive),
-                "cp" => Ok(CopyVia::Cp),
-                other => Err(format!("`{other}` is not one of \"archive\" or \"cp\"")),
-            }),
+            Some(v) => match v.get_ref().as_str() {
+                "archive" => Some(CopyVia::Archive),
+                "cp" => Some(CopyVia::Cp),
+                other => {
+                    let message = format!("`{other}` is not one of \"archive\" or \"cp\"");
+                    self.problem(v, "copy_via", message);
+                    None
+                }
+            },
         };
         let ready_timeout = raw
             .ready
@@ -220,9 +224,7 @@ impl Validator<'_> {
 
     fn image(&mut self, raw: &Spanned<RawImage>) -> Option<Image> {
         match (&raw.get_ref().reference, &raw.get_ref().pack) {
-            (Some(r), None) => self
-                .check(r, "image.ref", values::image_ref)
-                .map(Image::Ref),
+            (Some(r), None) => self.check(r, "image.ref", ImageRef::parse).map(Image::Ref),
             (None, Some(p)) => {
                 let path = self.host_path(p, "image.pack")?;
                 if !p.get_ref().ends_with(".smolmachine") {
@@ -253,14 +255,14 @@ impl Validator<'_> {
         Some(normalize(&self.dir.join(rel)))
     }
 
-    fn env(&mut self, map: &SpannedMap, table: &str) -> Vec<(String, String)> {
+    fn env(&mut self, map: &SpannedMap, table: &str) -> Vec<EnvVar> {
         let mut out = Vec::new();
         for (k, v) in map {
             let key = format!("{table}.{}", k.get_ref());
-            let name = self.check(k, &key, values::env_key);
+            let name = self.check(k, &key, EnvKey::parse);
             let value = self.check(v, &key, values::env_value);
             if let (Some(name), Some(value)) = (name, value) {
-                out.push((name, value));
+                out.push(EnvVar { key: name, value });
             }
         }
         out
@@ -272,7 +274,7 @@ impl Validator<'_> {
             let c = c.get_ref();
             let key = format!("copy[{i}].src");
             let src = self.host_path(&c.src, &key);
-            let dest = self.check(&c.dest, &format!("copy[{i}].dest"), values::guest_path);
+            let dest = self.check(&c.dest, &format!("copy[{i}].dest"), GuestPath::parse);
             if let (Some(src), Some(dest)) = (src, dest) {
                 let at = self.at(&c.src);
                 out.push(CopyEntry { src, dest, at, key });
@@ -285,13 +287,11 @@ impl Validator<'_> {
         let mut out = Vec::new();
         for (name, source) in raw {
             let key = format!("secrets.{}", name.get_ref());
-            let Some(valid) = self.check(name, &key, values::env_key) else {
+            let Some(valid) = self.check(name, &key, EnvKey::parse) else {
                 continue;
             };
             let source = match (&source.get_ref().from_env, &source.get_ref().from_file) {
-                (Some(var), None) => self
-                    .check(var, &key, values::env_key)
-                    .map(SecretSource::Env),
+                (Some(var), None) => self.check(var, &key, EnvKey::parse).map(SecretSource::Env),
                 (None, Some(file)) => self.host_path(file, &key).map(SecretSource::File),
                 (Some(_), Some(_)) | (None, None) => {
                     self.problem(
@@ -321,11 +321,11 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn exec_secrets(&mut self, i: usize, e: &RawExec, secrets: &[SecretRef]) -> Vec<String> {
+    fn exec_secrets(&mut self, i: usize, e: &RawExec, secrets: &[SecretRef]) -> Vec<EnvKey> {
         let mut out = Vec::new();
         for s in &e.secrets {
-            if secrets.iter().any(|d| &d.name == s.get_ref()) {
-                out.push(s.get_ref().clone());
+            if let Some(d) = secrets.iter().find(|d| d.name.as_str() == s.get_ref()) {
+                out.push(d.name.clone());
             } else {
                 let msg = format!("`{}` is not declared in [secrets]", s.get_ref());
                 self.problem(s, format!("exec[{i}].secrets"), msg);
@@ -355,7 +355,7 @@ impl Validator<'_> {
             ok = false;
         }
         let workdir = match &e.workdir {
-            Some(w) => Some(self.check(w, &format!("exec[{i}].workdir"), values::guest_path)?),
+            Some(w) => Some(self.check(w, &format!("exec[{i}].workdir"), GuestPath::parse)?),
             None => None,
         };
         let before = self.problems.len();

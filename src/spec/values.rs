@@ -1,135 +1,286 @@
 //! Validated value types of a spec and the rules that admit them.
 //!
-//! Each rule is a pure function from text to a value or a message. Nothing
+//! Each type admits only what smolvm accepts and what cannot be read as a
+//! smolvm flag or split as `machine:path`; later stages (the wrapper's argv
+//! builder included) take these types, never raw strings. Each rule is a
+//! pure function from text to a value or a typed [`ValueError`]. Nothing
 //! here knows about files or locations; `validate` attaches those.
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
 
-/// A smolvm machine name, valid by smolvm's own rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MachineName(String);
+/// Why a value was refused. The message never repeats the key; `validate`
+/// puts it under the value's location.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("must start with a letter or digit")]
+    BadStart,
+    #[error("may contain only letters, digits, `-` and `_` (found {found:?})")]
+    BadChar { found: char },
+    #[error("must not contain `--`")]
+    DoubleDash,
+    #[error("must not end with `-`")]
+    TrailingDash,
+    #[error("must not start with `-`")]
+    LeadingDash,
+    #[error("must not contain spaces or control characters")]
+    SpaceOrControl,
+    #[error("has host bits set; did you mean {0}?")]
+    HostBits(IpNet),
+    #[error("`{0}` is not a CIDR (expected e.g. `10.0.0.0/8` or `192.168.50.2/32`)")]
+    NotCidr(String),
+    #[error(
+        "`{0}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"
+    )]
+    NotVarName(String),
+    #[error("must not contain a NUL character")]
+    Nul,
+    #[error("`{0}` must be an absolute guest path (starting with `/`)")]
+    NotAbsolute(String),
+    #[error("`{text}` is not a duration like \"30s\" or \"2m\" ({detail})")]
+    NotDuration { text: String, detail: String },
+    #[error("must be greater than zero")]
+    Zero,
+    #[error("{0} is not a UTF-8 path")]
+    NotUtf8(PathBuf),
+    #[error("{0} contains `:`, which smolvm's `cp` reads as a machine name")]
+    Colon(String),
+    #[error("{0} is not an absolute path")]
+    Relative(String),
+}
+
+/// A newtype over `String` whose `Debug` is the string's own, so that types
+/// holding it print (and hash) as they did when they held a `String`.
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A smolvm machine name, valid by smolvm's own rule.
+    MachineName
+);
+text_type!(
+    /// An absolute guest path (it starts with `/`, so it is never a flag).
+    GuestPath
+);
+text_type!(
+    /// An environment variable name: a POSIX name `[A-Za-z_][A-Za-z0-9_]*`.
+    EnvKey
+);
+text_type!(
+    /// An OCI image reference that cannot be read as a flag.
+    ImageRef
+);
+text_type!(
+    /// An absolute, UTF-8 host path without `:`, as smolvm's `cp` can take
+    /// it (it splits its arguments at the first `:`).
+    HostPath
+);
 
 impl MachineName {
     pub const MAX_LEN: usize = 128;
 
     /// Admit `s` if smolvm would: 1–128 chars, first a letter or digit, then
     /// letters, digits, `-` and `_`, no `--`, no trailing `-`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
         let Some(first) = s.chars().next() else {
-            return Err("must not be empty".into());
+            return Err(ValueError::Empty);
         };
         if s.chars().count() > Self::MAX_LEN {
-            return Err(format!("is longer than {} characters", Self::MAX_LEN));
+            return Err(ValueError::TooLong { max: Self::MAX_LEN });
         }
         if !first.is_ascii_alphanumeric() {
-            return Err("must start with a letter or digit".into());
+            return Err(ValueError::BadStart);
         }
-        if let Some(bad) = s
+        if let Some(found) = s
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
-            return Err(format!(
-                "may contain only letters, digits, `-` and `_` (found {bad:?})"
-            ));
+            return Err(ValueError::BadChar { found });
         }
         if s.contains("--") {
-            return Err("must not contain `--`".into());
+            return Err(ValueError::DoubleDash);
         }
         if s.ends_with('-') {
-            return Err("must not end with `-`".into());
+            return Err(ValueError::TrailingDash);
         }
         Ok(MachineName(s.to_string()))
     }
+}
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl ImageRef {
+    /// Admit an OCI image reference: non-empty, no whitespace or control
+    /// characters, and not starting with `-` (it is passed as a flag's value).
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        if s.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        if s.starts_with('-') {
+            return Err(ValueError::LeadingDash);
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValueError::SpaceOrControl);
+        }
+        Ok(ImageRef(s.to_string()))
     }
 }
 
-impl fmt::Display for MachineName {
+impl EnvKey {
+    /// Admit a POSIX variable name.
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        let mut chars = s.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ValueError::NotVarName(s.to_string()));
+        }
+        Ok(EnvKey(s.to_string()))
+    }
+}
+
+impl GuestPath {
+    /// Admit an absolute guest path without NUL.
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        if !s.starts_with('/') {
+            return Err(ValueError::NotAbsolute(s.to_string()));
+        }
+        if s.contains('\0') {
+            return Err(ValueError::Nul);
+        }
+        Ok(GuestPath(s.to_string()))
+    }
+
+    /// `self/name` (a child entry; `name` must not contain NUL).
+    pub fn join(&self, name: &str) -> Result<Self, ValueError> {
+        GuestPath::parse(&format!("{}/{name}", self.0.trim_end_matches('/')))
+    }
+}
+
+impl HostPath {
+    /// Admit an absolute host path that is UTF-8 and free of `:`.
+    pub fn parse(path: &Path) -> Result<Self, ValueError> {
+        let Some(s) = path.to_str() else {
+            return Err(ValueError::NotUtf8(path.to_path_buf()));
+        };
+        if !path.is_absolute() {
+            return Err(ValueError::Relative(s.to_string()));
+        }
+        if s.contains(':') {
+            return Err(ValueError::Colon(s.to_string()));
+        }
+        Ok(HostPath(s.to_string()))
+    }
+
+    pub fn as_path(&self) -> &Path {
+        Path::new(&self.0)
+    }
+}
+
+/// One `KEY=VALUE` pair of a guest environment. Its `Debug` is that of the
+/// `(key, value)` tuple it replaced.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnvVar {
+    pub key: EnvKey,
+    pub value: String,
+}
+
+impl EnvVar {
+    /// Admit a value: anything but NUL.
+    pub fn new(key: EnvKey, value: &str) -> Result<Self, ValueError> {
+        if value.contains('\0') {
+            return Err(ValueError::Nul);
+        }
+        Ok(EnvVar {
+            key,
+            value: value.to_string(),
+        })
+    }
+}
+
+impl fmt::Debug for EnvVar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.debug_tuple("")
+            .field(&self.key.as_str())
+            .field(&self.value)
+            .finish()
     }
 }
 
-/// Admit an OCI image reference: non-empty, no whitespace or control
-/// characters, and not starting with `-` (it is passed as a flag's value).
-pub fn image_ref(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        return Err("must not be empty".into());
+impl fmt::Display for EnvVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
     }
-    if s.starts_with('-') {
-        return Err("must not start with `-`".into());
-    }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters".into());
+}
+
+/// Admit an environment value: anything but NUL.
+pub fn env_value(s: &str) -> Result<String, ValueError> {
+    if s.contains('\0') {
+        return Err(ValueError::Nul);
     }
     Ok(s.to_string())
 }
 
 /// Admit a CIDR: `IP/prefix` without host bits set, or a bare IP (a single
 /// host, as smolvm reads it: `/32` or `/128`).
-pub fn cidr(s: &str) -> Result<IpNet, String> {
+pub fn cidr(s: &str) -> Result<IpNet, ValueError> {
     if let Ok(net) = s.parse::<IpNet>() {
         let trunc = net.trunc();
         if trunc != net {
-            return Err(format!("has host bits set; did you mean {trunc}?"));
+            return Err(ValueError::HostBits(trunc));
         }
         return Ok(net);
     }
     match s.parse::<IpAddr>() {
         Ok(ip) => Ok(IpNet::from(ip)),
-        Err(_) => Err(format!(
-            "`{s}` is not a CIDR (expected e.g. `10.0.0.0/8` or `192.168.50.2/32`)"
-        )),
+        Err(_) => Err(ValueError::NotCidr(s.to_string())),
     }
-}
-
-/// Admit an environment variable name: a POSIX name `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn env_key(s: &str) -> Result<String, String> {
-    let mut chars = s.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!(
-            "`{s}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"
-        ));
-    }
-    Ok(s.to_string())
-}
-
-/// Admit an environment value: anything but NUL.
-pub fn env_value(s: &str) -> Result<String, String> {
-    if s.contains('\0') {
-        return Err("must not contain a NUL character".into());
-    }
-    Ok(s.to_string())
-}
-
-/// Admit an absolute guest path.
-pub fn guest_path(s: &str) -> Result<String, String> {
-    if !s.starts_with('/') {
-        return Err(format!(
-            "`{s}` must be an absolute guest path (starting with `/`)"
-        ));
-    }
-    if s.contains('\0') {
-        return Err("must not contain a NUL character".into());
-    }
-    Ok(s.to_string())
 }
 
 /// Admit a duration such as `30s`, `2m` or `1h30m`, greater than zero.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration like \"30s\" or \"2m\" ({e})"))?;
+pub fn duration(s: &str) -> Result<Duration, ValueError> {
+    let d = humantime::parse_duration(s).map_err(|e| ValueError::NotDuration {
+        text: s.to_string(),
+        detail: e.to_string(),
+    })?;
     if d.is_zero() {
-        return Err("must be greater than zero".into());
+        return Err(ValueError::Zero);
     }
     Ok(d)
 }
@@ -156,10 +307,12 @@ mod tests {
             ("a b", "may contain only"),
         ];
         for (bad, msg) in cases {
-            let err = MachineName::parse(bad).unwrap_err();
+            let err = MachineName::parse(bad).unwrap_err().to_string();
             assert!(err.contains(msg), "{bad}: {err}");
         }
-        let long = MachineName::parse(&"a".repeat(129)).unwrap_err();
+        let long = MachineName::parse(&"a".repeat(129))
+            .unwrap_err()
+            .to_string();
         assert_eq!(long, "is longer than 128 characters");
     }
 
@@ -169,41 +322,73 @@ mod tests {
         assert_eq!(cidr("192.168.50.2").unwrap().to_string(), "192.168.50.2/32");
         assert_eq!(cidr("fd00::1").unwrap().to_string(), "fd00::1/128");
         assert_eq!(
-            cidr("10.0.0.1/8").unwrap_err(),
+            cidr("10.0.0.1/8").unwrap_err().to_string(),
             "has host bits set; did you mean 10.0.0.0/8?"
         );
-        assert!(cidr("10.0.0.0/33").unwrap_err().contains("is not a CIDR"));
-        assert!(cidr("--net").unwrap_err().contains("is not a CIDR"));
+        assert_eq!(
+            cidr("10.0.0.0/33").unwrap_err(),
+            ValueError::NotCidr("10.0.0.0/33".into())
+        );
+        assert_eq!(
+            cidr("--net").unwrap_err(),
+            ValueError::NotCidr("--net".into())
+        );
     }
 
     #[test]
     fn env_keys_are_posix_names() {
-        assert!(env_key("HTTPS_PROXY").is_ok());
-        assert!(env_key("_x1").is_ok());
+        assert!(EnvKey::parse("HTTPS_PROXY").is_ok());
+        assert!(EnvKey::parse("_x1").is_ok());
         for bad in ["", "1A", "A-B", "A=B", "-e"] {
-            assert!(env_key(bad).is_err(), "{bad}");
+            assert_eq!(EnvKey::parse(bad), Err(ValueError::NotVarName(bad.into())));
         }
-        assert_eq!(
-            env_value("a\0b").unwrap_err(),
-            "must not contain a NUL character"
-        );
+        assert_eq!(env_value("a\0b").unwrap_err(), ValueError::Nul);
+        let var = EnvVar::new(EnvKey::parse("A").unwrap(), "b=c").unwrap();
+        assert_eq!(var.to_string(), "A=b=c");
+        assert_eq!(format!("{var:?}"), format!("{:?}", ("A", "b=c")));
     }
 
     #[test]
     fn durations_need_a_unit_and_must_be_positive() {
         assert_eq!(duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(duration("0s").unwrap_err(), "must be greater than zero");
-        assert!(duration("30").unwrap_err().contains("is not a duration"));
-        assert!(duration("soon").unwrap_err().contains("is not a duration"));
+        assert_eq!(duration("0s").unwrap_err(), ValueError::Zero);
+        assert!(matches!(
+            duration("30"),
+            Err(ValueError::NotDuration { .. })
+        ));
+        assert!(matches!(
+            duration("soon"),
+            Err(ValueError::NotDuration { .. })
+        ));
     }
 
     #[test]
     fn image_refs_and_guest_paths_cannot_be_flags() {
-        assert!(image_ref("bot-bottle-claude:latest").is_ok());
-        assert_eq!(image_ref("--help").unwrap_err(), "must not start with `-`");
-        assert!(image_ref("a b").is_err());
-        assert!(guest_path("/workspace").is_ok());
-        assert!(guest_path("workspace").unwrap_err().contains("absolute"));
+        assert!(ImageRef::parse("bot-bottle-claude:latest").is_ok());
+        assert_eq!(ImageRef::parse("--help"), Err(ValueError::LeadingDash));
+        assert_eq!(ImageRef::parse("a b"), Err(ValueError::SpaceOrControl));
+        assert!(GuestPath::parse("/workspace").is_ok());
+        assert_eq!(
+            GuestPath::parse("workspace"),
+            Err(ValueError::NotAbsolute("workspace".into()))
+        );
+        assert_eq!(
+            GuestPath::parse("/w/").unwrap().join("a").unwrap().as_str(),
+            "/w/a"
+        );
+    }
+
+    #[test]
+    fn host_paths_are_absolute_utf8_and_colon_free() {
+        assert_eq!(HostPath::parse(Path::new("/a/b")).unwrap().as_str(), "/a/b");
+        assert_eq!(
+            HostPath::parse(Path::new("/a:b")),
+            Err(ValueError::Colon("/a:b".into()))
+        );
+        assert_eq!(
+            HostPath::parse(Path::new("a")),
+            Err(ValueError::Relative("a".into()))
+        );
     }
 }

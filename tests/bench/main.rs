@@ -188,7 +188,7 @@ fn rebuild_archive(path: &Path, spec: &Path) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let mut b = tar::Builder::new(std::fs::File::create(path).expect("archive"));
     for f in &desired.files {
-        b.append_path_with_name(&f.host, f.guest.trim_start_matches('/'))
+        b.append_path_with_name(f.host.as_path(), f.guest.as_str().trim_start_matches('/'))
             .expect("append");
     }
     b.into_inner().expect("finish archive");

@@ -835,12 +835,13 @@ fn check_matches_spec(sut: &Sut, spec: usize) {
     let name = d.spec.name.as_str();
     let world = sut.home().read().expect("world");
     let m = &world.machines[name];
-    let env: Vec<String> = d.spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let env: Vec<String> = d.spec.env.iter().map(ToString::to_string).collect();
     assert_eq!(m.env, env, "env of {name}");
     let guest = sut.home().guest(name);
     for f in &d.files {
-        let got = std::fs::read_to_string(guest.join(f.guest.trim_start_matches('/'))).ok();
-        let want = std::fs::read_to_string(&f.host).ok();
+        let got =
+            std::fs::read_to_string(guest.join(f.guest.as_str().trim_start_matches('/'))).ok();
+        let want = std::fs::read_to_string(f.host.as_path()).ok();
         assert_eq!(got, want, "{name}: {}", f.guest);
     }
     let done = std::fs::read_to_string(guest.join("w/done")).ok();
