@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(bottle::cli::main());
+fn main() -> std::process::ExitCode {
+    bottle::cli::main()
 }

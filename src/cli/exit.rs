@@ -1,8 +1,4 @@
-//! The documented exit codes, and the one place errors are mapped to them.
-
-use crate::reconcile::ApplyError;
-use crate::smolvm::SmolvmError;
-use crate::spec::SpecError;
+//! The documented exit codes.
 
 /// bottle's exit codes, in order of severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,46 +18,13 @@ pub enum Exit {
 }
 
 impl Exit {
-    pub fn code(self) -> i32 {
+    pub fn code(self) -> u8 {
         match self {
             Exit::Ok => 0,
             Exit::Failed => 1,
             Exit::Invalid => 2,
             Exit::Environment => 3,
-            Exit::Interrupted(sig) => 128 + sig,
+            Exit::Interrupted(sig) => u8::try_from(128 + sig).unwrap_or(u8::MAX),
         }
-    }
-}
-
-pub fn of_spec(_: &SpecError) -> Exit {
-    Exit::Invalid
-}
-
-pub fn of_smolvm(e: &SmolvmError) -> Exit {
-    if e.is_environment() {
-        Exit::Environment
-    } else {
-        Exit::Failed
-    }
-}
-
-pub fn of_apply(e: &ApplyError) -> Exit {
-    match e {
-        ApplyError::Step { .. } | ApplyError::Down { .. } => Exit::Failed,
-        ApplyError::Observe { cause, .. } => of_smolvm(cause),
-        ApplyError::Unmanaged { .. }
-        | ApplyError::EgressUnenforced { .. }
-        | ApplyError::NotOwned { .. }
-        | ApplyError::State(_) => Exit::Environment,
-    }
-}
-
-/// Print `error: …` and every cause on stderr.
-pub fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        eprintln!("  caused by: {s}");
-        source = s.source();
     }
 }

@@ -1,12 +1,14 @@
 //! The command line: reads arguments, wires the real world (processes,
-//! clock, directories) to the library, prints, and maps errors to exit
-//! codes. It holds no apply logic of its own.
+//! clock, directories) to the library, prints, and turns errors into exit
+//! codes through the one CLI [`Error`]. It holds no apply logic of its own.
 
 mod args;
+mod error;
 mod exit;
 mod output;
 mod render;
 mod signals;
+mod term;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,29 +18,35 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 
 use crate::lifecycle::OnFailure;
-use crate::reconcile::{Collected, Decision, Egress, Env, Options, report};
+use crate::plan::{Decision, Egress, Observed};
+use crate::reconcile::{Collected, Env, Options, report};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
 use output::{Mask, Out};
 
 pub use args::{Args, Command};
+pub use error::Error;
 pub use exit::Exit;
 
+/// What `smolvm-sim --version` prints after the version: how bottle tells
+/// it is talking to its simulator.
+const SIM_BANNER: &str = "(smolvm-sim";
+
 /// Run bottle with the process's arguments; returns the exit code.
-pub fn main() -> i32 {
-    let args = match Args::try_parse() {
-        Ok(a) => a,
+pub fn main() -> std::process::ExitCode {
+    let exit = match Args::try_parse() {
+        Ok(args) => run(args),
+        Err(e) if e.use_stderr() => {
+            term::err(&e.render().to_string());
+            Exit::Invalid
+        }
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::Invalid.code()
-            } else {
-                0
-            };
+            term::out(&e.render().to_string());
+            Exit::Ok
         }
     };
-    run(args).code()
+    std::process::ExitCode::from(exit.code())
 }
 
 /// Run one parsed command.
@@ -51,13 +59,11 @@ pub fn run(args: Args) -> Exit {
             repack,
             jobs,
         } => {
-            let on_failure = if *keep_on_failure {
-                OnFailure::Keep
-            } else {
-                OnFailure::TearDown
-            };
             let opts = Options {
-                on_failure,
+                on_failure: match keep_on_failure {
+                    true => OnFailure::Keep,
+                    false => OnFailure::TearDown,
+                },
                 allow_unenforced_egress: *allow_unenforced_egress,
                 repack: *repack,
             };
@@ -90,38 +96,26 @@ struct World {
 }
 
 impl World {
-    fn open(args: &Args) -> Result<World, Exit> {
-        let program = smolvm_program(args).map_err(|e| {
-            exit::print_error(&e);
-            eprintln!(
-                "hint: to try bottle without smolvm, pass --sim to use the bundled simulator"
-            );
-            exit::of_smolvm(&e)
-        })?;
+    fn open(args: &Args) -> Result<World, Error> {
+        let program = smolvm_program(args)?;
         let program = program.to_string_lossy().into_owned();
         let limits = args.step_timeout.map_or_else(Limits::default, Limits::all);
         let smolvm = ProcessSmolvm::default();
         let active = Arc::new(signals::Active::default());
         signals::install(smolvm.interrupt.clone(), active.clone());
-        let client = Client::connect(smolvm, &program, limits).map_err(|e| {
-            exit::print_error(&e);
-            exit::of_smolvm(&e)
-        })?;
-        if client.simulated() {
-            eprintln!(
+        let client = Client::connect(smolvm, &program, limits)?;
+        if args.sim || client.banner().contains(SIM_BANNER) {
+            term::err(&format!(
                 "note: {program} is smolvm-sim, bottle's simulator (as smolvm {}): machines are \
-                 simulated, no VM runs and no egress rule is enforced",
+                 simulated, no VM runs and no egress rule is enforced\n",
                 client.version()
-            );
+            ));
         }
-        let dirs = state_dirs(args).map_err(|e| {
-            exit::print_error(&e);
-            Exit::Environment
-        })?;
+        let (state_dir, cache_dir) = state_dirs(args)?;
         Ok(World {
             client,
-            store: Store::new(&dirs.0),
-            cache_dir: dirs.1,
+            store: Store::new(&state_dir),
+            cache_dir,
             active,
             lock_wait: args.wait_lock,
         })
@@ -137,6 +131,11 @@ impl World {
             lock_wait: self.lock_wait,
         }
     }
+
+    /// `exit`, or the signal's exit if bottle was interrupted.
+    fn exit(&self, exit: Exit) -> Exit {
+        self.client.interrupted().map_or(exit, Exit::Interrupted)
+    }
 }
 
 fn smolvm_program(args: &Args) -> Result<PathBuf, smolvm::SmolvmError> {
@@ -146,10 +145,11 @@ fn smolvm_program(args: &Args) -> Result<PathBuf, smolvm::SmolvmError> {
     let exe = std::env::current_exe().map_err(|e| smolvm::SmolvmError::Missing {
         detail: e.to_string(),
     })?;
-    let sim = exe.with_file_name("smolvm-sim");
-    smolvm::locate(Some(&sim))
+    smolvm::locate(Some(&exe.with_file_name("smolvm-sim")))
 }
 
+/// The state and cache directories, made absolute (so no path bottle gives
+/// smolvm can be read as a flag).
 fn state_dirs(args: &Args) -> Result<(PathBuf, PathBuf), state::StateError> {
     let state_dir = match &args.state_dir {
         Some(d) => d.clone(),
@@ -159,7 +159,8 @@ fn state_dirs(args: &Args) -> Result<(PathBuf, PathBuf), state::StateError> {
         Some(d) => d.clone(),
         None => state::default_cache_dir()?,
     };
-    Ok((state_dir, cache_dir))
+    let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    Ok((absolute(state_dir), absolute(cache_dir)))
 }
 
 /// Load and resolve every spec; refuse duplicates. Prints errors.
@@ -167,31 +168,27 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
     let mut out: Vec<Desired> = Vec::new();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut worst = Exit::Ok;
+    let mask = Mask::default();
     for path in paths {
-        match spec::load(path).and_then(spec::resolve) {
-            Ok(d) => {
-                let name = d.spec.name.to_string();
-                if let Some(first) = names.insert(name.clone(), path.clone()) {
-                    let e = SpecError::DuplicateName {
-                        name,
-                        first,
-                        second: path.clone(),
-                    };
-                    exit::print_error(&e);
-                    worst = worst.max(exit::of_spec(&e));
-                }
-                out.push(d);
+        let loaded = spec::load(path).and_then(spec::resolve).and_then(|d| {
+            let name = d.spec.name.to_string();
+            match names.insert(name.clone(), path.clone()) {
+                Some(first) => Err(SpecError::DuplicateName {
+                    name,
+                    first,
+                    second: path.clone(),
+                }),
+                None => Ok(d),
             }
-            Err(e) => {
-                exit::print_error(&e);
-                worst = worst.max(exit::of_spec(&e));
-            }
+        });
+        match loaded {
+            Ok(d) => out.push(d),
+            Err(e) => worst = worst.max(error::report(&e.into(), &mask)),
         }
     }
-    if worst == Exit::Ok {
-        Ok(out)
-    } else {
-        Err(worst)
+    match worst {
+        Exit::Ok => Ok(out),
+        _ => Err(worst),
     }
 }
 
@@ -208,12 +205,12 @@ fn with_specs(
         Ok(d) => d,
         Err(exit) => return exit,
     };
-    let world = match World::open(args) {
-        Ok(w) => w,
-        Err(exit) => return exit,
-    };
     let out = Out {
         mask: Mask::of(&desired),
+    };
+    let world = match World::open(args) {
+        Ok(w) => w,
+        Err(e) => return error::report(&e, &out.mask),
     };
     let next = AtomicUsize::new(0);
     let worst = Mutex::new(Exit::Ok);
@@ -243,20 +240,17 @@ fn with_specs(
         });
     }
     let worst = worst.into_inner().unwrap_or(Exit::Failed);
-    world.client.interrupted().map_or(worst, Exit::Interrupted)
+    world.exit(worst)
 }
 
 fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options, out: &Out) -> Exit {
     match env.apply(desired, opts) {
         Ok(Decision::Unchanged) => Exit::Ok,
         Ok(_) => {
-            env.report.line(desired.spec.name.as_str(), "ready");
+            report::Report::line(out, desired.spec.name.as_str(), "ready");
             Exit::Ok
         }
-        Err(e) => {
-            out.error(&e, e.hint(env.client.program()).as_deref());
-            exit::of_apply(&e)
-        }
+        Err(e) => error::report(&e.into(), &out.mask),
     }
 }
 
@@ -267,137 +261,116 @@ fn plan_one(
     repack: bool,
     out: &Out,
 ) -> Exit {
-    match env.plan(desired, repack) {
-        Ok(plan) => {
-            if let Some(w) = plan.egress.warning(&plan.name, env.client.version()) {
-                eprintln!("{w}");
-            }
-            if plan.egress == Egress::Unenforced && !allow_unenforced {
-                eprintln!(
-                    "{}: `bottle apply` will refuse this unless --allow-unenforced-egress is given",
-                    plan.name
-                );
-            }
-            print!("{}", render::plan(&plan, desired));
-            Exit::Ok
-        }
-        Err(e) => {
-            out.error(&e, None);
-            exit::of_apply(&e)
-        }
+    let plan = match env.plan(desired, repack) {
+        Ok(plan) => plan,
+        Err(e) => return error::report(&e.into(), &out.mask),
+    };
+    let name = plan.name().as_str();
+    if let Some(w) = plan.egress.warning(name, env.client.version()) {
+        term::err(&format!("{w}\n"));
     }
+    if plan.egress == Egress::Unenforced && !allow_unenforced {
+        term::err(&format!(
+            "{name}: `bottle apply` will refuse this unless --allow-unenforced-egress is given\n"
+        ));
+    }
+    term::out(&render::plan(&plan, env.client.cli()));
+    Exit::Ok
 }
 
 /// A target is a spec file (by extension or existence) or a machine name.
-fn target_name(target: &str) -> Result<MachineName, Exit> {
+fn target_name(target: &str) -> Result<MachineName, Error> {
     let path = Path::new(target);
     if target.ends_with(".toml") || path.is_file() {
-        return spec::load(path).map(|s| s.name).map_err(|e| {
-            exit::print_error(&e);
-            exit::of_spec(&e)
-        });
+        return Ok(spec::load(path)?.name);
     }
-    MachineName::parse(target).map_err(|why| {
-        eprintln!("error: `{target}` is neither a spec file nor a machine name: the name {why}");
-        Exit::Invalid
+    MachineName::parse(target).map_err(|cause| Error::Target {
+        target: target.to_string(),
+        cause,
     })
 }
 
 fn with_target(
     args: &Args,
     target: &str,
-    each: impl Fn(&Env<'_, ProcessSmolvm>, &str) -> Exit,
+    each: impl Fn(&Env<'_, ProcessSmolvm>, &MachineName) -> Result<(), Error>,
 ) -> Exit {
+    let mask = Mask::default();
     let name = match target_name(target) {
         Ok(n) => n,
-        Err(exit) => return exit,
+        Err(e) => return error::report(&e, &mask),
     };
     let world = match World::open(args) {
         Ok(w) => w,
-        Err(exit) => return exit,
+        Err(e) => return error::report(&e, &mask),
     };
-    let report = report::Stderr;
-    let exit = each(&world.env(&report), name.as_str());
-    world.client.interrupted().map_or(exit, Exit::Interrupted)
+    let out = Out::default();
+    let exit = match each(&world.env(&out), &name) {
+        Ok(()) => Exit::Ok,
+        Err(e) => error::report(&e, &mask),
+    };
+    world.exit(exit)
 }
 
 fn gc(args: &Args, dry_run: bool, packs: bool) -> Exit {
+    let mask = Mask::default();
     let world = match World::open(args) {
         Ok(w) => w,
-        Err(exit) => return exit,
+        Err(e) => return error::report(&e, &mask),
     };
-    let report = report::Stderr;
-    let env = world.env(&report);
+    let out = Out::default();
+    let env = world.env(&out);
     let collected = match env.gc(dry_run) {
         Ok(c) => c,
-        Err(e) => {
-            exit::print_error(&e);
-            return exit::of_apply(&e);
-        }
+        Err(e) => return error::report(&e.into(), &mask),
     };
     let mut worst = Exit::Ok;
-    for c in &collected {
+    let nothing = collected.is_empty();
+    for c in collected.iter() {
         match c {
-            Collected::WouldRemove { name, phase } => {
-                println!(
-                    "{name}: would remove (its last apply is {})",
-                    render::phase_word(*phase)
-                );
-            }
-            Collected::Removed { name } => println!("{name}: removed"),
-            Collected::Failed(e) => {
-                exit::print_error(e);
-                worst = worst.max(exit::of_apply(e));
-            }
+            Collected::WouldRemove { name, phase } => term::out(&format!(
+                "{name}: would remove (its last apply is {})\n",
+                render::phase_word(*phase)
+            )),
+            Collected::Removed { name } => term::out(&format!("{name}: removed\n")),
+            Collected::Failed(_) => {}
+        }
+    }
+    for c in collected.into_iter() {
+        if let Collected::Failed(e) = c {
+            worst = worst.max(error::report(&e.into(), &mask));
         }
     }
     let pruned = match packs.then(|| env.gc_packs(dry_run)).transpose() {
         Ok(p) => p.unwrap_or_default(),
-        Err(e) => {
-            exit::print_error(&e);
-            return exit::of_apply(&e);
-        }
+        Err(e) => return error::report(&e.into(), &mask),
     };
+    let verb = if dry_run { "would remove" } else { "removed" };
     for p in &pruned {
-        let verb = if dry_run { "would remove" } else { "removed" };
-        println!("pack {}: {verb}", p.display());
+        term::out(&format!("pack {}: {verb}\n", p.display()));
     }
-    if collected.is_empty() && pruned.is_empty() {
-        eprintln!("nothing to collect");
+    if nothing && pruned.is_empty() {
+        term::err("nothing to collect\n");
     }
-    world.client.interrupted().map_or(worst, Exit::Interrupted)
+    world.exit(worst)
 }
 
-fn down_one(env: &Env<'_, ProcessSmolvm>, name: &str) -> Exit {
-    match env.down(name) {
-        Ok(crate::reconcile::Observed::Missing) => {
-            env.report.line(name, "already gone; record removed");
-            Exit::Ok
-        }
-        Ok(_) => {
-            env.report.line(name, "removed");
-            Exit::Ok
-        }
-        Err(e) => {
-            exit::print_error(&e);
-            exit::of_apply(&e)
-        }
-    }
+fn down_one(env: &Env<'_, ProcessSmolvm>, name: &MachineName) -> Result<(), Error> {
+    let said = match env.down(name)? {
+        Observed::Missing => "already gone; record removed",
+        Observed::Present(_) => "removed",
+    };
+    env.report.line(name.as_str(), said);
+    Ok(())
 }
 
-fn status_one(env: &Env<'_, ProcessSmolvm>, name: &str, json: bool) -> Exit {
-    match env.status(name) {
-        Ok((record, observed)) => {
-            if json {
-                println!("{}", render::status_json(name, record.as_ref(), &observed));
-            } else {
-                println!("{}", render::status_line(name, record.as_ref(), &observed));
-            }
-            Exit::Ok
-        }
-        Err(e) => {
-            exit::print_error(&e);
-            exit::of_apply(&e)
-        }
-    }
+fn status_one(env: &Env<'_, ProcessSmolvm>, name: &MachineName, json: bool) -> Result<(), Error> {
+    let (record, observed) = env.status(name)?;
+    let name = name.as_str();
+    let text = match json {
+        true => render::status_json(name, record.as_ref(), &observed),
+        false => render::status_line(name, record.as_ref(), &observed),
+    };
+    term::out(&format!("{text}\n"));
+    Ok(())
 }

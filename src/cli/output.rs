@@ -1,7 +1,6 @@
-//! What bottle prints on stderr during a run, with every secret value of
-//! the run masked (smolvm echoes guest stderr, which may contain one).
-
-use std::error::Error;
+//! Progress lines on stderr during a run, with every secret value of the
+//! run masked (smolvm echoes guest stderr, which may contain one) and
+//! control characters escaped.
 
 use crate::reconcile::Report;
 use crate::spec::{Desired, MIN_SECRET_LEN};
@@ -46,25 +45,8 @@ pub struct Out {
 
 impl Report for Out {
     fn line(&self, machine: &str, text: &str) {
-        eprintln!("{machine}: {}", self.mask.apply(text));
-    }
-}
-
-impl Out {
-    /// Print `error: …`, every cause, then `hint` if any, as one write so
-    /// that lines of machines applied in parallel do not interleave with it.
-    pub fn error(&self, e: &dyn Error, hint: Option<&str>) {
-        let mut text = format!("error: {e}\n");
-        let mut source = e.source();
-        while let Some(s) = source {
-            text.push_str(&format!("  caused by: {s}\n"));
-            source = s.source();
-        }
-        if let Some(h) = hint {
-            text.push_str(h);
-            text.push('\n');
-        }
-        eprint!("{}", self.mask.apply(&text));
+        let line = format!("{machine}: {}\n", self.mask.apply(text));
+        super::term::err(&super::term::escape_controls(&line));
     }
 }
 

@@ -1,19 +1,21 @@
-//! Text and JSON views printed on stdout.
+//! Text and JSON views printed on stdout. Pure: each returns the text.
 
 use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::lifecycle::Step;
-use crate::reconcile::{Egress, Observed, Plan, describe, shell_line};
+use crate::plan::{Egress, Observed, Plan, Step};
+use crate::reconcile::describe;
+use crate::smolvm::Cli;
 use crate::smolvm::argv::format_duration;
-use crate::spec::Desired;
 use crate::state::{Record, RecordPhase};
 
-/// `bottle plan` output for one spec.
-pub fn plan(plan: &Plan, desired: &Desired) -> String {
+/// `bottle plan` output for one spec: every step that makes smolvm calls,
+/// with the calls exactly as the executor runs them.
+pub fn plan(plan: &Plan<'_>, cli: &Cli) -> String {
+    let desired = plan.inputs.desired;
     let mut s = String::new();
-    let _ = writeln!(s, "{}: {}", plan.name, describe(&plan.decision));
+    let _ = writeln!(s, "{}: {}", plan.name(), describe(&plan.decision));
     let cidrs: Vec<String> = desired
         .spec
         .allow_cidrs
@@ -29,23 +31,25 @@ pub fn plan(plan: &Plan, desired: &Desired) -> String {
         ),
     };
     let _ = writeln!(s, "  egress: {egress}");
-    for (i, (step, doing, argv)) in plan.steps.iter().enumerate() {
-        let note = match step {
+    let shown = plan.shown(cli);
+    let with_calls = shown.iter().filter(|st| !st.calls.is_empty());
+    for (i, st) in with_calls.enumerate() {
+        let note = match st.step {
             Step::WaitReady => format!(
                 " (repeated until it exits 0, up to {})",
                 format_duration(desired.spec.ready_timeout)
             ),
             _ => String::new(),
         };
-        let _ = writeln!(s, "  {}. {doing}{note}", i + 1);
-        for argv in argv {
-            let _ = writeln!(s, "     $ {}", shell_line(argv));
+        let _ = writeln!(s, "  {}. {}{note}", i + 1, st.doing);
+        for call in &st.calls {
+            let _ = writeln!(s, "     $ {call}");
         }
     }
-    if plan.steps.iter().any(|(st, _, _)| *st == Step::Create) {
+    if plan.steps.contains(&Step::Create) {
         let _ = writeln!(s, "  on failure after create:");
-        for argv in &plan.teardown {
-            let _ = writeln!(s, "     $ {}", shell_line(argv));
+        for call in plan.teardown(cli) {
+            let _ = writeln!(s, "     $ {call}");
         }
     }
     s

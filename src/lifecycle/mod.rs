@@ -1,87 +1,64 @@
-//! The apply lifecycle as an explicit state machine.
+//! The apply lifecycle as an explicit state machine, and teardown as one of
+//! its runs.
 //!
 //! ```text
-//!   Pack ─▶ [StopOld ─▶ DeleteOld] ─▶ Create ─▶ Start ─▶ WaitReady ─▶ [Secrets]
-//!        ─▶ (Upload ─▶ Unpack | Copy…) ─▶ Exec… ─▶ Ready
-//!     │            │                     │         │          │           │        │
-//!     └────────────┴──── failure ────────┴─────────┴──────────┴───────────┴────────┘
-//!                                         │
-//!        nothing created ─▶ Failed(NothingCreated)
-//!        created, --keep-on-failure ─▶ Failed(Kept)
+//!   Pack ─▶ [StopOld ─▶ DeleteOld] ─▶ Record ─▶ Create ─▶ Start ─▶ WaitReady
+//!        ─▶ [Secrets] ─▶ (Upload ─▶ Unpack | Copy…) ─▶ Exec… ─▶ Ended(Ready)
+//!     │         │            │           │        │        │         │
+//!     └─────────┴──── failure or interrupt ───────┴────────┴─────────┘
+//!                                │
+//!        nothing created ─▶ Ended(NothingCreated)
+//!        created, --keep-on-failure ─▶ Ended(Kept)
 //!        created ─▶ [TearDown(Stop) if start was issued] ─▶ TearDown(Delete)
-//!                      ─▶ Failed(Removed) | Failed(Left)
-//!        (a failed Stop goes straight to Failed(Left) where smolvm's
+//!                      ─▶ Ended(Removed) | Ended(Left)
+//!        (a failed Stop goes straight to Ended(Left) where smolvm's
 //!         `delete` would leave the VM process running: smolvm 0.8.x)
+//!
+//!   down, gc:  [TearDown(Stop) if it may run] ─▶ TearDown(Delete)
+//!                      ─▶ Ended(Removed) | Ended(Left)
 //! ```
 //!
 //! Owns the transition function [`next`] and nothing else: it performs no
-//! I/O and reads no clock. The executor in `reconcile` runs the step a
-//! [`Phase`] names and feeds back its [`Outcome`].
+//! I/O and reads no clock. The executor in `reconcile` runs the step or
+//! teardown call a [`Phase`] names and feeds back its [`Outcome`]; an
+//! interrupt is an outcome too. A failed outcome carries its error, and the
+//! state keeps it: the error an apply reports is the one that happened.
 //!
 //! Teardown contract: it tolerates a `create` that never succeeded (a
 //! `delete` of a missing machine counts as done), `stop` is best effort and
-//! always followed by `delete`, and it only ever runs for a machine whose
-//! `create` this run issued.
+//! followed by `delete` unless that would leave a VM running untracked, and
+//! it only ever runs for a machine whose `create` this run issued (after
+//! its [`Step::Record`]) or, for `down` and `gc`, one bottle's record says
+//! it owns. Every version rule of teardown lives here, once.
 
-use std::fmt;
-
-/// One step of an apply, each one smolvm call (readiness: one call per
-/// probe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Step {
-    /// `pack create` of the spec's image into the cache.
-    Pack,
-    /// `stop` of the machine being replaced.
-    StopOld,
-    /// `delete -f` of the machine being replaced.
-    DeleteOld,
-    /// `machine create`.
-    Create,
-    /// `machine start`.
-    Start,
-    /// Probe `exec -- true` until it succeeds.
-    WaitReady,
-    /// Put the spec's secrets into the guest: one `exec` to make their
-    /// directory private, one `cp` each, one `exec` to make them 0400.
-    Secrets,
-    /// `cp` of the i-th file to copy (`copy_via = "cp"`).
-    Copy(usize),
-    /// `cp` of one archive of every file to copy.
-    Upload,
-    /// `exec` of `tar -x` of that archive in the guest, then its removal.
-    Unpack,
-    /// The i-th `[[exec]]` step.
-    Exec(usize),
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Step::Pack => f.write_str("pack"),
-            Step::StopOld => f.write_str("stop-old"),
-            Step::DeleteOld => f.write_str("delete-old"),
-            Step::Create => f.write_str("create"),
-            Step::Start => f.write_str("start"),
-            Step::WaitReady => f.write_str("wait-ready"),
-            Step::Secrets => f.write_str("secrets"),
-            Step::Copy(i) => write!(f, "copy[{i}]"),
-            Step::Upload => f.write_str("upload"),
-            Step::Unpack => f.write_str("unpack"),
-            Step::Exec(i) => write!(f, "exec[{i}]"),
-        }
-    }
-}
+use crate::plan::Step;
 
 /// What happened when a step (or teardown call) ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
+pub enum Outcome<E> {
     /// It did what was asked.
     Done,
     /// It failed; whatever it may have made is ours to clean up.
-    Failed,
+    Failed(E),
     /// `create` found the name taken by a machine that is not ours: nothing
     /// of this run exists, and the other machine must not be touched.
-    NameTaken,
+    NameTaken(E),
+    /// The user asked bottle to stop (this signal) before the step ran.
+    Interrupted(i32),
+}
+
+/// Why an apply failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure<E> {
+    Error(E),
+    Interrupted(i32),
+}
+
+/// The step that failed (its index in the plan) and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Failed<E> {
+    pub at: usize,
+    pub cause: Failure<E>,
 }
 
 /// The two calls of a teardown.
@@ -91,29 +68,29 @@ pub enum Teardown {
     Delete,
 }
 
-/// How a failed apply left things.
+/// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Cleanup {
-    /// The failure came before `create` was issued.
+pub enum End {
+    /// Every step succeeded.
+    Ready,
+    /// A step failed before `create` was issued.
     NothingCreated,
-    /// The machine this run created was deleted.
-    Removed,
-    /// The teardown's `delete` failed: the machine may still exist.
-    Left,
     /// `--keep-on-failure`: the machine was left as it failed.
     Kept,
+    /// The machine was deleted.
+    Removed,
+    /// A teardown call failed: the machine may still exist.
+    Left,
 }
 
-/// Where an apply is.
+/// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// About to run the step at this index of the plan.
     Run(usize),
     TearDown(Teardown),
-    /// Every step succeeded.
-    Ready,
-    /// A step failed; no more calls.
-    Failed(Cleanup),
+    /// No more calls.
+    Ended(End),
 }
 
 /// What to do with a created machine when a later step fails.
@@ -133,7 +110,7 @@ pub enum DeleteKind {
     LeavesVmRunning,
 }
 
-/// The rules an apply follows on failure.
+/// The rules a run follows on failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rules {
     pub on_failure: OnFailure,
@@ -141,104 +118,140 @@ pub struct Rules {
 }
 
 /// The state the transition function carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct State {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State<E> {
     pub phase: Phase,
-    /// `create` was issued (whatever its outcome, unless the name was taken).
+    /// `create` was issued (whatever its outcome, unless the name was
+    /// taken), or, for a teardown run, the machine exists.
     pub created: bool,
-    /// `start` was issued.
+    /// `start` was issued, or, for a teardown run, the VM may be running.
     pub started: bool,
-    /// The index of the step that failed, once one has.
-    pub failed_at: Option<usize>,
+    /// The step that failed, once one has.
+    pub failure: Option<Failed<E>>,
+    /// The errors of teardown calls that failed, in order.
+    pub teardown_errors: Vec<E>,
 }
 
-impl State {
+impl<E> State<E> {
     /// The state before the first step of a plan of `len` steps.
     pub fn initial(len: usize) -> Self {
         State {
-            phase: if len == 0 {
-                Phase::Ready
-            } else {
-                Phase::Run(0)
+            phase: match len {
+                0 => Phase::Ended(End::Ready),
+                _ => Phase::Run(0),
             },
             created: false,
             started: false,
-            failed_at: None,
+            failure: None,
+            teardown_errors: Vec::new(),
+        }
+    }
+
+    /// A teardown-only run (`down`, `gc`) of a machine bottle owns;
+    /// `may_run` when it may have a VM process to stop.
+    pub fn teardown(may_run: bool) -> Self {
+        State {
+            phase: Phase::TearDown(match may_run {
+                true => Teardown::Stop,
+                false => Teardown::Delete,
+            }),
+            created: true,
+            started: may_run,
+            failure: None,
+            teardown_errors: Vec::new(),
         }
     }
 
     /// Whether no further call will be made.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.phase, Phase::Ready | Phase::Failed(_))
+        matches!(self.phase, Phase::Ended(_))
     }
 }
 
-/// The transition function: where an apply goes after `outcome`.
+/// The transition function: where a run goes after `outcome`.
 ///
 /// `steps` is the plan; `state.phase` must be `Run(i)` with `i` in range or
 /// a teardown phase. Terminal states map to themselves.
-pub fn next(steps: &[Step], rules: Rules, state: State, outcome: Outcome) -> State {
+pub fn next<E>(steps: &[Step], rules: Rules, state: State<E>, outcome: Outcome<E>) -> State<E> {
     match state.phase {
         Phase::Run(i) => after_step(steps, rules.on_failure, state, i, outcome),
-        Phase::TearDown(Teardown::Stop) => State {
-            phase: match (outcome, rules.delete) {
-                (Outcome::Done, _) | (_, DeleteKind::StopsVm) => Phase::TearDown(Teardown::Delete),
-                (Outcome::Failed | Outcome::NameTaken, DeleteKind::LeavesVmRunning) => {
-                    Phase::Failed(Cleanup::Left)
-                }
-            },
-            ..state
-        },
-        Phase::TearDown(Teardown::Delete) => State {
-            phase: Phase::Failed(match outcome {
-                Outcome::Done => Cleanup::Removed,
-                Outcome::Failed | Outcome::NameTaken => Cleanup::Left,
-            }),
-            ..state
-        },
-        Phase::Ready | Phase::Failed(_) => state,
+        Phase::TearDown(t) => after_teardown(t, rules.delete, state, outcome),
+        Phase::Ended(_) => state,
     }
 }
 
-fn after_step(
+fn after_teardown<E>(
+    t: Teardown,
+    delete: DeleteKind,
+    mut state: State<E>,
+    outcome: Outcome<E>,
+) -> State<E> {
+    let done = match outcome {
+        Outcome::Done => true,
+        Outcome::Failed(e) | Outcome::NameTaken(e) => {
+            state.teardown_errors.push(e);
+            false
+        }
+        Outcome::Interrupted(_) => false,
+    };
+    state.phase = match (t, done, delete) {
+        (Teardown::Stop, true, _) | (Teardown::Stop, false, DeleteKind::StopsVm) => {
+            Phase::TearDown(Teardown::Delete)
+        }
+        (Teardown::Stop, false, DeleteKind::LeavesVmRunning) => Phase::Ended(End::Left),
+        (Teardown::Delete, true, _) => Phase::Ended(End::Removed),
+        (Teardown::Delete, false, _) => Phase::Ended(End::Left),
+    };
+    state
+}
+
+fn after_step<E>(
     steps: &[Step],
     on_failure: OnFailure,
-    state: State,
+    state: State<E>,
     i: usize,
-    outcome: Outcome,
-) -> State {
+    outcome: Outcome<E>,
+) -> State<E> {
     let Some(&step) = steps.get(i) else {
         return State {
-            phase: Phase::Ready,
+            phase: Phase::Ended(End::Ready),
             ..state
         };
     };
+    let name_taken = matches!(outcome, Outcome::NameTaken(_));
+    let ran = !matches!(outcome, Outcome::Interrupted(_));
     let issued = State {
-        created: state.created || (step == Step::Create && outcome != Outcome::NameTaken),
-        started: state.started || step == Step::Start,
+        created: state.created || (step == Step::Create && ran && !name_taken),
+        started: state.started || (step == Step::Start && ran),
         ..state
     };
-    match outcome {
-        Outcome::Done if i + 1 < steps.len() => State {
-            phase: Phase::Run(i + 1),
-            ..issued
-        },
-        Outcome::Done => State {
-            phase: Phase::Ready,
-            ..issued
-        },
-        Outcome::Failed | Outcome::NameTaken => State {
-            phase: failure_phase(&issued, on_failure),
-            failed_at: Some(i),
-            ..issued
-        },
+    let cause = match outcome {
+        Outcome::Done if i + 1 < steps.len() => {
+            return State {
+                phase: Phase::Run(i + 1),
+                ..issued
+            };
+        }
+        Outcome::Done => {
+            return State {
+                phase: Phase::Ended(End::Ready),
+                ..issued
+            };
+        }
+        Outcome::Failed(e) | Outcome::NameTaken(e) => Failure::Error(e),
+        Outcome::Interrupted(sig) => Failure::Interrupted(sig),
+    };
+    State {
+        phase: failure_phase(&issued, on_failure),
+        failure: Some(Failed { at: i, cause }),
+        ..issued
     }
 }
 
-fn failure_phase(s: &State, on_failure: OnFailure) -> Phase {
+fn failure_phase<E>(s: &State<E>, on_failure: OnFailure) -> Phase {
     match (s.created, on_failure, s.started) {
-        (false, _, _) => Phase::Failed(Cleanup::NothingCreated),
-        (true, OnFailure::Keep, _) => Phase::Failed(Cleanup::Kept),
+        (false, _, _) => Phase::Ended(End::NothingCreated),
+        (true, OnFailure::Keep, _) => Phase::Ended(End::Kept),
         (true, OnFailure::TearDown, true) => Phase::TearDown(Teardown::Stop),
         (true, OnFailure::TearDown, false) => Phase::TearDown(Teardown::Delete),
     }
@@ -248,8 +261,8 @@ fn failure_phase(s: &State, on_failure: OnFailure) -> Phase {
 /// table written independently of it).
 pub fn allowed_successors(steps: &[Step], from: Phase) -> Vec<Phase> {
     let failed = [
-        Phase::Failed(Cleanup::NothingCreated),
-        Phase::Failed(Cleanup::Kept),
+        Phase::Ended(End::NothingCreated),
+        Phase::Ended(End::Kept),
         Phase::TearDown(Teardown::Stop),
         Phase::TearDown(Teardown::Delete),
     ];
@@ -257,20 +270,17 @@ pub fn allowed_successors(steps: &[Step], from: Phase) -> Vec<Phase> {
         Phase::Run(i) if i + 1 < steps.len() => {
             [Phase::Run(i + 1)].into_iter().chain(failed).collect()
         }
-        Phase::Run(_) => [Phase::Ready].into_iter().chain(failed).collect(),
+        Phase::Run(_) => [Phase::Ended(End::Ready)]
+            .into_iter()
+            .chain(failed)
+            .collect(),
         Phase::TearDown(Teardown::Stop) => {
-            vec![
-                Phase::TearDown(Teardown::Delete),
-                Phase::Failed(Cleanup::Left),
-            ]
+            vec![Phase::TearDown(Teardown::Delete), Phase::Ended(End::Left)]
         }
         Phase::TearDown(Teardown::Delete) => {
-            vec![
-                Phase::Failed(Cleanup::Removed),
-                Phase::Failed(Cleanup::Left),
-            ]
+            vec![Phase::Ended(End::Removed), Phase::Ended(End::Left)]
         }
-        Phase::Ready | Phase::Failed(_) => vec![from],
+        Phase::Ended(_) => vec![from],
     }
 }
 

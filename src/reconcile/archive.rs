@@ -16,12 +16,6 @@ pub struct Archive {
     path: PathBuf,
 }
 
-impl Archive {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 impl Drop for Archive {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);

@@ -1,11 +1,13 @@
-//! Errors of the reconcile layer. Each knows the machine it is about.
+//! Errors of the reconcile layer. Each knows the machine it is about; a
+//! message describes only this layer (causes are `source`s).
 
-use crate::lifecycle::{Cleanup, Step};
+use crate::lifecycle::End;
+use crate::plan::{PlanError, Step};
 use crate::smolvm::stderr_tail;
-use crate::smolvm::{Argv, MachineState, SmolvmError, Version, version};
+use crate::smolvm::{Argv, Call, MachineState, SmolvmError, Version, version};
 use crate::state::StateError;
 
-/// Why one step of an apply failed.
+/// Why one step of an apply (or one teardown call) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error(transparent)]
@@ -55,7 +57,11 @@ pub enum ApplyError {
         doing: String,
         #[source]
         cause: Box<StepError>,
-        cleanup: Cleanup,
+        /// How the failed apply left the machine.
+        cleanup: End,
+        /// The smolvm calls that remove the machine by hand, in the
+        /// installed smolvm's dialect.
+        remove_with: Vec<Call>,
     },
     #[error(
         "{name}: a machine named `{name}` exists ({}) but bottle has no record of creating it; \
@@ -85,34 +91,56 @@ pub enum ApplyError {
     #[error("{name}: cannot remove the machine")]
     Down {
         name: String,
+        /// The last teardown call that failed.
         #[source]
-        cause: SmolvmError,
+        cause: Option<Box<StepError>>,
+        remove_with: Vec<Call>,
+    },
+    #[error("{name}: cannot plan the apply")]
+    Plan {
+        name: String,
+        #[source]
+        cause: PlanError,
     },
     #[error(transparent)]
     State(#[from] StateError),
 }
 
+/// `smolvm machine stop …; smolvm machine delete …` as one shell line.
+fn shell_lines(calls: &[Call]) -> String {
+    let lines: Vec<String> = calls.iter().map(ToString::to_string).collect();
+    lines.join("; ")
+}
+
 impl ApplyError {
     /// A line telling the user what was left behind and what to do.
-    pub fn hint(&self, program: &str) -> Option<String> {
-        let ApplyError::Step { name, cleanup, .. } = self else {
-            return None;
+    pub fn hint(&self) -> Option<String> {
+        let (name, cleanup, remove_with) = match self {
+            ApplyError::Step {
+                name,
+                cleanup,
+                remove_with,
+                ..
+            } => (name, *cleanup, remove_with),
+            ApplyError::Down {
+                name, remove_with, ..
+            } => (name, End::Left, remove_with),
+            _ => return None,
         };
+        let by_hand = shell_lines(remove_with);
         Some(match cleanup {
-            Cleanup::NothingCreated => format!("{name}: nothing was created"),
-            Cleanup::Removed => {
-                format!("{name}: torn down: the machine this run created was deleted")
-            }
-            Cleanup::Left => format!(
+            End::NothingCreated => format!("{name}: nothing was created"),
+            End::Removed => format!("{name}: torn down: the machine this run created was deleted"),
+            End::Left => format!(
                 "{name}: teardown failed: the machine may still exist (bottle still owns it; where \
                  `stop` failed on smolvm 0.8.x it is not deleted, since that would leave its VM \
-                 running untracked); remove it with \
-                 `bottle down {name}` or `{program} machine stop --name {name}; {program} machine delete -f {name}`"
+                 running untracked); remove it with `bottle down {name}` or `{by_hand}`"
             ),
-            Cleanup::Kept => format!(
+            End::Kept => format!(
                 "{name}: kept as it failed (--keep-on-failure); remove it with `bottle down {name}` \
-                 or `{program} machine stop --name {name}; {program} machine delete -f {name}`"
+                 or `{by_hand}`"
             ),
+            End::Ready => return None,
         })
     }
 }

@@ -1,200 +1,255 @@
-//! The executor: runs the step each lifecycle phase names through the
-//! smolvm wrapper, feeds the outcome to `lifecycle::next`, and keeps the
-//! ownership record in step with what exists.
+//! The executor: runs the step or teardown call each lifecycle phase names,
+//! feeds its outcome to `lifecycle::next`, and keeps the ownership record
+//! in step with what exists. An apply, `down` and `gc` are all runs of it.
 //!
-//! Record protocol: a `Creating` record is written before `create` is
-//! issued and updated after each later step; `Complete` when every step
-//! succeeded; removed when a teardown deleted the machine; `Failed` when
-//! the machine may still exist. A record is never written for a machine
-//! whose name was taken by someone else.
+//! It runs exactly the calls the plan lists for each step (the same values
+//! `bottle plan` prints) and builds none of its own.
+//!
+//! Record protocol: the record is written as `creating` by its own step
+//! ([`Step::Record`]) before `create` is issued, and updated after each
+//! later step; `complete` when every step succeeded; removed when a
+//! teardown deleted the machine (or when nothing was created after all);
+//! `failed` when the machine may still exist. If the record cannot be
+//! written, nothing is created. A record is never kept for a machine whose
+//! name was taken by someone else.
 
 use std::fs;
 use std::time::Instant;
 
-use crate::lifecycle::{self, Cleanup, Outcome, Phase, Rules, State, Step, Teardown};
-use crate::smolvm::{Argv, Client, ExecArgs, Known, Smolvm, SmolvmError};
-use crate::state::{Record, RecordPhase, StateError};
+use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
+use crate::plan::{Plan, Staged, Step, teardown_call};
+use crate::smolvm::{Call, Client, Known, MachineState, Op, Smolvm, SmolvmError};
+use crate::spec::{HostPath, MachineName};
+use crate::state::{Record, RecordPhase};
 
 use super::Env;
 use super::archive;
 use super::error::{ApplyError, StepError};
-use super::prepared::Prepared;
 
-pub(super) struct Execution<'a, 'e, S> {
-    pub env: &'a Env<'e, S>,
-    pub prep: &'a Prepared<'a>,
-    pub steps: &'a [Step],
-    pub rules: Rules,
-    /// The record this run owns, once it has written one.
-    pub record: Option<Record>,
-    /// Steps of this run that succeeded, in order.
-    pub done: Vec<String>,
+/// What a run is carrying out.
+enum Work<'a> {
+    /// The steps of a plan.
+    Apply(&'a Plan<'a>),
+    /// Only a teardown of a machine bottle owns (`down`, `gc`).
+    Remove,
 }
 
-impl<S: Smolvm> Execution<'_, '_, S> {
+/// How a run ended, with what went wrong on the way.
+pub(super) struct Finished {
+    pub end: End,
+    pub failure: Option<Failed<StepError>>,
+    pub teardown_errors: Vec<StepError>,
+}
+
+pub(super) struct Execution<'a, 'e, S> {
+    env: &'a Env<'e, S>,
+    name: &'a MachineName,
+    work: Work<'a>,
+    steps: &'a [Step],
+    rules: Rules,
+    /// The record this run owns, once it has written one.
+    record: Option<Record>,
+    /// Steps of this run that succeeded, in order.
+    done: Vec<Step>,
+}
+
+impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
+    pub fn apply(env: &'a Env<'e, S>, plan: &'a Plan<'a>, rules: Rules) -> Self {
+        Execution {
+            env,
+            name: plan.name(),
+            work: Work::Apply(plan),
+            steps: &plan.steps,
+            rules,
+            record: None,
+            done: Vec::new(),
+        }
+    }
+
+    pub fn remove(env: &'a Env<'e, S>, name: &'a MachineName, rules: Rules) -> Self {
+        Execution {
+            env,
+            name,
+            work: Work::Remove,
+            steps: &[],
+            rules,
+            record: None,
+            done: Vec::new(),
+        }
+    }
+
     fn client(&self) -> &Client<S> {
         self.env.client
     }
 
-    fn name(&self) -> &str {
-        self.prep.name()
+    fn line(&self, text: &str) {
+        self.env.report.line(self.name.as_str(), text);
     }
 
-    /// Walk the lifecycle to a terminal phase.
-    pub fn run(mut self) -> Result<(), ApplyError> {
-        let mut state = State::initial(self.steps.len());
-        let mut failure: Option<StepError> = None;
+    /// Walk the lifecycle from `state` to its end.
+    pub fn run(mut self, mut state: State<StepError>) -> (Finished, Option<Record>) {
         loop {
             let outcome = match state.phase {
-                Phase::Run(i) if self.client().interrupted().is_some() => {
-                    let signal = self.client().interrupted().unwrap_or_default();
-                    failure = failure.or(Some(StepError::Interrupted { signal }));
-                    self.env.report.line(
-                        self.name(),
-                        &format!(
-                            "{}: not started (interrupted)",
-                            self.prep.describe(self.steps[i])
-                        ),
-                    );
-                    Outcome::Failed
-                }
-                Phase::Run(i) => {
-                    let (outcome, err) = self.step(self.steps[i]);
-                    failure = failure.or(err);
-                    outcome
-                }
+                Phase::Run(i) => match self.client().interrupted() {
+                    Some(signal) => self.not_started(self.steps[i], signal),
+                    None => self.step(self.steps[i]),
+                },
                 Phase::TearDown(t) => self.teardown(t),
-                Phase::Ready => return self.finish_ready(),
-                Phase::Failed(cleanup) => {
-                    let step = state.failed_at.map_or(Step::Create, |i| self.steps[i]);
-                    return self.finish_failed(step, cleanup, failure);
+                Phase::Ended(end) => {
+                    let finished = Finished {
+                        end,
+                        failure: state.failure,
+                        teardown_errors: state.teardown_errors,
+                    };
+                    return (finished, self.record);
                 }
             };
             state = lifecycle::next(self.steps, self.rules, state, outcome);
         }
     }
 
-    fn step(&mut self, step: Step) -> (Outcome, Option<StepError>) {
+    fn plan(&self) -> Option<&'a Plan<'a>> {
+        match self.work {
+            Work::Apply(plan) => Some(plan),
+            Work::Remove => None,
+        }
+    }
+
+    fn describe(&self, step: Step) -> String {
+        self.plan()
+            .map_or_else(|| step.to_string(), |p| p.inputs.describe(step))
+    }
+
+    fn not_started(&self, step: Step, signal: i32) -> Outcome<StepError> {
+        self.line(&format!(
+            "{}: not started (interrupted)",
+            self.describe(step)
+        ));
+        Outcome::Interrupted(signal)
+    }
+
+    fn step(&mut self, step: Step) -> Outcome<StepError> {
         let started = Instant::now();
-        let doing = self.prep.describe(step);
-        let result = self.perform(step);
+        let doing = self.describe(step);
+        let result = self.perform(step).and_then(|()| self.progress(step));
         let ms = started.elapsed().as_millis();
         match result {
             Ok(()) => {
-                self.env
-                    .report
-                    .line(self.name(), &format!("{doing}: ok ({ms} ms)"));
-                match self.progress(step) {
-                    Ok(()) => (Outcome::Done, None),
-                    Err(e) => (Outcome::Failed, Some(e)),
-                }
+                self.line(&format!("{doing}: ok ({ms} ms)"));
+                Outcome::Done
             }
             Err(e) => {
-                self.env
-                    .report
-                    .line(self.name(), &format!("{doing}: failed ({ms} ms)"));
-                let outcome = match &e {
+                self.line(&format!("{doing}: failed ({ms} ms)"));
+                match &e {
                     StepError::Smolvm(s)
                         if step == Step::Create && s.known() == Known::AlreadyExists =>
                     {
-                        Outcome::NameTaken
+                        Outcome::NameTaken(e)
                     }
-                    _ => Outcome::Failed,
-                };
-                (outcome, Some(e))
+                    _ => Outcome::Failed(e),
+                }
             }
         }
     }
 
     fn perform(&mut self, step: Step) -> Result<(), StepError> {
-        if step == Step::Create {
-            self.write_record(RecordPhase::Creating)?;
-        }
-        let c = self.client();
-        let name = self.name();
+        let Some(plan) = self.plan() else {
+            return Ok(());
+        };
+        let cli = self.client().cli();
         match step {
-            Step::Pack => self.pack(),
-            Step::StopOld => Ok(c.machine_stop(name)?),
-            Step::DeleteOld => Ok(ignore_missing(c.machine_delete(name))?),
-            Step::Create => Ok(c.machine_create(&self.prep.create_args())?),
-            Step::Start => Ok(c.machine_start(name)?),
-            Step::WaitReady => {
-                let timeout = self.prep.desired.spec.ready_timeout;
-                c.wait_exec_ready(name, timeout, self.env.clock)?;
-                Ok(())
-            }
-            Step::Copy(i) => {
-                let (src, dst) = self.prep.copy_args(i);
-                Ok(c.machine_cp(src, &dst)?)
-            }
-            Step::Secrets => self.secrets(),
-            Step::Upload => self.upload(),
-            Step::Unpack => {
-                let args = ExecArgs {
-                    name,
-                    ..ExecArgs::default()
-                };
-                self.guest(&args, &self.prep.unpack_command())
-            }
-            Step::Exec(i) => {
-                let (args, cmd) = self.prep.exec_args(i);
-                self.guest(&args, &cmd)
-            }
+            Step::Record => self.write_record(RecordPhase::Creating),
+            Step::Pack => self.pack(plan),
+            Step::Secrets => self.secrets(plan),
+            Step::Upload => self.upload(plan),
+            _ => self.run_calls(&plan.inputs.calls(cli, step, &Staged::default())),
         }
     }
 
-    /// Run a guest command that must succeed.
-    fn guest(&self, args: &ExecArgs<'_>, cmd: &[String]) -> Result<(), StepError> {
-        let r = self.client().machine_exec(args, cmd)?;
-        if r.code == 0 {
-            return Ok(());
+    /// Run calls in order; each must succeed.
+    fn run_calls(&self, calls: &[Call]) -> Result<(), StepError> {
+        calls.iter().try_for_each(|c| self.run_call(c))
+    }
+
+    fn run_call(&self, call: &Call) -> Result<(), StepError> {
+        let c = self.client();
+        match call.op {
+            Op::Exec { .. } => {
+                let r = c.exec(call)?;
+                match r.code {
+                    0 => Ok(()),
+                    code => Err(StepError::Exec {
+                        argv: r.argv,
+                        code,
+                        stderr: r.stderr,
+                    }),
+                }
+            }
+            Op::Probe => {
+                let timeout = self.plan().map(|p| p.inputs.desired.spec.ready_timeout);
+                let timeout = timeout.unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT);
+                c.wait_ready(self.name, call, timeout, self.env.clock)?;
+                Ok(())
+            }
+            Op::Delete => Ok(ignore_missing(c.run(call).map(drop))?),
+            Op::Version
+            | Op::Pack
+            | Op::Create
+            | Op::Start
+            | Op::Stop
+            | Op::Cp
+            | Op::Status
+            | Op::Ls => Ok(c.run(call).map(drop)?),
         }
-        Err(StepError::Exec {
-            argv: r.argv,
-            code: r.code,
-            stderr: r.stderr,
-        })
     }
 
     /// Write the copy archive, `cp` it to the guest, and remove it.
-    fn upload(&self) -> Result<(), StepError> {
-        let Some(u) = &self.prep.upload else {
+    fn upload(&self, plan: &Plan<'_>) -> Result<(), StepError> {
+        let Some(u) = &plan.inputs.upload else {
             return Ok(());
         };
-        let archive = archive::write(&u.host, &self.prep.desired.files).map_err(|source| {
+        let path = u.host.as_path();
+        let _archive = archive::write(path, &plan.inputs.desired.files).map_err(|source| {
             StepError::Archive {
-                path: u.host.clone(),
+                path: path.to_path_buf(),
                 source,
             }
         })?;
-        let src = archive.path().to_string_lossy().into_owned();
-        self.client()
-            .machine_cp(&src, &format!("{}:{}", self.name(), u.guest))?;
-        Ok(())
+        let cli = self.client().cli();
+        self.run_calls(&plan.inputs.calls(cli, Step::Upload, &Staged::default()))
     }
 
     /// Put each secret into the guest: a private directory, one `cp` per
     /// secret from a 0600 host temp file removed right after, then 0400.
-    fn secrets(&self) -> Result<(), StepError> {
-        let name = self.name();
-        let args = ExecArgs {
-            name,
-            ..ExecArgs::default()
-        };
-        self.guest(&args, &Prepared::secrets_dir_command())?;
-        for s in &self.prep.desired.secrets {
+    fn secrets(&self, plan: &Plan<'_>) -> Result<(), StepError> {
+        let desired = plan.inputs.desired;
+        let mut files = Vec::new();
+        for s in &desired.secrets {
             let tmp = secret_file(s.value.expose())?;
-            let src = tmp.path().to_string_lossy().into_owned();
-            let dst = format!("{name}:{}", Prepared::secret_path(s.name.as_str()));
-            self.client().machine_cp(&src, &dst)?;
+            let path = HostPath::parse(tmp.path()).map_err(|e| StepError::Secret {
+                source: std::io::Error::other(e),
+            })?;
+            files.push((s.name.clone(), path, tmp));
+        }
+        let staged = Staged::new(
+            files
+                .iter()
+                .map(|(n, p, _)| (n.clone(), p.clone()))
+                .collect(),
+        );
+        let calls = plan
+            .inputs
+            .calls(self.client().cli(), Step::Secrets, &staged);
+        self.run_calls(&calls)?;
+        for (_, _, tmp) in files {
             tmp.close().map_err(|source| StepError::Secret { source })?;
         }
-        self.guest(&args, &self.prep.secrets_mode_command())
+        Ok(())
     }
 
     /// Pack the image into the cache; a failed pack leaves no file behind.
-    fn pack(&self) -> Result<(), StepError> {
-        let Some(out) = &self.prep.pack else {
+    fn pack(&self, plan: &Plan<'_>) -> Result<(), StepError> {
+        let Some(out) = &plan.inputs.pack else {
             return Ok(());
         };
         let cache_err = |path: &std::path::Path| {
@@ -206,24 +261,21 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         }
         // One bottle packs an image at a time; the others wait for it, and
         // use the pack it wrote meanwhile rather than packing again.
+        let calls = plan
+            .inputs
+            .calls(self.client().cli(), Step::Pack, &Staged::default());
+        let wait = calls.first().map(|c| self.client().limit(c));
         let before = modified(&out.sidecar);
-        let _lock = crate::state::lock_file(
-            out.lock.clone(),
-            &out.image,
-            Some(self.env.client.pack_limit()),
-        )?;
+        let _lock = crate::state::lock_file(out.lock.clone(), out.image.as_str(), wait)?;
         if out.cached() && modified(&out.sidecar) != before {
-            self.env.report.line(
-                self.name(),
-                &format!(
-                    "pack {}: packed meanwhile by another apply; using it",
-                    out.image
-                ),
-            );
+            self.line(&format!(
+                "pack {}: packed meanwhile by another apply; using it",
+                out.image
+            ));
             return Ok(());
         }
         let partial_sidecar = out.partial_sidecar();
-        let result = self.client().pack_create(&out.image, &out.partial);
+        let result = self.run_calls(&calls);
         if result.is_ok() && partial_sidecar.is_file() {
             fs::rename(&partial_sidecar, &out.sidecar).map_err(cache_err(&out.sidecar))?;
             let _ = fs::rename(&out.partial, &out.stub);
@@ -232,99 +284,124 @@ impl<S: Smolvm> Execution<'_, '_, S> {
         let _ = fs::remove_file(&out.partial);
         let _ = fs::remove_file(&partial_sidecar);
         result?;
-        let argv = self
-            .prep
-            .argv(self.client().program(), self.client().dialect(), Step::Pack);
         Err(StepError::NoPack {
-            argv: Argv(argv),
+            argv: crate::smolvm::Argv(calls.iter().flat_map(|c| c.argv.clone()).collect()),
             path: partial_sidecar,
         })
     }
 
-    fn write_record(&mut self, phase: RecordPhase) -> Result<(), StateError> {
-        let d = self.prep.desired;
+    fn write_record(&mut self, phase: RecordPhase) -> Result<(), StepError> {
+        let Some(plan) = self.plan() else {
+            return Ok(());
+        };
+        let d = plan.inputs.desired;
+        let mut completed = self.done.clone();
+        if phase == RecordPhase::Creating && self.record.is_none() {
+            completed.push(Step::Record);
+        }
         let record = self.record.get_or_insert_with(|| Record {
             name: d.spec.name.to_string(),
             spec_file: d.spec.file.clone(),
             spec_hash: d.fingerprint.hash(),
             fingerprint: d.fingerprint.clone(),
             phase,
-            completed: self.done.clone(),
-            pack: Some(self.prep.from.clone().into()),
-            smolvm_version: self.env.client.version().to_string(),
+            completed,
+            pack: Some(plan.inputs.from.clone()),
+            smolvm_version: self.env.client.version().clone(),
         });
         record.phase = phase;
-        self.env.store.save(record)
+        Ok(self.env.store.save(record)?)
     }
 
-    /// Note a successful step, in the record once this run owns one.
+    /// Note a successful step, in the record once this run owns one (the
+    /// record step wrote itself).
     fn progress(&mut self, step: Step) -> Result<(), StepError> {
-        self.done.push(step.to_string());
+        self.done.push(step);
         let Some(record) = self.record.as_mut() else {
             return Ok(());
         };
+        if step == Step::Record {
+            return Ok(());
+        }
         record.completed.clone_from(&self.done);
         self.env.store.save(record)?;
         Ok(())
     }
 
-    fn teardown(&self, t: Teardown) -> Outcome {
-        let (what, result) = match t {
-            Teardown::Stop => ("teardown: stop", self.client().machine_stop(self.name())),
-            Teardown::Delete => (
-                "teardown: delete",
-                ignore_missing(self.client().machine_delete(self.name())),
-            ),
+    fn teardown(&self, t: Teardown) -> Outcome<StepError> {
+        let what = match t {
+            Teardown::Stop => "teardown: stop",
+            Teardown::Delete => "teardown: delete",
         };
-        match result {
+        let call = teardown_call(self.client().cli(), self.name, t);
+        match self.run_call(&call) {
             Ok(()) => {
-                self.env.report.line(self.name(), &format!("{what}: ok"));
+                self.line(&format!("{what}: ok"));
                 Outcome::Done
             }
             Err(e) => {
-                self.env
-                    .report
-                    .line(self.name(), &format!("{what}: failed: {e}"));
-                Outcome::Failed
+                self.line(&format!("{what}: failed: {e}"));
+                Outcome::Failed(e)
             }
         }
     }
 
-    fn finish_ready(mut self) -> Result<(), ApplyError> {
-        if self.record.is_some() {
-            self.write_record(RecordPhase::Complete)?;
-        }
-        Ok(())
+    /// The calls that remove this machine by hand.
+    pub fn remove_with(&self) -> Vec<Call> {
+        [Teardown::Stop, Teardown::Delete]
+            .map(|t| teardown_call(self.client().cli(), self.name, t))
+            .to_vec()
     }
+}
 
-    fn finish_failed(
-        mut self,
-        step: Step,
-        cleanup: Cleanup,
-        failure: Option<StepError>,
-    ) -> Result<(), ApplyError> {
-        match cleanup {
-            Cleanup::Removed => self.env.store.remove(self.name())?,
-            Cleanup::NothingCreated if self.record.is_some() => {
-                self.env.store.remove(self.name())?
-            }
-            Cleanup::NothingCreated => {}
-            Cleanup::Left | Cleanup::Kept => {
-                let _ = self.write_record(RecordPhase::Failed);
+/// Turn a finished apply into its result, keeping the record in step.
+pub(super) fn finish_apply<S: Smolvm>(
+    env: &Env<'_, S>,
+    plan: &Plan<'_>,
+    remove_with: Vec<Call>,
+    finished: Finished,
+    record: Option<Record>,
+) -> Result<(), ApplyError> {
+    let name = plan.name();
+    let Some(failed) = finished.failure else {
+        // Only a failed step leaves the steps before they are all done.
+        if let Some(mut r) = record {
+            r.phase = RecordPhase::Complete;
+            env.store.save(&r)?;
+        }
+        return Ok(());
+    };
+    match finished.end {
+        End::Removed => env.store.remove(name.as_str())?,
+        End::NothingCreated if record.is_some() => env.store.remove(name.as_str())?,
+        End::NothingCreated => {}
+        End::Left | End::Kept | End::Ready => {
+            if let Some(mut r) = record {
+                r.phase = RecordPhase::Failed;
+                let _ = env.store.save(&r);
             }
         }
-        let cause = failure.unwrap_or_else(|| {
-            StepError::Smolvm(SmolvmError::Missing {
-                detail: "a step failed without an error".into(),
-            })
-        });
-        Err(ApplyError::Step {
-            name: self.name().to_string(),
-            step,
-            doing: self.prep.describe(step),
-            cause: Box::new(cause),
-            cleanup,
-        })
+    }
+    let step = plan.steps[failed.at];
+    let cause = match failed.cause {
+        Failure::Error(e) => e,
+        Failure::Interrupted(signal) => StepError::Interrupted { signal },
+    };
+    Err(ApplyError::Step {
+        name: name.to_string(),
+        step,
+        doing: plan.inputs.describe(step),
+        cause: Box::new(cause),
+        cleanup: finished.end,
+        remove_with,
+    })
+}
+
+/// Whether a machine in `state` may have a VM process to stop.
+pub(super) fn may_run(state: &MachineState) -> bool {
+    match state {
+        MachineState::Created | MachineState::Stopped => false,
+        MachineState::Running | MachineState::Unreachable | MachineState::Other(_) => true,
     }
 }
 
@@ -338,12 +415,6 @@ fn secret_file(value: &[u8]) -> Result<tempfile::NamedTempFile, StepError> {
     tmp.write_all(value)
         .and_then(|()| tmp.flush())
         .map_err(|source| StepError::Secret { source })?;
-    if tmp.path().to_string_lossy().contains(':') {
-        let source = std::io::Error::other(
-            "the temp directory's path contains `:`, which smolvm's cp misreads",
-        );
-        return Err(StepError::Secret { source });
-    }
     Ok(tmp)
 }
 

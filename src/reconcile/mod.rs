@@ -1,31 +1,28 @@
-//! Reconciliation: bring a machine to what its spec says.
+//! Reconciliation: bring a machine to what its spec says, or remove it.
 //!
-//! Owns the decision (`decide`, pure), the step inputs (`prepared`, pure),
-//! the egress rule (`egress`, pure) and the executor (`execute`), which is
-//! the only part that calls smolvm or writes records. It never parses specs
-//! and never spawns a process itself: all smolvm I/O goes through
+//! Owns the executor (`execute`), the only part of bottle that runs smolvm
+//! calls for an apply, `down` or `gc` and writes records, and the copy
+//! archive (`archive`). It decides nothing itself: the plan (`crate::plan`)
+//! says which steps run with which calls, and the lifecycle
+//! (`crate::lifecycle`) says what follows each outcome. It never parses
+//! specs and never spawns a process: all smolvm I/O goes through
 //! [`Client`].
 
 mod archive;
-mod decide;
-mod egress;
 mod error;
 mod execute;
-mod prepared;
 pub mod report;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::lifecycle::{DeleteKind, OnFailure, Rules, Step};
-use crate::smolvm::{Argv, Client, Clock, Dialect, MachineState, Smolvm, argv};
-use crate::spec::{CopyVia, Desired};
+use crate::lifecycle::{DeleteKind, End, OnFailure, Rules, State};
+use crate::plan::{Decision, Egress, Observed, Plan, decide};
+use crate::smolvm::{Client, Clock, Dialect, Smolvm};
+use crate::spec::{Desired, MachineName};
 use crate::state::{Record, RecordPhase, Store};
 
-pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
-pub use egress::{Egress, egress};
 pub use error::{ApplyError, StepError};
-pub use prepared::{PackOut, Prepared, pack_key};
 pub use report::Report;
 
 /// What an apply needs from the world.
@@ -64,41 +61,16 @@ pub struct Options {
     pub repack: bool,
 }
 
-/// A plan: the decision and each step with the argv it runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub name: String,
-    pub decision: Decision,
-    pub egress: Egress,
-    /// Each step, what it does, and the argv of each of its calls.
-    pub steps: Vec<(Step, String, Vec<Vec<String>>)>,
-    /// The calls a failure after `create` would make.
-    pub teardown: Vec<Vec<String>>,
-}
-
-fn shape(desired: &Desired, prep: &Prepared<'_>, repack: bool) -> Shape {
-    Shape {
-        pack: prep.pack.as_ref().is_some_and(|p| repack || !p.cached()),
-        secrets: !desired.secrets.is_empty(),
-        copy: match (desired.files.len(), desired.spec.copy_via) {
-            (0, _) => CopyShape::None,
-            (_, CopyVia::Archive) => CopyShape::Archive,
-            (n, CopyVia::Cp) => CopyShape::Files(n),
-        },
-        execs: desired.spec.execs.len(),
-    }
-}
-
 impl<S: Smolvm> Env<'_, S> {
-    /// Observe the machine and read its record; refuse an unmanaged one.
-    fn look(&self, name: &str) -> Result<(Option<Record>, Observed), ApplyError> {
-        let record = self.store.load(name)?;
-        let observed = match self.client.machine_status(name) {
+    /// Observe the machine and read its record.
+    fn look(&self, name: &MachineName) -> Result<(Option<Record>, Observed), ApplyError> {
+        let record = self.store.load(name.as_str())?;
+        let observed = match self.client.status(name) {
             Ok(Some(s)) => Observed::Present(s.state),
             Ok(None) => Observed::Missing,
             Err(cause) => {
                 return Err(ApplyError::Observe {
-                    name: name.into(),
+                    name: name.to_string(),
                     cause,
                 });
             }
@@ -106,115 +78,89 @@ impl<S: Smolvm> Env<'_, S> {
         Ok((record, observed))
     }
 
-    fn decide(&self, desired: &Desired, opts: Options) -> Result<(Decision, Egress), ApplyError> {
-        let egress = egress(
-            &desired.spec,
-            self.client.version(),
-            opts.allow_unenforced_egress,
-        )?;
-        let name = desired.spec.name.as_str();
+    /// The plan of applying `desired`; refuses a machine bottle does not own.
+    fn make_plan<'d>(&self, desired: &'d Desired, repack: bool) -> Result<Plan<'d>, ApplyError> {
+        let name = &desired.spec.name;
         let (record, observed) = self.look(name)?;
-        match decide(&desired.fingerprint, record.as_ref(), &observed) {
-            Decision::Unmanaged { state } => Err(ApplyError::Unmanaged {
-                name: name.into(),
-                state,
-            }),
-            d => Ok((d, egress)),
-        }
+        let decision = match decide(&desired.fingerprint, record.as_ref(), &observed) {
+            Decision::Unmanaged { state } => {
+                return Err(ApplyError::Unmanaged {
+                    name: name.to_string(),
+                    state,
+                });
+            }
+            d => d,
+        };
+        let version = self.client.version();
+        Plan::new(desired, decision, version, self.cache_dir, repack).map_err(|cause| {
+            ApplyError::Plan {
+                name: name.to_string(),
+                cause,
+            }
+        })
     }
 
     /// Bring the machine of `desired` to its spec; returns what was decided.
     /// Holds the machine's lock throughout.
     pub fn apply(&self, desired: &Desired, opts: Options) -> Result<Decision, ApplyError> {
-        let name = desired.spec.name.as_str();
-        let _lock = self.store.lock(name, self.lock_wait)?;
-        let (decision, egress) = self.decide(desired, opts)?;
-        if let Some(w) = egress.warning(name, self.client.version()) {
-            self.report.line(name, &w);
+        let name = &desired.spec.name;
+        let version = self.client.version();
+        let egress = crate::plan::egress(&desired.spec, version);
+        if egress == Egress::Unenforced && !opts.allow_unenforced_egress {
+            return Err(ApplyError::EgressUnenforced {
+                name: name.to_string(),
+                version: version.clone(),
+            });
         }
-        self.report.line(name, &describe(&decision));
-        let prep = Prepared::new(desired, self.cache_dir, self.client.version());
-        let steps = steps(&decision, shape(desired, &prep, opts.repack));
-        let exec = execute::Execution {
-            env: self,
-            prep: &prep,
-            steps: &steps,
-            rules: Rules {
-                on_failure: opts.on_failure,
-                delete: self.delete_kind(),
-            },
-            record: None,
-            done: Vec::new(),
-        };
-        exec.run()?;
-        Ok(decision)
+        let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
+        let plan = self.make_plan(desired, opts.repack)?;
+        if let Some(w) = plan.egress.warning(name.as_str(), version) {
+            self.report.line(name.as_str(), &w);
+        }
+        self.report.line(name.as_str(), &describe(&plan.decision));
+        let rules = self.rules(opts.on_failure);
+        let exec = execute::Execution::apply(self, &plan, rules);
+        let remove_with = exec.remove_with();
+        let (finished, record) = exec.run(State::initial(plan.steps.len()));
+        execute::finish_apply(self, &plan, remove_with, finished, record)?;
+        Ok(plan.decision)
     }
 
-    /// What `apply` would do, with the argv of each step; no mutating call.
-    /// An allow-list smolvm cannot enforce is shown as `Egress::Unenforced`
-    /// whatever `opts` say; `apply` is where it is refused.
-    pub fn plan(&self, desired: &Desired, repack: bool) -> Result<Plan, ApplyError> {
-        let opts = Options {
-            on_failure: OnFailure::TearDown,
-            allow_unenforced_egress: true,
-            repack,
-        };
-        let (decision, egress) = self.decide(desired, opts)?;
-        let prep = Prepared::new(desired, self.cache_dir, self.client.version());
-        let (program, dialect) = (self.client.program(), self.client.dialect());
-        let steps = steps(&decision, shape(desired, &prep, opts.repack))
-            .into_iter()
-            .map(|s| (s, prep.describe(s), prep.calls(program, dialect, s)))
-            .collect();
-        let name = prep.name();
-        Ok(Plan {
-            name: name.into(),
-            decision,
-            egress,
-            steps,
-            teardown: vec![
-                argv::machine_stop(program, name),
-                argv::machine_delete(program, dialect, name),
-            ],
-        })
+    /// What `apply` would do; makes only read-only calls. An allow-list
+    /// smolvm cannot enforce shows as [`Egress::Unenforced`]: `apply` is
+    /// where it is refused.
+    pub fn plan<'d>(&self, desired: &'d Desired, repack: bool) -> Result<Plan<'d>, ApplyError> {
+        self.make_plan(desired, repack)
     }
 
-    /// Stop and delete a machine bottle owns, then forget it.
-    pub fn down(&self, name: &str) -> Result<Observed, ApplyError> {
-        let _lock = self.store.lock(name, self.lock_wait)?;
+    /// Stop and delete a machine bottle owns, then forget it: a teardown
+    /// run of the lifecycle.
+    pub fn down(&self, name: &MachineName) -> Result<Observed, ApplyError> {
+        let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
         let (record, observed) = self.look(name)?;
         if record.is_none() {
-            return Err(ApplyError::NotOwned { name: name.into() });
+            return Err(ApplyError::NotOwned {
+                name: name.to_string(),
+            });
         }
-        if let Observed::Present(state) = &observed {
-            if !matches!(state, MachineState::Created | MachineState::Stopped) {
-                match (self.client.machine_stop(name), self.delete_kind()) {
-                    (Ok(()), _) => self.report.line(name, "stop: ok"),
-                    (Err(cause), DeleteKind::LeavesVmRunning) => {
-                        // Deleting now would leave the VM running, untracked.
-                        return Err(ApplyError::Down {
-                            name: name.into(),
-                            cause,
-                        });
-                    }
-                    (Err(e), DeleteKind::StopsVm) => {
-                        self.report.line(name, &format!("stop: failed: {e}"))
-                    }
-                }
+        let Observed::Present(state) = &observed else {
+            self.store.remove(name.as_str())?;
+            return Ok(observed);
+        };
+        let exec = execute::Execution::remove(self, name, self.rules(OnFailure::TearDown));
+        let remove_with = exec.remove_with();
+        let (mut finished, _) = exec.run(State::teardown(execute::may_run(state)));
+        match finished.end {
+            End::Removed => {
+                self.store.remove(name.as_str())?;
+                Ok(observed)
             }
-            match self.client.machine_delete(name) {
-                Ok(()) => self.report.line(name, "delete: ok"),
-                Err(e) if e.known() == crate::smolvm::Known::NotFound => {}
-                Err(cause) => {
-                    return Err(ApplyError::Down {
-                        name: name.into(),
-                        cause,
-                    });
-                }
-            }
+            End::Ready | End::NothingCreated | End::Kept | End::Left => Err(ApplyError::Down {
+                name: name.to_string(),
+                cause: finished.teardown_errors.pop().map(Box::new),
+                remove_with,
+            }),
         }
-        self.store.remove(name)?;
-        Ok(observed)
     }
 
     /// Remove every machine bottle owns whose apply never completed (a
@@ -241,9 +187,12 @@ impl<S: Smolvm> Env<'_, S> {
                 });
                 continue;
             }
-            out.push(match self.down(&name) {
-                Ok(_) => Collected::Removed { name },
-                Err(e) => Collected::Failed(e),
+            out.push(match MachineName::parse(&name) {
+                Ok(n) => match self.down(&n) {
+                    Ok(_) => Collected::Removed { name },
+                    Err(e) => Collected::Failed(e),
+                },
+                Err(_) => Collected::Failed(ApplyError::NotOwned { name }),
             });
         }
         Ok(out)
@@ -251,7 +200,7 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// Remove cached packs that no record names (every record counts,
     /// complete or not). A pack being written (its lock held) is skipped.
-    pub fn gc_packs(&self, dry_run: bool) -> Result<Vec<std::path::PathBuf>, ApplyError> {
+    pub fn gc_packs(&self, dry_run: bool) -> Result<Vec<PathBuf>, ApplyError> {
         let mut used = std::collections::HashSet::new();
         for name in self.store.names()? {
             if let Some(p) = self.store.load(&name)?.and_then(|r| r.pack) {
@@ -262,7 +211,7 @@ impl<S: Smolvm> Env<'_, S> {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(Vec::new());
         };
-        let mut pruned: Vec<std::path::PathBuf> = entries
+        let mut pruned: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "smolmachine") && !used.contains(p))
@@ -285,16 +234,19 @@ impl<S: Smolvm> Env<'_, S> {
         Ok(pruned)
     }
 
-    /// What this smolvm's `delete` does to a running VM.
-    fn delete_kind(&self) -> DeleteKind {
-        match self.client.dialect() {
-            Dialect::Positional => DeleteKind::LeavesVmRunning,
-            Dialect::NameFlag => DeleteKind::StopsVm,
+    /// The rules of a run on this smolvm.
+    fn rules(&self, on_failure: OnFailure) -> Rules {
+        Rules {
+            on_failure,
+            delete: match self.client.cli().dialect() {
+                Dialect::Positional => DeleteKind::LeavesVmRunning,
+                Dialect::NameFlag => DeleteKind::StopsVm,
+            },
         }
     }
 
     /// The record and observed state of a machine.
-    pub fn status(&self, name: &str) -> Result<(Option<Record>, Observed), ApplyError> {
+    pub fn status(&self, name: &MachineName) -> Result<(Option<Record>, Observed), ApplyError> {
         self.look(name)
     }
 }
@@ -311,11 +263,11 @@ pub fn describe(d: &Decision) -> String {
         Decision::Unchanged => "unchanged".into(),
         Decision::Restart { state } => format!("restarting (it is {})", state.as_str()),
         Decision::Replace {
-            reason: ReplaceReason::Incomplete,
+            reason: crate::plan::ReplaceReason::Incomplete,
             ..
         } => "replacing (its last apply did not complete)".into(),
         Decision::Replace {
-            reason: ReplaceReason::Changed(fields),
+            reason: crate::plan::ReplaceReason::Changed(fields),
             ..
         } => {
             let names: Vec<String> = fields.iter().map(ToString::to_string).collect();
@@ -325,9 +277,4 @@ pub fn describe(d: &Decision) -> String {
             format!("not managed by bottle (it is {})", state.as_str())
         }
     }
-}
-
-/// An argv as a shell line.
-pub fn shell_line(argv: &[String]) -> String {
-    Argv(argv.to_vec()).to_string()
 }

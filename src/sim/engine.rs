@@ -61,7 +61,7 @@ impl Engine {
     }
 
     fn version(&self) -> Version {
-        self.knobs.version
+        self.knobs.version.clone()
     }
 
     fn dialect(&self) -> Dialect {

@@ -31,8 +31,8 @@ pub use world::{Home, Machine, Orphan, World};
 pub struct SimSmolvm(pub Engine);
 
 impl Smolvm for SimSmolvm {
-    fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
-        match self.0.call(argv) {
+    fn run(&self, call: &crate::smolvm::Call, limit: Duration) -> Result<Output, RunFailure> {
+        match self.0.call(&call.argv) {
             Reply::Done(out) => Ok(out),
             Reply::Hang => Err(RunFailure::TimedOut(limit)),
         }

@@ -1,20 +1,23 @@
-//! The typed smolvm wrapper: one function per subcommand.
+//! The typed smolvm wrapper: runs [`Call`]s built by `argv` and reads their
+//! results.
 //!
-//! Each function builds its argv with `argv`, runs it through the
-//! [`Smolvm`] trait with the step's time limit, and turns the result into a
-//! value or a [`SmolvmError`]. A non-zero exit is an error for every
-//! subcommand but `exec`, whose exit code is the guest command's.
+//! Each call runs through the [`Smolvm`] trait with the time limit of its
+//! [`Op`], and its result becomes a value or a [`SmolvmError`]. A non-zero
+//! exit is an error for every call but `exec`, whose exit code is the
+//! guest command's. Builds no argv of its own: every command line comes
+//! from [`Cli`]. Must not know whether it talks to smolvm or a simulator.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{Argv, SmolvmError};
+use super::argv::Cli;
+use super::call::{Argv, Call, Op};
+use super::error::SmolvmError;
 use super::parse::{self, Known, MachineState, MachineStatus};
 use super::ready::{self, Clock, Readiness};
 use super::version::{Dialect, Version};
-use super::{Limits, Output, Smolvm, argv};
-
-pub use super::argv::{Create as CreateArgs, Exec as ExecArgs};
+use super::{Limits, Output, RunFailure, Smolvm};
+use crate::spec::MachineName;
 
 /// What a guest command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +31,10 @@ pub struct ExecResult {
 /// A connection to one smolvm binary of a known version.
 pub struct Client<S> {
     smolvm: S,
-    program: String,
+    cli: Cli,
     version: Version,
-    dialect: Dialect,
+    banner: String,
     limits: Limits,
-    simulated: bool,
 }
 
 /// Whether `program` can be found (a path, or a name on `PATH`).
@@ -52,165 +54,127 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, SmolvmError> {
 impl<S: Smolvm> Client<S> {
     /// Ask `program --version` and pick the dialect; refuse unknown versions.
     pub fn connect(smolvm: S, program: &str, limits: Limits) -> Result<Self, SmolvmError> {
-        let argv = argv::version(program);
-        let out = run_checked(&smolvm, argv.clone(), limits.version)?;
+        let call = Cli::new(program, Dialect::NameFlag).version();
+        let out = run_checked(&smolvm, &call, limits.version)?;
         let version = Version::from_output(&out.stdout).ok_or_else(|| SmolvmError::BadVersion {
-            argv: Argv(argv),
+            argv: Argv::from(&call),
             stdout: out.stdout.clone(),
         })?;
-        let dialect = version
-            .dialect()
-            .ok_or(SmolvmError::Unsupported { version })?;
+        let dialect = version.dialect().ok_or_else(|| SmolvmError::Unsupported {
+            version: version.clone(),
+        })?;
         Ok(Client {
             smolvm,
-            program: program.to_string(),
+            cli: Cli::new(program, dialect),
             version,
-            dialect,
+            banner: out.stdout,
             limits,
-            simulated: out.stdout.contains(crate::sim::VERSION_MARK),
         })
     }
 
     /// A client for a version already known (no `--version` call).
     pub fn with_version(smolvm: S, program: &str, version: Version, limits: Limits) -> Self {
+        let dialect = version.dialect().unwrap_or(Dialect::NameFlag);
         Client {
             smolvm,
-            program: program.to_string(),
+            cli: Cli::new(program, dialect),
+            banner: format!("smolvm {version}\n"),
             version,
-            dialect: version.dialect().unwrap_or(Dialect::NameFlag),
             limits,
-            simulated: false,
         }
     }
 
-    pub fn version(&self) -> Version {
-        self.version
+    /// The command line of this smolvm: every call bottle makes or shows
+    /// is built by it.
+    pub fn cli(&self) -> &Cli {
+        &self.cli
     }
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
+    pub fn version(&self) -> &Version {
+        &self.version
     }
-    pub fn program(&self) -> &str {
-        &self.program
-    }
-    /// How long a `pack create` may take.
-    pub fn pack_limit(&self) -> Duration {
-        self.limits.pack
+    /// What `--version` printed.
+    pub fn banner(&self) -> &str {
+        &self.banner
     }
 
     /// The signal with which the user asked bottle to stop, if any.
     pub fn interrupted(&self) -> Option<i32> {
         self.smolvm.interrupted()
     }
-    /// Whether `--version` said this is bottle's simulator, not smolvm.
-    pub fn simulated(&self) -> bool {
-        self.simulated
+
+    /// How long `call` may take.
+    pub fn limit(&self, call: &Call) -> Duration {
+        let l = &self.limits;
+        match call.op {
+            Op::Version => l.version,
+            Op::Pack => l.pack,
+            Op::Create => l.create,
+            Op::Start => l.start,
+            Op::Stop => l.stop,
+            Op::Delete => l.delete,
+            Op::Cp => l.cp,
+            Op::Status | Op::Ls => l.observe,
+            Op::Probe => l.probe,
+            Op::Exec { timeout: None } => l.exec,
+            Op::Exec { timeout: Some(t) } => l.exec.min(t + Duration::from_secs(30)),
+        }
     }
 
-    fn check(&self, argv: Vec<String>, limit: Duration) -> Result<Output, SmolvmError> {
-        run_checked(&self.smolvm, argv, limit)
+    /// Run `call`; a non-zero exit is an error.
+    pub fn run(&self, call: &Call) -> Result<Output, SmolvmError> {
+        run_checked(&self.smolvm, call, self.limit(call))
     }
 
-    /// `pack create --image IMG -o OUT`
-    pub fn pack_create(&self, image: &str, out: &Path) -> Result<(), SmolvmError> {
-        let argv = argv::pack_create(&self.program, image, &path_str(out));
-        self.check(argv, self.limits.pack).map(drop)
+    /// Run a guest command: its exit code is a result.
+    pub fn exec(&self, call: &Call) -> Result<ExecResult, SmolvmError> {
+        self.exec_within(call, self.limit(call))
     }
 
-    /// `pack create --from-vm VM -o OUT`
-    pub fn pack_create_from_vm(&self, vm: &str, out: &Path) -> Result<(), SmolvmError> {
-        let argv = argv::pack_create_from_vm(&self.program, vm, &path_str(out));
-        self.check(argv, self.limits.pack).map(drop)
-    }
-
-    /// `machine create …`
-    pub fn machine_create(&self, args: &CreateArgs<'_>) -> Result<(), SmolvmError> {
-        let argv = argv::machine_create(&self.program, self.dialect, args);
-        self.check(argv, self.limits.create).map(drop)
-    }
-
-    /// `machine start --name N`
-    pub fn machine_start(&self, name: &str) -> Result<(), SmolvmError> {
-        let argv = argv::machine_start(&self.program, name);
-        self.check(argv, self.limits.start).map(drop)
-    }
-
-    /// `machine stop --name N`
-    pub fn machine_stop(&self, name: &str) -> Result<(), SmolvmError> {
-        let argv = argv::machine_stop(&self.program, name);
-        self.check(argv, self.limits.stop).map(drop)
-    }
-
-    /// `machine delete -f …`
-    pub fn machine_delete(&self, name: &str) -> Result<(), SmolvmError> {
-        let argv = argv::machine_delete(&self.program, self.dialect, name);
-        self.check(argv, self.limits.delete).map(drop)
-    }
-
-    /// `machine exec … -- CMD…`: the guest command's exit code is a result.
-    pub fn machine_exec(
-        &self,
-        args: &ExecArgs<'_>,
-        cmd: &[String],
-    ) -> Result<ExecResult, SmolvmError> {
-        let limit = args.timeout.map_or(self.limits.exec, |t| {
-            self.limits.exec.min(t + Duration::from_secs(30))
-        });
-        self.exec_within(args, cmd, limit)
-    }
-
-    fn exec_within(
-        &self,
-        args: &ExecArgs<'_>,
-        cmd: &[String],
-        limit: Duration,
-    ) -> Result<ExecResult, SmolvmError> {
-        let argv = argv::machine_exec(&self.program, args, cmd);
-        let out = run(&self.smolvm, argv.clone(), limit)?;
+    fn exec_within(&self, call: &Call, limit: Duration) -> Result<ExecResult, SmolvmError> {
+        let out = run(&self.smolvm, call, limit)?;
         Ok(ExecResult {
-            argv: Argv(argv),
+            argv: Argv::from(call),
             code: out.code,
             stdout: out.stdout,
             stderr: out.stderr,
         })
     }
 
-    /// `machine cp SRC DST`; an empty side is a no-op that runs nothing.
-    pub fn machine_cp(&self, src: &str, dst: &str) -> Result<(), SmolvmError> {
-        if src.is_empty() || dst.is_empty() {
-            return Ok(());
-        }
-        let argv = argv::machine_cp(&self.program, src, dst);
-        self.check(argv, self.limits.cp).map(drop)
-    }
-
     /// `machine status --name N --json`; `None` when there is no such machine.
-    pub fn machine_status(&self, name: &str) -> Result<Option<MachineStatus>, SmolvmError> {
-        let argv = argv::machine_status(&self.program, name);
-        match self.check(argv.clone(), self.limits.observe) {
-            Ok(out) => {
-                parse::status(&out.stdout)
-                    .map(Some)
-                    .map_err(|detail| SmolvmError::BadJson {
-                        argv: Argv(argv),
-                        detail,
-                    })
-            }
+    pub fn status(&self, name: &MachineName) -> Result<Option<MachineStatus>, SmolvmError> {
+        let call = self.cli.machine_status(name);
+        match self.run(&call) {
+            Ok(out) => parse::status(&out.stdout)
+                .map(Some)
+                .map_err(|cause| SmolvmError::BadJson {
+                    argv: Argv::from(&call),
+                    cause,
+                }),
             Err(e) if e.known() == Known::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
 
+    /// `machine ls --json`
+    pub fn ls(&self) -> Result<Vec<MachineStatus>, SmolvmError> {
+        let call = self.cli.machine_ls();
+        let out = self.run(&call)?;
+        parse::list(&out.stdout).map_err(|cause| SmolvmError::BadJson {
+            argv: Argv::from(&call),
+            cause,
+        })
+    }
+
     /// During readiness: fail at once if the machine is gone or no longer
     /// running, rather than probing until the deadline. A failed `status`
     /// proves nothing, so probing goes on.
-    fn still_alive(&self, name: &str, probes: u32) -> Result<(), SmolvmError> {
-        let state = match self.machine_status(name) {
+    fn still_alive(&self, name: &MachineName, probes: u32) -> Result<(), SmolvmError> {
+        let state = match self.status(name) {
             Err(_) => return Ok(()),
-            Ok(None) => "gone".to_string(),
             Ok(Some(s)) if matches!(s.state, MachineState::Running | MachineState::Unreachable) => {
                 return Ok(());
             }
-            Ok(Some(s)) => s.state.as_str().to_string(),
+            Ok(found) => found.map(|s| s.state),
         };
         Err(SmolvmError::Died {
             name: name.to_string(),
@@ -219,46 +183,30 @@ impl<S: Smolvm> Client<S> {
         })
     }
 
-    /// `machine ls --json`
-    pub fn machine_ls(&self) -> Result<Vec<MachineStatus>, SmolvmError> {
-        let argv = argv::machine_ls(&self.program);
-        let out = self.check(argv.clone(), self.limits.observe)?;
-        parse::list(&out.stdout).map_err(|detail| SmolvmError::BadJson {
-            argv: Argv(argv),
-            detail,
-        })
-    }
-
-    /// Poll `exec -- true` until it exits 0, pausing between probes and
-    /// asking `status` as [`ready::Backoff`] says; past `timeout`, a
-    /// `NotReady` error naming `name`.
-    pub fn wait_exec_ready(
+    /// Run `probe` until it exits 0, pausing between probes and asking
+    /// `status` as [`ready::Backoff`] says; past `timeout`, a `NotReady`
+    /// error naming `name`.
+    pub fn wait_ready(
         &self,
-        name: &str,
+        name: &MachineName,
+        probe: &Call,
         timeout: Duration,
         clock: &dyn Clock,
     ) -> Result<Readiness, SmolvmError> {
         let start = clock.now();
         let deadline = start + timeout;
-        let args = ExecArgs {
-            name,
-            ..ExecArgs::default()
-        };
-        let probe = ["true".to_string()];
         let mut probes = 0;
         let mut backoff = ready::Backoff::default();
         loop {
             if let Some(sig) = self.smolvm.interrupted() {
-                let argv = argv::machine_exec(&self.program, &args, &probe);
-                let cause = super::RunFailure::Interrupted(sig);
                 return Err(SmolvmError::Run {
-                    argv: Argv(argv),
-                    cause,
+                    argv: Argv::from(probe),
+                    cause: RunFailure::Interrupted(sig),
                 });
             }
             let remaining = deadline.saturating_duration_since(clock.now());
-            let limit = self.limits.probe.min(remaining.max(ready::MIN_PROBE_LIMIT));
-            let last = match self.exec_within(&args, &probe, limit) {
+            let limit = self.limit(probe).min(remaining.max(ready::MIN_PROBE_LIMIT));
+            let last = match self.exec_within(probe, limit) {
                 Ok(r) if r.code == 0 => {
                     return Ok(Readiness {
                         probes: probes + 1,
@@ -268,7 +216,7 @@ impl<S: Smolvm> Client<S> {
                 Ok(r) => r.stderr,
                 Err(
                     e @ SmolvmError::Run {
-                        cause: super::RunFailure::Spawn(_) | super::RunFailure::Signalled(_),
+                        cause: RunFailure::Spawn(_) | RunFailure::Signalled(_),
                         ..
                     },
                 ) => return Err(e),
@@ -304,28 +252,20 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn path_str(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-fn run<S: Smolvm>(smolvm: &S, argv: Vec<String>, limit: Duration) -> Result<Output, SmolvmError> {
-    smolvm.run(&argv, limit).map_err(|cause| SmolvmError::Run {
-        argv: Argv(argv),
+fn run<S: Smolvm>(smolvm: &S, call: &Call, limit: Duration) -> Result<Output, SmolvmError> {
+    smolvm.run(call, limit).map_err(|cause| SmolvmError::Run {
+        argv: Argv::from(call),
         cause,
     })
 }
 
-fn run_checked<S: Smolvm>(
-    smolvm: &S,
-    argv: Vec<String>,
-    limit: Duration,
-) -> Result<Output, SmolvmError> {
-    let out = run(smolvm, argv.clone(), limit)?;
+fn run_checked<S: Smolvm>(smolvm: &S, call: &Call, limit: Duration) -> Result<Output, SmolvmError> {
+    let out = run(smolvm, call, limit)?;
     if out.code == 0 {
         return Ok(out);
     }
     Err(SmolvmError::Failed {
-        argv: Argv(argv),
+        argv: Argv::from(call),
         code: out.code,
         known: parse::classify(&out.stderr),
         stderr: out.stderr,

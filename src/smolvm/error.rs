@@ -1,35 +1,22 @@
-//! Errors of the smolvm wrapper. Each carries the argv it ran.
+//! Errors of the smolvm wrapper. Each names the call it ran; a message
+//! describes only this layer (a cause is its `source`, never repeated).
 
-use std::fmt;
 use std::time::Duration;
 
-use super::parse::Known;
+use super::RunFailure;
+use super::call::Argv;
+use super::parse::{self, Known, MachineState};
 use super::version::{SUPPORTED, Version};
 
-/// An argv, displayed shell-quoted so it can be pasted into a terminal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Argv(pub Vec<String>);
-
-impl fmt::Display for Argv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words: Vec<String> = self.0.iter().map(|w| quote(w)).collect();
-        f.write_str(&words.join(" "))
-    }
-}
-
-/// Quote `w` for a POSIX shell when it needs it.
-pub fn quote(w: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
-    if !w.is_empty() && w.chars().all(plain) {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', r"'\''"))
-    }
-}
-
-/// `: STDERR` trimmed, or nothing when smolvm said nothing.
+/// `: Error: MESSAGE`, smolvm's `Error:` line (log lines before it
+/// dropped), or its whole stderr trimmed if it printed none; nothing when
+/// it said nothing. ANSI styling is removed.
 pub(crate) fn stderr_tail(stderr: &str) -> String {
-    let s = stderr.trim();
+    let s = match parse::error_message(stderr) {
+        Some(m) => format!("Error: {m}"),
+        None => parse::strip_ansi(stderr),
+    };
+    let s = s.trim();
     if s.is_empty() {
         String::new()
     } else {
@@ -51,7 +38,7 @@ pub enum SmolvmError {
     Run {
         argv: Argv,
         #[source]
-        cause: super::RunFailure,
+        cause: RunFailure,
     },
     #[error("machine `{name}` not ready after {} ({probes} probes){}", humantime::format_duration(*waited), stderr_tail(last))]
     NotReady {
@@ -61,19 +48,25 @@ pub enum SmolvmError {
         last: String,
     },
     #[error(
-        "machine `{name}` is {state}: it stopped answering while bottle waited for it ({probes} probes)"
+        "machine `{name}` is {}: it stopped answering while bottle waited for it ({probes} probes)",
+        state.as_ref().map_or("gone", MachineState::as_str)
     )]
     Died {
         name: String,
-        state: String,
+        /// What `status` said, or `None` when the machine is gone.
+        state: Option<MachineState>,
         probes: u32,
     },
     #[error("cannot tell the smolvm version: `{argv}` printed {stdout:?}")]
     BadVersion { argv: Argv, stdout: String },
     #[error("smolvm {version} is not supported; bottle supports smolvm {SUPPORTED}")]
     Unsupported { version: Version },
-    #[error("`{argv}` printed JSON bottle cannot read: {detail}")]
-    BadJson { argv: Argv, detail: String },
+    #[error("`{argv}` printed JSON bottle cannot read")]
+    BadJson {
+        argv: Argv,
+        #[source]
+        cause: serde_json::Error,
+    },
     #[error("smolvm not found: {detail}")]
     Missing { detail: String },
 }
@@ -95,12 +88,10 @@ impl SmolvmError {
             SmolvmError::Missing { .. }
                 | SmolvmError::Unsupported { .. }
                 | SmolvmError::BadVersion { .. }
-        ) || matches!(
-            self,
-            SmolvmError::Run {
-                cause: super::RunFailure::Spawn(_),
-                ..
-            }
+                | SmolvmError::Run {
+                    cause: RunFailure::Spawn(_),
+                    ..
+                }
         )
     }
 }

@@ -1,13 +1,16 @@
 //! The thin wrapper over the `smolvm` command line.
 //!
-//! Owns the contract with smolvm (`../shared/smolvm-cli.md`): which argv
-//! each subcommand takes in each dialect (`argv`, pure), which versions
-//! exist (`version`), what smolvm's output means (`parse`), and the typed
-//! functions bottle calls (`client`, one per subcommand). All process I/O
-//! sits behind the [`Smolvm`] trait; `process` is its real implementation.
-//! This module knows nothing of specs, records or the lifecycle.
+//! Owns the contract with smolvm (`../shared/smolvm-cli.md`): every argv
+//! bottle runs or shows (`argv`, pure, the only place one is built), what a
+//! call is (`call`), which versions exist and what each enforces
+//! (`version`), what smolvm's output means (`parse`), and running calls
+//! and reading their results (`client`). All process I/O sits behind the
+//! [`Smolvm`] trait; `process` is its real implementation. Takes the
+//! spec's validated value types as inputs, but knows nothing of specs,
+//! records, plans or the lifecycle, and nothing of the simulator.
 
 pub mod argv;
+pub mod call;
 mod client;
 mod error;
 pub mod parse;
@@ -17,9 +20,11 @@ pub mod version;
 
 use std::time::Duration;
 
-pub use client::{Client, CreateArgs, ExecArgs, ExecResult, is_available, locate};
+pub use argv::{Cli, GuestTarget};
+pub use call::{Argv, Call, Kind, Op};
+pub use client::{Client, ExecResult, is_available, locate};
+pub use error::SmolvmError;
 pub(crate) use error::stderr_tail;
-pub use error::{Argv, SmolvmError};
 pub use parse::{Known, MachineState, MachineStatus};
 pub use ready::{Clock, Readiness, SystemClock};
 pub use version::{Dialect, Version};
@@ -45,22 +50,23 @@ pub enum RunFailure {
     Interrupted(i32),
 }
 
-/// Runs one smolvm invocation. `argv[0]` is the program. Implementations
-/// must enforce `limit` (killing what they started) and must not interpret
-/// the exit code: that is the wrapper's job.
+/// Runs one smolvm invocation (`call.argv[0]` is the program).
+/// Implementations must enforce `limit` (killing what they started), must
+/// refuse a [`Kind::Mutate`] call once bottle was asked to stop, and must
+/// not interpret the exit code: that is the wrapper's job.
 pub trait Smolvm {
-    fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure>;
+    fn run(&self, call: &Call, limit: Duration) -> Result<Output, RunFailure>;
 
-    /// The signal with which the user asked bottle to stop, if any. Calls
-    /// still run after it (a teardown needs them); loops must stop.
+    /// The signal with which the user asked bottle to stop, if any.
+    /// Observation and teardown calls still run after it; loops must stop.
     fn interrupted(&self) -> Option<i32> {
         None
     }
 }
 
 impl<S: Smolvm + ?Sized> Smolvm for &S {
-    fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
-        (**self).run(argv, limit)
+    fn run(&self, call: &Call, limit: Duration) -> Result<Output, RunFailure> {
+        (**self).run(call, limit)
     }
     fn interrupted(&self) -> Option<i32> {
         (**self).interrupted()

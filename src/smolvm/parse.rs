@@ -1,34 +1,112 @@
-//! What smolvm's output means: known error messages and the JSON views.
+//! What smolvm's output means: its known error messages and JSON views.
 //!
-//! Pure functions over text, tested against the messages recorded in the
-//! contract. Unknown fields are ignored; unknown messages stay `Other`.
+//! Pure functions over text, tested against the messages the contract
+//! (`../shared/smolvm-cli.md`) records from the real smolvm 0.8.0 and
+//! 1.9.3. A message is recognised by its exact form on smolvm's `Error:`
+//! line, never by a word found anywhere in stderr: `create from
+//! .smolmachine: file not found: P` does not mean the machine is missing.
+//! Unknown fields are ignored; unknown messages stay [`Known::Other`].
 
 use serde::Deserialize;
 
 /// A failure smolvm reports in a recognisable way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
-    /// `… machine 'NAME' already exists [or is being created]`
+    /// `… machine 'NAME' already exists` (0.8) or `… already exists or is
+    /// being created` (1.x), from `create`.
     AlreadyExists,
-    /// `vm not found: NAME`, `machine 'NAME' not found`
+    /// `vm not found: NAME`, or `config operation failed: machine status:
+    /// machine 'NAME' not found` from `status`.
     NotFound,
-    /// `machine 'NAME' is not running`
+    /// `agent operation failed: connect: machine 'NAME' is not running. …`
     NotRunning,
     /// Anything else.
     Other,
 }
 
-/// Classify smolvm's stderr.
+/// Remove ANSI escape sequences (smolvm colours its log lines even when
+/// piped).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The message of smolvm's last `Error: …` line, if it printed one (log
+/// lines and warnings may come before it).
+pub fn error_message(stderr: &str) -> Option<String> {
+    strip_ansi(stderr)
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_end().strip_prefix("Error: ").map(str::to_string))
+}
+
+/// A quoted machine name in smolvm's messages: `'NAME'`, nothing else.
+fn quoted_name(s: &str) -> bool {
+    s.len() >= 2
+        && s.starts_with('\'')
+        && s.ends_with('\'')
+        && !s[1..s.len() - 1].contains(['\'', ' '])
+}
+
+/// Classify smolvm's stderr by its `Error:` line.
 pub fn classify(stderr: &str) -> Known {
-    if stderr.contains("already exists") {
+    let Some(m) = error_message(stderr) else {
+        return Known::Other;
+    };
+    if already_exists(&m) {
         Known::AlreadyExists
-    } else if stderr.contains("is not running") {
+    } else if not_running(&m) {
         Known::NotRunning
-    } else if stderr.contains("not found") {
+    } else if not_found(&m) {
         Known::NotFound
     } else {
         Known::Other
     }
+}
+
+/// `[PREFIX: ]machine 'N' already exists[ or is being created]`
+fn already_exists(m: &str) -> bool {
+    let rest = m
+        .strip_suffix(" already exists or is being created")
+        .or_else(|| m.strip_suffix(" already exists"));
+    let Some(rest) = rest else { return false };
+    let tail = rest.rsplit_once("machine ");
+    match tail {
+        Some((head, name)) => (head.is_empty() || head.ends_with(": ")) && quoted_name(name),
+        None => false,
+    }
+}
+
+/// `vm not found: NAME` or `config operation failed: machine status: machine 'N' not found`
+fn not_found(m: &str) -> bool {
+    if let Some(name) = m.strip_prefix("vm not found: ") {
+        return !name.is_empty() && !name.contains(' ');
+    }
+    m.strip_prefix("config operation failed: machine status: machine ")
+        .and_then(|r| r.strip_suffix(" not found"))
+        .is_some_and(quoted_name)
+}
+
+/// `agent operation failed: connect: machine 'N' is not running. Use …`
+fn not_running(m: &str) -> bool {
+    m.strip_prefix("agent operation failed: connect: machine ")
+        .and_then(|r| r.split_once(" is not running."))
+        .is_some_and(|(name, _)| quoted_name(name))
 }
 
 /// The lifecycle state smolvm reports for a machine.
@@ -40,7 +118,8 @@ pub enum MachineState {
     Stopped,
     /// The VM process is alive but its agent does not answer.
     Unreachable,
-    /// A state this version of bottle does not know.
+    /// A state this version of bottle does not know (e.g. `failed`,
+    /// `frozen`).
     Other(String),
 }
 
@@ -97,28 +176,30 @@ impl From<RawStatus> for MachineStatus {
 }
 
 /// Parse `machine status --json` output.
-pub fn status(json: &str) -> Result<MachineStatus, String> {
-    serde_json::from_str::<RawStatus>(json)
-        .map(MachineStatus::from)
-        .map_err(|e| e.to_string())
+pub fn status(json: &str) -> Result<MachineStatus, serde_json::Error> {
+    serde_json::from_str::<RawStatus>(json).map(MachineStatus::from)
 }
 
 /// Parse `machine ls --json` output.
-pub fn list(json: &str) -> Result<Vec<MachineStatus>, String> {
+pub fn list(json: &str) -> Result<Vec<MachineStatus>, serde_json::Error> {
     serde_json::from_str::<Vec<RawStatus>>(json)
         .map(|v| v.into_iter().map(MachineStatus::from).collect())
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every message the contract records, with what it means.
     #[test]
     fn recorded_messages_are_classified() {
         let cases = [
             (
                 "Error: config operation failed: create machine: machine 'a' already exists",
+                Known::AlreadyExists,
+            ),
+            (
+                "Error: config operation failed: create machine: machine 'a' already exists or is being created",
                 Known::AlreadyExists,
             ),
             (
@@ -135,10 +216,41 @@ mod tests {
                 Known::NotRunning,
             ),
             ("error: unexpected argument '--bogus' found", Known::Other),
+            (
+                "Error: create from .smolmachine: file not found: /c/p.smolmachine",
+                Known::Other,
+            ),
+            (
+                "Error: agent operation failed: verify rootfs: agent rootfs not found: /x/rootfs",
+                Known::Other,
+            ),
+            ("Error: libkrun/libkrunfw not found", Known::Other),
+            (
+                "Error: read .smolmachine: I/O error: sidecar file too small to contain footer",
+                Known::Other,
+            ),
+            (
+                "Starting machine 'a'...\nError: vm not found: a",
+                Known::NotFound,
+            ),
+            (
+                "\x1b[2m2026-11-25\x1b[0m \x1b[33m WARN\x1b[0m image already exists in cache\nError: vm not found: a\n",
+                Known::NotFound,
+            ),
+            ("the machine is not running and was not found", Known::Other),
+            ("", Known::Other),
         ];
         for (msg, want) in cases {
             assert_eq!(classify(msg), want, "{msg}");
         }
+    }
+
+    #[test]
+    fn the_error_line_is_found_after_log_lines() {
+        let stderr = "\x1b[2mlog\x1b[0m line\nError: vm not found: a\n";
+        assert_eq!(error_message(stderr).as_deref(), Some("vm not found: a"));
+        assert_eq!(error_message("no error here"), None);
+        assert_eq!(strip_ansi("\x1b[33m WARN\x1b[0m x"), " WARN x");
     }
 
     #[test]
@@ -150,14 +262,16 @@ mod tests {
   "image": null,
   "network": true,
   "cpus": 4,
+  "mounts": 0,
+  "ports": 0,
   "labels": {"a": "b"}
 }"#;
         let s = status(json).unwrap();
         assert_eq!(s.state, MachineState::Running);
         assert!(s.network);
         assert_eq!(s.pid, Some(4242));
-        let odd = status(r#"{"name":"a","state":"paused"}"#).unwrap();
-        assert_eq!(odd.state, MachineState::Other("paused".into()));
+        let odd = status(r#"{"name":"a","state":"frozen"}"#).unwrap();
+        assert_eq!(odd.state, MachineState::Other("frozen".into()));
         assert!(status("not json").is_err());
         let all = list(r#"[{"name":"a","state":"stopped"}]"#).unwrap();
         assert_eq!(all[0].state, MachineState::Stopped);

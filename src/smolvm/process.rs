@@ -18,7 +18,7 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process_group};
 use shared_child::SharedChild;
 
-use super::{Output, RunFailure, Smolvm};
+use super::{Call, Kind, Output, RunFailure, Smolvm};
 
 /// How long a timed-out call's process group gets between SIGTERM and
 /// SIGKILL.
@@ -91,8 +91,9 @@ impl Smolvm for ProcessSmolvm {
         self.interrupt.signal()
     }
 
-    fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
-        let (program, args) = argv
+    fn run(&self, call: &Call, limit: Duration) -> Result<Output, RunFailure> {
+        let (program, args) = call
+            .argv
             .split_first()
             .ok_or_else(|| RunFailure::Spawn(std::io::Error::other("empty argv")))?;
         let mut cmd = Command::new(program);
@@ -102,7 +103,7 @@ impl Smolvm for ProcessSmolvm {
             .stderr(Stdio::piped())
             .process_group(0);
         if let Some(sig) = self.interrupt.signal()
-            && !cleans_up(argv)
+            && call.kind() == Kind::Mutate
         {
             return Err(RunFailure::Interrupted(sig));
         }
@@ -146,16 +147,6 @@ fn wait(child: &SharedChild, limit: Duration) -> Result<Output, RunFailure> {
     }
 }
 
-/// Whether a call may still run after a signal: teardown (`stop`, `delete`)
-/// and observation (`status`, `--version`) only.
-fn cleans_up(argv: &[String]) -> bool {
-    let words: Vec<&str> = argv.iter().skip(1).take(2).map(String::as_str).collect();
-    matches!(
-        words.as_slice(),
-        ["machine", "stop" | "delete" | "status"] | ["--version"]
-    )
-}
-
 /// Kill every process in the group led by `pid`. Only used on a timeout:
 /// after a normal exit the group may hold a VM that smolvm left running.
 pub fn kill_group(pid: u32) {
@@ -187,6 +178,7 @@ fn collect(rx: mpsc::Receiver<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smolvm::Op;
 
     fn alive_with(marker: &str) -> usize {
         std::fs::read_dir("/proc")
@@ -200,16 +192,22 @@ mod tests {
             .count()
     }
 
-    fn argv(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
+    fn call(op: Op, words: &[&str]) -> Call {
+        Call {
+            op,
+            argv: words.iter().map(|w| w.to_string()).collect(),
+        }
+    }
+
+    fn sh(script: &str) -> Call {
+        call(Op::Exec { timeout: None }, &["sh", "-c", script])
     }
 
     #[test]
     fn a_timeout_kills_the_whole_group_grandchildren_included() {
         let marker = format!("31.{}", std::process::id());
         let script = format!("sleep {marker} & sleep {marker}; wait");
-        let r =
-            ProcessSmolvm::default().run(&argv(&["sh", "-c", &script]), Duration::from_millis(300));
+        let r = ProcessSmolvm::default().run(&sh(&script), Duration::from_millis(300));
         assert!(matches!(r, Err(RunFailure::TimedOut(_))), "{r:?}");
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(alive_with(&marker), 0, "a grandchild survived the timeout");
@@ -220,7 +218,7 @@ mod tests {
         let s = ProcessSmolvm::default();
         let out = s
             .run(
-                &argv(&["sh", "-c", "echo out; echo err >&2; exit 3"]),
+                &sh("echo out; echo err >&2; exit 3"),
                 Duration::from_secs(5),
             )
             .unwrap();
@@ -228,12 +226,15 @@ mod tests {
             (out.code, out.stdout.as_str(), out.stderr.as_str()),
             (3, "out\n", "err\n")
         );
-        let killed = s.run(&argv(&["sh", "-c", "kill -9 $$"]), Duration::from_secs(5));
+        let killed = s.run(&sh("kill -9 $$"), Duration::from_secs(5));
         assert!(
             matches!(killed, Err(RunFailure::Signalled(9))),
             "{killed:?}"
         );
-        let missing = s.run(&argv(&["/nonexistent/smolvm"]), Duration::from_secs(5));
+        let missing = s.run(
+            &call(Op::Version, &["/nonexistent/smolvm"]),
+            Duration::from_secs(5),
+        );
         assert!(matches!(missing, Err(RunFailure::Spawn(_))), "{missing:?}");
     }
 
@@ -245,23 +246,21 @@ mod tests {
             std::thread::sleep(Duration::from_millis(200));
             interrupt.raise(2)
         });
-        let r = s.run(&argv(&["sleep", "30"]), Duration::from_secs(30));
+        let r = s.run(&call(Op::Cp, &["sleep", "30"]), Duration::from_secs(30));
         assert!(t.join().unwrap(), "first signal");
         assert!(matches!(r, Err(RunFailure::Signalled(9))), "{r:?}");
         assert_eq!(s.interrupted(), Some(2));
         assert!(!s.interrupt.raise(15), "a second signal is not the first");
-        let after = s.run(
-            &argv(&["smolvm", "machine", "cp", "a", "b:/c"]),
-            Duration::from_secs(5),
-        );
-        assert!(
-            matches!(after, Err(RunFailure::Interrupted(2))),
-            "{after:?}"
-        );
-        let teardown = s.run(
-            &argv(&["true", "machine", "delete"]),
-            Duration::from_secs(5),
-        );
-        assert!(teardown.is_ok(), "teardown calls still run: {teardown:?}");
+        for op in [Op::Cp, Op::Create, Op::Start, Op::Pack, Op::Probe] {
+            let after = s.run(&call(op, &["true"]), Duration::from_secs(5));
+            assert!(
+                matches!(after, Err(RunFailure::Interrupted(2))),
+                "{op:?}: {after:?}"
+            );
+        }
+        for op in [Op::Stop, Op::Delete, Op::Status, Op::Version, Op::Ls] {
+            let still = s.run(&call(op, &["true"]), Duration::from_secs(5));
+            assert!(still.is_ok(), "{op:?} still runs: {still:?}");
+        }
     }
 }

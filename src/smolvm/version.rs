@@ -1,14 +1,16 @@
 //! smolvm versions, the argv dialect each speaks, and what each enforces.
+//!
+//! Owns the version thresholds of the contract (`../shared/smolvm-cli.md`)
+//! and nothing else. Versions are semver: a pre-release orders before its
+//! release, so `1.8.0-rc.1` does not count as having the 1.8.0 egress fix.
 
 use std::fmt;
 
-/// A smolvm release, `X.Y.Z`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
+use serde::{Deserialize, Serialize};
+
+/// A smolvm release.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(semver::Version);
 
 /// The two argv dialects of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,27 +24,22 @@ pub enum Dialect {
 
 /// The first release whose `create --from` enforces `--allow-cidr`.
 pub const EGRESS_FIXED: Version = Version::new(1, 8, 0);
-/// The oldest and newest releases bottle speaks to.
+/// The oldest release bottle speaks to.
 pub const OLDEST: Version = Version::new(0, 8, 0);
+/// The first release of the `--name` dialect.
 pub const NAME_FLAG_SINCE: Version = Version::new(1, 0, 2);
-pub const BEYOND: Version = Version::new(1, 10, 0);
+/// The first minor release bottle does not know (with its pre-releases).
+pub const BEYOND: (u64, u64) = (1, 10);
 pub const SUPPORTED: &str = "0.8.0 to 1.9.x";
 
 impl Version {
-    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        Version {
-            major,
-            minor,
-            patch,
-        }
+    pub const fn new(major: u64, minor: u64, patch: u64) -> Self {
+        Version(semver::Version::new(major, minor, patch))
     }
 
-    /// Parse `X.Y.Z`, ignoring a `-pre` or `+build` suffix.
+    /// Parse `X.Y.Z[-pre][+build]`.
     pub fn parse(s: &str) -> Option<Self> {
-        let core = s.split(['-', '+']).next()?;
-        let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-        let v = Version::new(parts.next()??, parts.next()??, parts.next()??);
-        parts.next().is_none().then_some(v)
+        semver::Version::parse(s).ok().map(Version)
     }
 
     /// Read `smolvm --version` stdout: `smolvm X.Y.Z[ anything]` on the
@@ -55,10 +52,11 @@ impl Version {
     }
 
     /// The argv dialect of this release, or `None` if bottle does not know it.
-    pub fn dialect(self) -> Option<Dialect> {
-        if self < OLDEST || self >= BEYOND {
+    pub fn dialect(&self) -> Option<Dialect> {
+        let beyond = (self.0.major, self.0.minor) >= BEYOND;
+        if *self < OLDEST || beyond {
             None
-        } else if self < NAME_FLAG_SINCE {
+        } else if *self < NAME_FLAG_SINCE {
             Some(Dialect::Positional)
         } else {
             Some(Dialect::NameFlag)
@@ -66,14 +64,28 @@ impl Version {
     }
 
     /// Whether `create --from` with `--allow-cidr` really restricts egress.
-    pub fn enforces_egress(self) -> bool {
-        self >= EGRESS_FIXED
+    pub fn enforces_egress(&self) -> bool {
+        *self >= EGRESS_FIXED
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Version::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a version")))
     }
 }
 
@@ -81,19 +93,21 @@ impl fmt::Display for Version {
 mod tests {
     use super::*;
 
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
     #[test]
     fn reads_version_output() {
-        assert_eq!(
-            Version::from_output("smolvm 0.8.0\n"),
-            Some(Version::new(0, 8, 0))
-        );
+        assert_eq!(Version::from_output("smolvm 0.8.0\n"), Some(v("0.8.0")));
         assert_eq!(
             Version::from_output("\nsmolvm 1.9.3 (simulated)\n"),
-            Some(Version::new(1, 9, 3))
+            Some(v("1.9.3"))
         );
+        assert_eq!(Version::from_output("smolvm v1.2.3"), Some(v("1.2.3")));
         assert_eq!(
             Version::from_output("smolvm 1.2.3-rc.1"),
-            Some(Version::new(1, 2, 3))
+            Some(v("1.2.3-rc.1"))
         );
         assert_eq!(Version::from_output("other 1.0.0"), None);
         assert_eq!(Version::from_output("smolvm one"), None);
@@ -103,21 +117,37 @@ mod tests {
 
     #[test]
     fn dialects_follow_the_contract_table() {
-        let d = |a, b, c| Version::new(a, b, c).dialect();
-        assert_eq!(d(0, 7, 9), None);
-        assert_eq!(d(0, 8, 0), Some(Dialect::Positional));
-        assert_eq!(d(1, 0, 1), Some(Dialect::Positional));
-        assert_eq!(d(1, 0, 2), Some(Dialect::NameFlag));
-        assert_eq!(d(1, 9, 99), Some(Dialect::NameFlag));
-        assert_eq!(d(1, 10, 0), None);
-        assert_eq!(d(2, 0, 0), None);
+        let d = |s| v(s).dialect();
+        assert_eq!(d("0.7.9"), None);
+        assert_eq!(d("0.8.0-rc.1"), None);
+        assert_eq!(d("0.8.0"), Some(Dialect::Positional));
+        assert_eq!(d("1.0.1"), Some(Dialect::Positional));
+        assert_eq!(d("1.0.2-rc.1"), Some(Dialect::Positional));
+        assert_eq!(d("1.0.2"), Some(Dialect::NameFlag));
+        assert_eq!(d("1.9.99"), Some(Dialect::NameFlag));
+        assert_eq!(d("1.10.0-rc.1"), None);
+        assert_eq!(d("1.10.0"), None);
+        assert_eq!(d("2.0.0"), None);
     }
 
     #[test]
-    fn egress_is_enforced_from_1_8_0() {
-        assert!(!Version::new(1, 7, 7).enforces_egress());
-        assert!(!Version::new(0, 8, 0).enforces_egress());
-        assert!(Version::new(1, 8, 0).enforces_egress());
-        assert!(Version::new(1, 9, 3).enforces_egress());
+    fn egress_is_enforced_from_1_8_0_and_not_by_its_pre_releases() {
+        assert!(!v("1.7.7").enforces_egress());
+        assert!(!v("0.8.0").enforces_egress());
+        assert!(!v("1.8.0-rc.1").enforces_egress());
+        assert!(v("1.8.0").enforces_egress());
+        assert!(v("1.8.0+build.5").enforces_egress());
+        assert!(v("1.9.3").enforces_egress());
+    }
+
+    #[test]
+    fn versions_round_trip_through_json() {
+        let json = serde_json::to_string(&v("1.8.0-rc.1")).unwrap();
+        assert_eq!(json, "\"1.8.0-rc.1\"");
+        assert_eq!(
+            serde_json::from_str::<Version>(&json).unwrap(),
+            v("1.8.0-rc.1")
+        );
+        assert!(serde_json::from_str::<Version>("\"1.8\"").is_err());
     }
 }

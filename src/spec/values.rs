@@ -191,6 +191,17 @@ impl GuestPath {
     pub fn join(&self, name: &str) -> Result<Self, ValueError> {
         GuestPath::parse(&format!("{}/{name}", self.0.trim_end_matches('/')))
     }
+
+    /// `self/KEY`: a variable name is always a valid file name.
+    pub fn child(&self, key: &EnvKey) -> Self {
+        GuestPath(format!("{}/{key}", self.0.trim_end_matches('/')))
+    }
+
+    /// A guest path bottle itself chose (absolute, no NUL, by construction).
+    pub(crate) fn internal(s: String) -> Self {
+        debug_assert!(s.starts_with('/') && !s.contains('\0'), "{s}");
+        GuestPath(s)
+    }
 }
 
 impl HostPath {

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Step;
+use crate::smolvm::Version;
 use crate::spec::Fingerprint;
 
 /// How far the apply that wrote the record got.
@@ -29,8 +31,9 @@ pub struct Record {
     pub fingerprint: Fingerprint,
     pub phase: RecordPhase,
     /// Steps completed by the apply that wrote this record, in order.
-    pub completed: Vec<String>,
+    pub completed: Vec<Step>,
     /// The pack the machine was created from.
     pub pack: Option<PathBuf>,
-    pub smolvm_version: String,
+    /// The smolvm that created it.
+    pub smolvm_version: Version,
 }

@@ -229,9 +229,9 @@ mod tests {
                 secrets: String::new(),
             },
             phase: RecordPhase::Creating,
-            completed: vec!["create".into()],
+            completed: vec![crate::plan::Step::Create],
             pack: None,
-            smolvm_version: "1.9.3".into(),
+            smolvm_version: crate::smolvm::Version::new(1, 9, 3),
         }
     }
 

@@ -31,8 +31,11 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state
 
 use bottle::lifecycle::OnFailure;
 use bottle::reconcile::{ApplyError, Env, Options, report::Collect};
-use bottle::sim::{Engine, Home, Knobs, SimSmolvm, When};
-use bottle::smolvm::{Client, Clock, Dialect, Limits, Output, RunFailure, Smolvm, Version};
+use bottle::sim::{Engine, Home, Knobs, Reply, When};
+use bottle::smolvm::{
+    Call, Client, Clock, Dialect, Limits, Op as CallOp, Output, RunFailure, Smolvm, Version,
+};
+use bottle::spec::MachineName;
 use bottle::spec::{self, Desired};
 use bottle::state::{RecordPhase, Store};
 
@@ -503,21 +506,66 @@ impl Clock for FakeClock {
     }
 }
 
-/// The simulator, dying (panicking) when asked for call number `crash_at`.
+/// The in-process simulator behind bottle's `Smolvm` trait: a hanging call
+/// times out at once instead of sleeping.
+fn sim_run(engine: &Engine, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
+    match engine.call(argv) {
+        Reply::Done(out) => Ok(Output {
+            code: out.code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }),
+        Reply::Hang => Err(RunFailure::TimedOut(limit)),
+    }
+}
+
+/// The simulator, dying (panicking) when asked for call number `crash_at`,
+/// and checking before each call that bottle only ever creates, stops or
+/// deletes a machine whose record it holds: a `create` only after its
+/// `creating` record was written, so a name bottle never created is never
+/// stopped or deleted.
 struct Crashing {
-    sim: SimSmolvm,
+    sim: Engine,
+    store: Store,
     calls: Cell<usize>,
     crash_at: Option<usize>,
 }
 
+/// The machine a create, stop or delete call is about.
+fn target_of(call: &Call) -> Option<String> {
+    let argv = &call.argv;
+    let flagged = argv
+        .iter()
+        .position(|a| a == "--name")
+        .map(|i| argv[i + 1].clone());
+    match call.op {
+        CallOp::Create | CallOp::Stop | CallOp::Delete => flagged.or_else(|| argv.last().cloned()),
+        _ => None,
+    }
+}
+
 impl Smolvm for Crashing {
-    fn run(&self, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
+    fn run(&self, call: &Call, limit: Duration) -> Result<Output, RunFailure> {
         let n = self.calls.get();
         self.calls.set(n + 1);
+        if let Some(name) = target_of(call) {
+            let record = self.store.load(&name).expect("readable record");
+            assert!(
+                record.is_some(),
+                "bottle issued `{call}` for `{name}` without a record of it"
+            );
+            if call.op == CallOp::Create {
+                assert_eq!(
+                    record.map(|r| r.phase),
+                    Some(RecordPhase::Creating),
+                    "`{call}` before its creating record was written"
+                );
+            }
+        }
         if self.crash_at == Some(n) {
             std::panic::panic_any(CrashMarker);
         }
-        self.sim.run(argv, limit)
+        sim_run(&self.sim, &call.argv, limit)
     }
 }
 
@@ -578,7 +626,7 @@ impl Sut {
     }
 
     fn knobs(&self, faults: &[&str]) -> Knobs {
-        let mut k = Knobs::new(self.root.join("sim"), self.version);
+        let mut k = Knobs::new(self.root.join("sim"), self.version.clone());
         k.fail = faults
             .iter()
             .map(|f| (f.to_string(), When::Always))
@@ -596,9 +644,7 @@ impl Sut {
             .chain(args.iter().copied())
             .map(String::from)
             .collect();
-        SimSmolvm(Engine::new(self.knobs(&[])))
-            .run(&argv, Duration::from_secs(1))
-            .expect("sim")
+        sim_run(&Engine::new(self.knobs(&[])), &argv, Duration::from_secs(1)).expect("sim")
     }
 
     fn calls_since(&self, from: usize) -> Vec<Vec<String>> {
@@ -614,11 +660,13 @@ impl Sut {
     ) -> (Expect, Vec<Vec<String>>) {
         let before = self.home().calls_made().expect("calls").len();
         let smolvm = Crashing {
-            sim: SimSmolvm(Engine::new(self.knobs(faults))),
+            sim: Engine::new(self.knobs(faults)),
+            store: self.store.clone(),
             calls: Cell::new(0),
             crash_at,
         };
-        let client = Client::with_version(smolvm, "smolvm", self.version, Limits::default());
+        let client =
+            Client::with_version(smolvm, "smolvm", self.version.clone(), Limits::default());
         let clock = FakeClock {
             base: Instant::now(),
             offset: Cell::new(Duration::ZERO),
@@ -725,7 +773,7 @@ impl StateMachineTest for Harness {
 
     fn init_test(model: &Model) -> Self::SystemUnderTest {
         quiet_crashes();
-        (Sut::new(model.version), Vec::new())
+        (Sut::new(model.version.clone()), Vec::new())
     }
 
     fn apply((sut, _): Self::SystemUnderTest, model: &Model, op: Op) -> Self::SystemUnderTest {
@@ -738,7 +786,10 @@ impl StateMachineTest for Harness {
                 let d = &sut.desired[*spec];
                 sut.bottle(&[], Some(*at), |env| env.apply(d, opts(false)).map(drop))
             }
-            Op::Down { name } => sut.bottle(&[], None, |env| env.down(NAMES[*name]).map(drop)),
+            Op::Down { name } => sut.bottle(&[], None, |env| {
+                let name = MachineName::parse(NAMES[*name]).expect("name");
+                env.down(&name).map(drop)
+            }),
             Op::ExternalStop { name } => {
                 sut.call(&["machine", "stop", "--name", NAMES[*name]]);
                 (Expect::Ok, Vec::new())

@@ -89,6 +89,7 @@ fn the_guest_gets_the_files_env_and_exec_effects() {
         completed,
         [
             "pack",
+            "record",
             "create",
             "start",
             "wait-ready",

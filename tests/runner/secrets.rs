@@ -52,7 +52,9 @@ fn secrets_reach_the_guest_and_nothing_else() {
     let plan = b.run_with(&env, &["plan", spec]);
     plan.status(0)
         .stdout_has("secrets API_KEY, TOKEN")
-        .stdout_has("'<temp file>' agent:/run/bottle/secrets/API_KEY");
+        .stdout_has(&format!(
+            "machine cp {tmpdir}/bottle-secret-XXXXXX agent:/run/bottle/secrets/API_KEY"
+        ));
     let apply = b.run_with(&env, &["apply", spec]);
     apply.status(0);
     let status = b.run_with(&env, &["status", "agent", "--json"]);

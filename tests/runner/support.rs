@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use bottle::reconcile::pack_key;
+use bottle::plan::pack_key;
 use bottle::sim::{Home, World};
 use bottle::smolvm::{Argv, Version};
 
@@ -221,7 +221,7 @@ impl Bottle {
 
     /// The pack cache key bottle uses for `image` on this world's version.
     pub fn pack_key(&self, image: &str) -> String {
-        pack_key(image, Version::parse(&self.version).expect("version"))
+        pack_key(image, &Version::parse(&self.version).expect("version"))
     }
 
     /// Files in the pack cache (not its lock files).

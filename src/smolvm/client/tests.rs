@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::smolvm::{Limits, MachineState, Output, RunFailure, Smolvm};
+use crate::smolvm::argv::{Create, Exec};
+use crate::smolvm::{GuestTarget, Limits, MachineState, Output, RunFailure, Smolvm};
+use crate::spec::{EnvKey, EnvVar, GuestPath, HostPath, ImageRef};
 
 /// Records every argv and answers from a script (then with `default`).
 struct Fake {
@@ -49,8 +51,8 @@ impl Fake {
 }
 
 impl Smolvm for Fake {
-    fn run(&self, argv: &[String], _limit: Duration) -> Result<Output, RunFailure> {
-        self.calls.borrow_mut().push(argv.to_vec());
+    fn run(&self, call: &Call, _limit: Duration) -> Result<Output, RunFailure> {
+        self.calls.borrow_mut().push(call.argv.clone());
         Ok(self
             .script
             .borrow_mut()
@@ -68,17 +70,36 @@ fn has(argv: &[String], word: &str) -> bool {
     argv.iter().any(|a| a == word)
 }
 
+fn name(s: &str) -> MachineName {
+    MachineName::parse(s).unwrap()
+}
+
+fn var(k: &str, v: &str) -> EnvVar {
+    EnvVar::new(EnvKey::parse(k).unwrap(), v).unwrap()
+}
+
+/// A create of `agent-xyz` with nothing but what `f` adds.
+fn create<'a>(n: &'a MachineName) -> Create<'a> {
+    Create {
+        name: n,
+        from: None,
+        allow_cidrs: &[],
+        env: &[],
+    }
+}
+
 // --- TestArgvShapes ---
 
 #[test]
 fn pack_create_argv() {
     let f = Fake::ok();
-    client(&f)
-        .pack_create(
-            "bot-bottle-claude:latest",
-            Path::new("/tmp/agent.smolmachine"),
-        )
-        .unwrap();
+    let c = client(&f);
+    let img = ImageRef::parse("bot-bottle-claude:latest").unwrap();
+    c.run(
+        &c.cli()
+            .pack_create(&img, Path::new("/tmp/agent.smolmachine")),
+    )
+    .unwrap();
     assert_eq!(
         f.last(),
         [
@@ -96,9 +117,13 @@ fn pack_create_argv() {
 #[test]
 fn pack_create_from_vm_argv() {
     let f = Fake::ok();
-    client(&f)
-        .pack_create_from_vm("bot-bottle-dev-abc12", Path::new("/tmp/committed"))
-        .unwrap();
+    let c = client(&f);
+    let vm = name("bot-bottle-dev-abc12");
+    c.run(
+        &c.cli()
+            .pack_create_from_vm(&vm, Path::new("/tmp/committed")),
+    )
+    .unwrap();
     assert_eq!(
         f.last(),
         [
@@ -116,30 +141,26 @@ fn pack_create_from_vm_argv() {
 #[test]
 fn machine_create_minimal() {
     let f = Fake::ok();
-    client(&f)
-        .machine_create(&CreateArgs {
-            name: "agent-xyz",
-            ..CreateArgs::default()
-        })
-        .unwrap();
+    let c = client(&f);
+    let n = name("agent-xyz");
+    c.run(&c.cli().machine_create(&create(&n))).unwrap();
     assert_eq!(f.last(), ["smolvm", "machine", "create", "agent-xyz"]);
 }
 
 #[test]
 fn machine_create_with_from_and_allow_cidr_and_env() {
     let f = Fake::ok();
-    let cidrs = ["192.168.50.2/32".to_string()];
-    let env = [(
-        "HTTPS_PROXY".to_string(),
-        "http://192.168.50.2:8888".to_string(),
-    )];
-    let args = CreateArgs {
-        name: "agent-xyz",
-        from: Some("/stage/agent.smolmachine"),
+    let c = client(&f);
+    let n = name("agent-xyz");
+    let cidrs = ["192.168.50.2/32".parse().unwrap()];
+    let env = [var("HTTPS_PROXY", "http://192.168.50.2:8888")];
+    let args = Create {
+        from: Some(Path::new("/stage/agent.smolmachine")),
         allow_cidrs: &cidrs,
         env: &env,
+        ..create(&n)
     };
-    client(&f).machine_create(&args).unwrap();
+    c.run(&c.cli().machine_create(&args)).unwrap();
     let argv = f.last();
     assert_eq!(argv[0], "smolvm");
     for word in [
@@ -176,19 +197,21 @@ fn machine_create_with_from_and_allow_cidr_and_env() {
 #[test]
 fn machine_create_omits_net_when_no_allow_cidrs() {
     let f = Fake::ok();
-    let args = CreateArgs {
-        name: "agent-xyz",
-        from: Some("/x.smolmachine"),
-        ..CreateArgs::default()
+    let c = client(&f);
+    let n = name("agent-xyz");
+    let args = Create {
+        from: Some(Path::new("/x.smolmachine")),
+        ..create(&n)
     };
-    client(&f).machine_create(&args).unwrap();
+    c.run(&c.cli().machine_create(&args)).unwrap();
     assert!(!has(&f.last(), "--net"));
 }
 
 #[test]
 fn machine_start_uses_dash_name() {
     let f = Fake::ok();
-    client(&f).machine_start("agent-xyz").unwrap();
+    let c = client(&f);
+    c.run(&c.cli().machine_start(&name("agent-xyz"))).unwrap();
     assert_eq!(
         f.last(),
         ["smolvm", "machine", "start", "--name", "agent-xyz"]
@@ -198,7 +221,8 @@ fn machine_start_uses_dash_name() {
 #[test]
 fn machine_stop_uses_dash_name() {
     let f = Fake::ok();
-    client(&f).machine_stop("agent-xyz").unwrap();
+    let c = client(&f);
+    c.run(&c.cli().machine_stop(&name("agent-xyz"))).unwrap();
     assert_eq!(
         f.last(),
         ["smolvm", "machine", "stop", "--name", "agent-xyz"]
@@ -208,23 +232,18 @@ fn machine_stop_uses_dash_name() {
 #[test]
 fn machine_delete_uses_positional_name_and_force() {
     let f = Fake::ok();
-    client(&f).machine_delete("agent-xyz").unwrap();
+    let c = client(&f);
+    c.run(&c.cli().machine_delete(&name("agent-xyz"))).unwrap();
     assert_eq!(f.last(), ["smolvm", "machine", "delete", "-f", "agent-xyz"]);
 }
 
 #[test]
 fn machine_exec_argv_with_separator() {
     let f = Fake::ok();
+    let c = client(&f);
+    let n = name("agent-xyz");
     let cmd = ["echo".to_string(), "hello".to_string()];
-    client(&f)
-        .machine_exec(
-            &ExecArgs {
-                name: "agent-xyz",
-                ..ExecArgs::default()
-            },
-            &cmd,
-        )
-        .unwrap();
+    c.exec(&c.cli().machine_exec(&Exec::on(&n), &cmd)).unwrap();
     assert_eq!(
         f.last(),
         [
@@ -243,17 +262,18 @@ fn machine_exec_argv_with_separator() {
 #[test]
 fn machine_exec_env_workdir_timeout() {
     let f = Fake::ok();
-    let env = [
-        ("FOO".to_string(), "bar".to_string()),
-        ("BAZ".to_string(), "qux".to_string()),
-    ];
-    let args = ExecArgs {
-        name: "agent-xyz",
+    let c = client(&f);
+    let n = name("agent-xyz");
+    let env = [var("FOO", "bar"), var("BAZ", "qux")];
+    let w = GuestPath::parse("/app").unwrap();
+    let args = Exec {
+        name: &n,
         env: &env,
-        workdir: Some("/app"),
+        workdir: Some(&w),
         timeout: Some(Duration::from_secs(30)),
     };
-    client(&f).machine_exec(&args, &["ls".to_string()]).unwrap();
+    c.exec(&c.cli().machine_exec(&args, &["ls".to_string()]))
+        .unwrap();
     let argv = f.last();
     for word in ["-w", "/app", "--timeout", "30s", "FOO=bar", "BAZ=qux"] {
         assert!(has(&argv, word), "{word} missing from {argv:?}");
@@ -265,9 +285,15 @@ fn machine_exec_env_workdir_timeout() {
 #[test]
 fn machine_cp_positional_argv() {
     let f = Fake::ok();
-    client(&f)
-        .machine_cp("/host/file", "agent-xyz:/dest/file")
-        .unwrap();
+    let c = client(&f);
+    let n = name("agent-xyz");
+    let src = HostPath::parse(Path::new("/host/file")).unwrap();
+    let dst = GuestPath::parse("/dest/file").unwrap();
+    let target = GuestTarget {
+        machine: &n,
+        path: &dst,
+    };
+    c.run(&c.cli().machine_cp(&src, target)).unwrap();
     assert_eq!(
         f.last(),
         [
@@ -280,12 +306,13 @@ fn machine_cp_positional_argv() {
     );
 }
 
+/// The seed's "an empty side is a no-op": here an empty side cannot be
+/// built at all, so no such call is ever made.
 #[test]
 fn machine_cp_empty_is_noop() {
-    let f = Fake::ok();
-    client(&f).machine_cp("", "agent-xyz:/dest").unwrap();
-    client(&f).machine_cp("/host", "").unwrap();
-    assert_eq!(f.count(), 0);
+    assert!(HostPath::parse(Path::new("")).is_err());
+    assert!(GuestPath::parse("").is_err());
+    assert!(MachineName::parse("").is_err());
 }
 
 // --- TestErrorPath ---
@@ -293,12 +320,9 @@ fn machine_cp_empty_is_noop() {
 #[test]
 fn create_failure_raises() {
     let f = Fake::answering(out(1, "", "no such image"));
-    let err = client(&f)
-        .machine_create(&CreateArgs {
-            name: "agent-xyz",
-            ..CreateArgs::default()
-        })
-        .unwrap_err();
+    let c = client(&f);
+    let n = name("agent-xyz");
+    let err = c.run(&c.cli().machine_create(&create(&n))).unwrap_err();
     let SmolvmError::Failed {
         code,
         ref stderr,
@@ -317,8 +341,10 @@ fn create_failure_raises() {
 #[test]
 fn pack_create_failure_raises() {
     let f = Fake::answering(out(1, "", "pack failed"));
-    let err = client(&f)
-        .pack_create("missing:tag", Path::new("/tmp/out"))
+    let c = client(&f);
+    let img = ImageRef::parse("missing:tag").unwrap();
+    let err = c
+        .run(&c.cli().pack_create(&img, Path::new("/tmp/out")))
         .unwrap_err();
     assert!(
         matches!(err, SmolvmError::Failed { code: 1, .. }),
@@ -329,8 +355,10 @@ fn pack_create_failure_raises() {
 #[test]
 fn pack_create_from_vm_failure_raises() {
     let f = Fake::answering(out(1, "", "pack failed"));
-    let err = client(&f)
-        .pack_create_from_vm("bot-bottle-dev-abc12", Path::new("/tmp/out"))
+    let c = client(&f);
+    let vm = name("bot-bottle-dev-abc12");
+    let err = c
+        .run(&c.cli().pack_create_from_vm(&vm, Path::new("/tmp/out")))
         .unwrap_err();
     assert!(
         matches!(err, SmolvmError::Failed { code: 1, .. }),
@@ -341,16 +369,10 @@ fn pack_create_from_vm_failure_raises() {
 #[test]
 fn exec_failure_returns_result() {
     let f = Fake::answering(out(42, "", "nope"));
+    let c = client(&f);
+    let n = name("agent-xyz");
     let cmd = ["sh".to_string(), "-c".to_string(), "exit 42".to_string()];
-    let r = client(&f)
-        .machine_exec(
-            &ExecArgs {
-                name: "agent-xyz",
-                ..ExecArgs::default()
-            },
-            &cmd,
-        )
-        .unwrap();
+    let r = c.exec(&c.cli().machine_exec(&Exec::on(&n), &cmd)).unwrap();
     assert_eq!(
         (r.code, r.stdout.as_str(), r.stderr.as_str()),
         (42, "", "nope")
@@ -390,8 +412,10 @@ impl Clock for FakeClock {
 fn returns_immediately_when_exec_succeeds_first_try() {
     let f = Fake::ok();
     let clock = FakeClock::new();
-    let r = client(&f)
-        .wait_exec_ready("vm-x", Duration::from_secs(60), &clock)
+    let c = client(&f);
+    let vm = name("vm-x");
+    let r = c
+        .wait_ready(&vm, &c.cli().probe(&vm), Duration::from_secs(60), &clock)
         .unwrap();
     assert_eq!(f.count(), 1);
     assert_eq!(
@@ -408,8 +432,10 @@ fn retries_on_nonzero_and_returns_on_success() {
         .then(out(1, "", "not ready"))
         .then(out(1, "", "not ready"));
     let clock = FakeClock::new();
-    let r = client(&f)
-        .wait_exec_ready("vm-x", Duration::from_secs(60), &clock)
+    let c = client(&f);
+    let vm = name("vm-x");
+    let r = c
+        .wait_ready(&vm, &c.cli().probe(&vm), Duration::from_secs(60), &clock)
         .unwrap();
     assert_eq!(f.count(), 3);
     assert_eq!(r.probes, 3);
@@ -423,8 +449,10 @@ fn retries_on_nonzero_and_returns_on_success() {
 fn raises_smolvm_error_on_timeout() {
     let f = Fake::answering(out(1, "", "agent not answering"));
     let clock = FakeClock::new();
-    let err = client(&f)
-        .wait_exec_ready("vm-x", Duration::from_secs(5), &clock)
+    let c = client(&f);
+    let vm = name("vm-x");
+    let err = c
+        .wait_ready(&vm, &c.cli().probe(&vm), Duration::from_secs(5), &clock)
         .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("vm-x"), "{msg}");
@@ -466,8 +494,8 @@ fn connect_reads_the_version_once_and_picks_the_dialect() {
     let f = Fake::ok().then(out(0, "smolvm 1.9.3\n", "some note"));
     let c = Client::connect(&f, "smolvm", Limits::default()).unwrap();
     assert_eq!(f.last(), ["smolvm", "--version"]);
-    assert_eq!(c.dialect(), Dialect::NameFlag);
-    c.machine_delete("vm").unwrap();
+    assert_eq!(c.cli().dialect(), Dialect::NameFlag);
+    c.run(&c.cli().machine_delete(&name("vm"))).unwrap();
     assert_eq!(
         f.last(),
         ["smolvm", "machine", "delete", "-f", "--name", "vm"]
@@ -497,16 +525,23 @@ fn status_of_a_missing_machine_is_none() {
         "",
         "Error: config operation failed: machine status: machine 'vm' not found",
     ));
-    assert_eq!(client(&f).machine_status("vm").unwrap(), None);
+    let vm = name("vm");
+    assert_eq!(client(&f).status(&vm).unwrap(), None);
     let g = Fake::answering(out(
         0,
         r#"{"name":"vm","state":"running","network":false}"#,
         "",
     ));
     assert_eq!(
-        client(&g).machine_status("vm").unwrap().unwrap().state,
+        client(&g).status(&vm).unwrap().unwrap().state,
         MachineState::Running
     );
     let h = Fake::answering(out(1, "", "Error: database locked"));
-    assert!(client(&h).machine_status("vm").is_err());
+    assert!(client(&h).status(&vm).is_err());
+    let not_the_machine = Fake::answering(out(
+        1,
+        "",
+        "Error: create from .smolmachine: file not found: /p.smolmachine",
+    ));
+    assert!(client(&not_the_machine).status(&vm).is_err());
 }

@@ -1,8 +1,9 @@
-//! The decision: desired vs recorded vs observed → what an apply does.
+//! The decision: desired vs recorded vs observed → what an apply does, and
+//! the steps that carry it out.
 //!
 //! Pure; every combination is matched explicitly.
 
-use crate::lifecycle::Step;
+use super::step::Step;
 use crate::smolvm::MachineState;
 use crate::spec::{Field, Fingerprint};
 use crate::state::{Record, RecordPhase};
@@ -123,7 +124,7 @@ pub fn steps(decision: &Decision, shape: Shape) -> Vec<Step> {
     if shape.pack && v.is_empty() {
         v.push(Step::Pack);
     }
-    v.extend([Step::Create, Step::Start, Step::WaitReady]);
+    v.extend([Step::Record, Step::Create, Step::Start, Step::WaitReady]);
     v.extend(shape.secrets.then_some(Step::Secrets));
     match shape.copy {
         CopyShape::None => {}
@@ -158,7 +159,7 @@ mod tests {
             phase,
             completed: vec![],
             pack: None,
-            smolvm_version: "1.9.3".into(),
+            smolvm_version: crate::smolvm::Version::new(1, 9, 3),
         }
     }
 
@@ -219,7 +220,16 @@ mod tests {
             execs: 1,
         };
         use Step::*;
-        let full = [Pack, Create, Start, WaitReady, Copy(0), Copy(1), Exec(0)];
+        let full = [
+            Pack,
+            Record,
+            Create,
+            Start,
+            WaitReady,
+            Copy(0),
+            Copy(1),
+            Exec(0),
+        ];
         assert_eq!(
             steps(
                 &Decision::Create {
@@ -244,6 +254,7 @@ mod tests {
                 Pack,
                 StopOld,
                 DeleteOld,
+                Record,
                 Create,
                 Start,
                 WaitReady,
@@ -260,7 +271,7 @@ mod tests {
         };
         assert_eq!(
             steps(&replace(MachineState::Stopped), no_pack),
-            [DeleteOld, Create, Start, WaitReady, Secrets]
+            [DeleteOld, Record, Create, Start, WaitReady, Secrets]
         );
     }
 }

@@ -1,0 +1,104 @@
+//! The plan: what an apply will do, step by step, with every smolvm call.
+//!
+//! Owns the decision (`decide`: desired vs recorded vs observed, pure), the
+//! egress rule (`egress`, pure), the steps (`step`) and, for each step, its
+//! calls (`inputs`). `bottle plan` prints exactly these calls, the executor
+//! runs exactly these calls, and hints are built from the same functions,
+//! so what a human is shown is what runs. Pure: it reads no clock, runs no
+//! process and writes nothing (it only asks whether a pack is cached).
+
+mod decide;
+mod egress;
+mod inputs;
+mod step;
+
+use std::path::Path;
+
+use crate::smolvm::{Call, Cli, Version};
+use crate::spec::{CopyVia, Desired, MachineName};
+
+pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
+pub use egress::{Egress, egress};
+pub use inputs::{
+    Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call,
+};
+pub use step::{NotAStep, Step};
+
+use crate::lifecycle::Teardown;
+
+/// One apply worked out: the decision, the egress, and the steps with
+/// their inputs.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub decision: Decision,
+    pub egress: Egress,
+    pub steps: Vec<Step>,
+    pub inputs: Inputs<'a>,
+}
+
+/// One step as `bottle plan` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub step: Step,
+    pub doing: String,
+    pub calls: Vec<Call>,
+}
+
+impl<'a> Plan<'a> {
+    /// The plan of `decision` for `desired` on this smolvm. `repack` packs
+    /// the image even if the cache holds it.
+    pub fn new(
+        desired: &'a Desired,
+        decision: Decision,
+        version: &Version,
+        cache_dir: &Path,
+        repack: bool,
+    ) -> Result<Self, PlanError> {
+        let inputs = Inputs::new(desired, cache_dir, version)?;
+        let steps = steps(&decision, shape(desired, &inputs, repack));
+        Ok(Plan {
+            egress: egress(&desired.spec, version),
+            decision,
+            steps,
+            inputs,
+        })
+    }
+
+    pub fn name(&self) -> &'a MachineName {
+        self.inputs.name()
+    }
+
+    /// Every step with what it does and its calls, temporary files shown
+    /// by name.
+    pub fn shown(&self, cli: &Cli) -> Vec<Shown> {
+        let staged = Staged::shown(self.inputs.desired);
+        self.steps
+            .iter()
+            .map(|&step| Shown {
+                step,
+                doing: self.inputs.describe(step),
+                calls: self.inputs.calls(cli, step, &staged),
+            })
+            .collect()
+    }
+
+    /// The calls a failure after `create` makes.
+    pub fn teardown(&self, cli: &Cli) -> Vec<Call> {
+        [Teardown::Stop, Teardown::Delete]
+            .map(|t| teardown_call(cli, self.name(), t))
+            .to_vec()
+    }
+}
+
+fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
+    Shape {
+        pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
+        secrets: !desired.secrets.is_empty(),
+        copy: match (desired.files.len(), desired.spec.copy_via) {
+            (0, _) => CopyShape::None,
+            (_, CopyVia::Archive) => CopyShape::Archive,
+            (n, CopyVia::Cp) => CopyShape::Files(n),
+        },
+        execs: desired.spec.execs.len(),
+    }
+}

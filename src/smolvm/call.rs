@@ -1,0 +1,141 @@
+//! One smolvm invocation as a value: its argv and what kind of call it is.
+//!
+//! Built only by `argv`; run by a [`Smolvm`](super::Smolvm) implementation
+//! and shown to humans through its `Display` (the argv shell-quoted, so it
+//! can be pasted into a terminal).
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which smolvm subcommand a call is: decides its time limit and how its
+/// result is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Version,
+    Pack,
+    Create,
+    Start,
+    Stop,
+    Delete,
+    /// A guest command: its exit code is a result, not a failure. Its own
+    /// `--timeout`, if any, bounds the call.
+    Exec {
+        timeout: Option<Duration>,
+    },
+    /// `exec -- true`, the readiness probe.
+    Probe,
+    Cp,
+    Status,
+    Ls,
+}
+
+/// What a call does to the world; after bottle was asked to stop, only
+/// observation and teardown calls still run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Reads state only (`--version`, `status`, `ls`).
+    Observe,
+    /// Makes or changes something (`pack`, `create`, `start`, `exec`, `cp`).
+    Mutate,
+    /// Removes what was made (`stop`, `delete`).
+    Teardown,
+}
+
+impl Op {
+    pub fn kind(self) -> Kind {
+        match self {
+            Op::Version | Op::Status | Op::Ls => Kind::Observe,
+            Op::Pack | Op::Create | Op::Start | Op::Exec { .. } | Op::Probe | Op::Cp => {
+                Kind::Mutate
+            }
+            Op::Stop | Op::Delete => Kind::Teardown,
+        }
+    }
+}
+
+/// A smolvm call: what it is and its full argv, program first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub op: Op,
+    pub argv: Vec<String>,
+}
+
+impl Call {
+    pub fn kind(&self) -> Kind {
+        self.op.kind()
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&Argv(self.argv.clone()), f)
+    }
+}
+
+/// An argv, displayed shell-quoted so it can be pasted into a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Argv(pub Vec<String>);
+
+impl fmt::Display for Argv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<String> = self.0.iter().map(|w| quote(w)).collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
+impl From<&Call> for Argv {
+    fn from(c: &Call) -> Self {
+        Argv(c.argv.clone())
+    }
+}
+
+/// Quote `w` for a POSIX shell when it needs it.
+pub fn quote(w: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_decide_what_runs_after_a_signal() {
+        assert_eq!(Op::Status.kind(), Kind::Observe);
+        assert_eq!(Op::Version.kind(), Kind::Observe);
+        assert_eq!(Op::Ls.kind(), Kind::Observe);
+        assert_eq!(Op::Stop.kind(), Kind::Teardown);
+        assert_eq!(Op::Delete.kind(), Kind::Teardown);
+        for op in [Op::Pack, Op::Create, Op::Start, Op::Probe, Op::Cp] {
+            assert_eq!(op.kind(), Kind::Mutate, "{op:?}");
+        }
+        assert_eq!(Op::Exec { timeout: None }.kind(), Kind::Mutate);
+    }
+
+    #[test]
+    fn argv_is_shown_shell_quoted() {
+        let c = Call {
+            op: Op::Exec { timeout: None },
+            argv: [
+                "smolvm",
+                "machine",
+                "exec",
+                "--",
+                "sh",
+                "-c",
+                "echo 'hi' > /x",
+            ]
+            .map(String::from)
+            .to_vec(),
+        };
+        assert_eq!(
+            c.to_string(),
+            r#"smolvm machine exec -- sh -c 'echo '\''hi'\'' > /x'"#
+        );
+        assert_eq!(quote(""), "''");
+    }
+}
