@@ -72,3 +72,15 @@ fn a_spec_without_allow_list_gets_no_network_on_any_version() {
     assert!(!m.network);
     assert_eq!(m.egress, "none");
 }
+
+/// A pre-release of 1.8.0 orders before 1.8.0 and may lack the fix: it
+/// does not count as enforcing the allow-list.
+#[test]
+fn a_pre_release_of_the_fixing_version_does_not_count_as_enforcing() {
+    let b = Bottle::on("1.8.0-rc.1");
+    let spec = b.agent();
+    b.run(&["apply", spec.to_str().unwrap()])
+        .status(3)
+        .stderr_has("refusing to create a machine with network.allow_cidrs on smolvm 1.8.0-rc.1");
+    assert!(b.world().machines.is_empty());
+}

@@ -295,3 +295,66 @@ fn a_vm_that_dies_while_bottle_waits_fails_fast_with_its_state() {
         .stderr_has("machine `agent` is stopped");
     assert!(b.world().machines.is_empty());
 }
+
+/// The hint after `--keep-on-failure` names the removal calls in the
+/// installed smolvm's dialect, and they work: run as printed, they remove
+/// the machine. (The hint used to type the 0.8 form, which 1.x rejects.)
+#[test]
+fn the_removal_hint_speaks_the_installed_dialect_and_works() {
+    for version in VERSIONS {
+        let b = Bottle::on(version);
+        let spec = b.agent();
+        let run = b.run_with(
+            &[("SMOLVM_SIM_FAIL", "exec")],
+            &[
+                "apply",
+                "--keep-on-failure",
+                "--allow-unenforced-egress",
+                spec.to_str().unwrap(),
+            ],
+        );
+        run.status(1);
+        insta::assert_snapshot!(
+            format!("keep_on_failure_{version}"),
+            b.normalize(&run.stderr)
+        );
+        let hint = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("kept as it failed"))
+            .expect("hint");
+        let by_hand = hint.rsplit("or `").next().unwrap().trim_end_matches('`');
+        for line in by_hand.split("; ") {
+            let words: Vec<&str> = line.split(' ').skip(1).collect();
+            b.sim(&words).status(0);
+        }
+        assert!(b.world().machines.is_empty(), "{version}: {by_hand}");
+        assert!(b.world().orphans.is_empty(), "{version}");
+    }
+}
+
+/// If the `creating` record cannot be written, nothing is created and no
+/// smolvm call changes anything: no `create`, and no `stop` or `delete` of
+/// a name bottle never created. (A records directory on procfs refuses
+/// writes even to root.)
+#[test]
+fn a_record_that_cannot_be_written_creates_nothing_and_deletes_nothing() {
+    for version in VERSIONS {
+        let b = Bottle::on(version);
+        let spec = b.agent();
+        std::fs::create_dir_all(b.path("state")).unwrap();
+        std::os::unix::fs::symlink("/proc/sys/vm", b.path("state/machines")).unwrap();
+        let run = b.run(&["apply", "--allow-unenforced-egress", spec.to_str().unwrap()]);
+        run.status(1)
+            .stderr_has("agent: record failed")
+            .stderr_has("agent: nothing was created");
+        let calls = b.calls();
+        assert!(
+            calls.iter().all(|c| !c.contains("machine create")
+                && !c.contains("machine delete")
+                && !c.contains("machine stop")),
+            "{version}: {calls:#?}"
+        );
+        assert!(b.world().machines.is_empty(), "{version}");
+    }
+}

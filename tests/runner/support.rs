@@ -95,6 +95,31 @@ impl Bottle {
         self.write("spec.toml", &agent_spec("", ""))
     }
 
+    /// A bottle command in this world, not yet run.
+    pub fn bottle_command(&self, args: &[&str]) -> Command {
+        self.command(BOTTLE, args, &[])
+    }
+
+    /// `text` as a snapshot shows it: the world's directory as `[TMP]`,
+    /// the simulator's path as `smolvm`, step timings as `(N ms)`.
+    pub fn normalize(&self, text: &str) -> String {
+        let root = self.tmp.path().to_string_lossy().into_owned();
+        let text = text.replace(SIM, "smolvm").replace(&root, "[TMP]");
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find('(') {
+            out.push_str(&rest[..=i]);
+            rest = &rest[i + 1..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            if digits > 0 && rest[digits..].starts_with(" ms)") {
+                out.push('N');
+                rest = &rest[digits..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
     fn command(&self, program: &str, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut c = Command::new(program);
         c.args(args)
