@@ -1,9 +1,14 @@
 //! Errors of the spec layer: every one names the file, line, column and key.
+//!
+//! A problem is shown as its location, key and message, then the source
+//! line with a caret under the column. Keys, messages and source lines are
+//! escaped and long lines cut (see `location`), so no control character
+//! from a spec reaches the terminal.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use super::location::Location;
+use super::location::{Location, escape};
 
 /// One problem in a spec, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +21,13 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: `{}`: {}", self.at, self.key, self.message)?;
+        let (key, message) = (escape(&self.key), escape(&self.message));
+        writeln!(f, "{}: `{key}`: {message}", self.at)?;
+        let snippet = self.at.snippet();
         let gutter = self.at.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{} | {}", self.at.line, self.at.source_line)?;
-        write!(f, "{:gutter$} | {:>col$}", "", "^", col = self.at.column)
+        writeln!(f, "{} | {}", self.at.line, snippet.line)?;
+        write!(f, "{:gutter$} | {:>col$}", "", "^", col = snippet.caret + 1)
     }
 }
 

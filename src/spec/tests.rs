@@ -225,6 +225,97 @@ fn errors_render_with_file_line_column_and_a_caret() {
     );
 }
 
+/// How a source line is shown: escaped, and cut around the caret if long.
+mod snippets {
+    use super::*;
+    use crate::spec::location::{MAX_SNIPPET_WIDTH, Snippet};
+
+    /// The character the caret points at in `s`.
+    fn under_caret(s: &Snippet) -> Option<char> {
+        s.line.chars().nth(s.caret)
+    }
+
+    #[test]
+    fn short_lines_are_shown_whole() {
+        let s = Snippet::new("name = \"-vm\"", 7);
+        assert_eq!((s.line.as_str(), s.caret), ("name = \"-vm\"", 7));
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let mut line: Vec<char> = "-".repeat(400).chars().collect();
+        line[200] = 'X';
+        let line: String = line.into_iter().collect();
+        let s = Snippet::new(&line, 200);
+        assert!(
+            s.line.starts_with('…') && s.line.ends_with('…'),
+            "{}",
+            s.line
+        );
+        assert_eq!(s.line.chars().count(), MAX_SNIPPET_WIDTH);
+        assert_eq!(under_caret(&s), Some('X'));
+        assert!(
+            (55..=65).contains(&s.caret),
+            "caret near the middle: {}",
+            s.caret
+        );
+    }
+
+    #[test]
+    fn a_caret_near_either_end_cuts_one_side_only() {
+        let line = format!("ab{}", "-".repeat(300));
+        let start = Snippet::new(&line, 1);
+        assert_eq!((start.caret, under_caret(&start)), (1, Some('b')));
+        assert!(!start.line.starts_with('…') && start.line.ends_with('…'));
+        assert_eq!(start.line.chars().count(), MAX_SNIPPET_WIDTH - 1);
+        let line = format!("{}yz", "-".repeat(300));
+        let end = Snippet::new(&line, 302);
+        assert!(end.line.starts_with('…') && !end.line.ends_with('…'));
+        assert!(end.line.ends_with("yz"));
+        assert_eq!(end.caret, end.line.chars().count(), "just after the line");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_caret_follows() {
+        let s = Snippet::new("A = \"\u{1b}[31mred\u{7}\tz\"", 15);
+        assert_eq!(s.line, "A = \"\\x1b[31mred\\x07\\tz\"");
+        assert_eq!(under_caret(&s), Some('z'));
+        let bidi = Snippet::new("a\u{202e}b", 2);
+        assert_eq!(
+            (bidi.line.as_str(), under_caret(&bidi)),
+            ("a\\u{202e}b", Some('b'))
+        );
+        let c1 = Snippet::new("\u{9b}x", 1);
+        assert_eq!(
+            (c1.line.as_str(), under_caret(&c1)),
+            ("\\u{9b}x", Some('x'))
+        );
+    }
+
+    #[test]
+    fn escapes_are_never_cut_in_half() {
+        let line = "\u{1b}".repeat(200);
+        let s = Snippet::new(&line, 100);
+        let inner = s.line.trim_matches('…');
+        assert!(
+            inner.starts_with("\\x1b") && inner.len().is_multiple_of(4),
+            "{}",
+            s.line
+        );
+        assert_eq!(under_caret(&s), Some('\\'));
+    }
+
+    #[test]
+    fn keys_and_messages_are_escaped_too() {
+        let text = format!("{MINIMAL}[network]\nallow_cidrs = [\"\\u001b[2J\"]\n");
+        let err = parse(Path::new("/s/x.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+        assert!(err.contains("`\\x1b[2J` is not a CIDR"), "{err}");
+    }
+}
+
 mod resolving {
     use std::os::unix::net::UnixListener;
 
