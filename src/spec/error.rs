@@ -1,14 +1,34 @@
-//! Errors of the spec layer: every one names the file, line, column and key.
+//! Errors of the spec layer, and how a list of located problems is shown.
 //!
-//! A problem is shown as its location, key and message, then the source
-//! line with a caret under the column. Keys, messages and source lines are
-//! escaped and long lines cut (see `location`), so no control character
-//! from a spec reaches the terminal.
+//! Owns [`Problem`] (one located problem: file, line, column, dotted key,
+//! message), [`SpecError`], the order problems are reported in (source
+//! order, see [`SpecError::invalid`]) and the cap on how many are printed
+//! ([`MAX_SHOWN`]). Must not find problems or decide keys: `validate` and
+//! `resolve` do that.
+//!
+//! The display of [`SpecError::Invalid`] is meant to follow the `error: `
+//! that the command line prints before every error: each further problem
+//! starts its own `error: ` line, so every problem reads alike:
+//!
+//! ```text
+//! error: specs/x.toml:1:8: `name`: must start with a letter or digit
+//!   |
+//! 1 | name = "-vm"
+//!   |        ^
+//! ```
+//!
+//! After [`MAX_SHOWN`] problems one line `… and N more problems` ends the
+//! list.
+//! Keys, messages and source lines are escaped (see `location`), so no
+//! control character from a spec reaches the terminal.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use super::location::{Location, escape};
+
+/// The most problems one error shows; the rest are counted.
+pub const MAX_SHOWN: usize = 20;
 
 /// One problem in a spec, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +71,15 @@ pub enum SpecError {
 }
 
 impl SpecError {
-    /// The located problems, if this is a validation error.
+    /// `Invalid` with `problems` in source order: by line, then column;
+    /// problems at the same place keep the order they were found in.
+    pub fn invalid(mut problems: Vec<Problem>) -> Self {
+        problems.sort_by_key(|p| (p.at.line, p.at.column));
+        SpecError::Invalid(problems)
+    }
+
+    /// The located problems, if this is a validation error (all of them,
+    /// not only the shown ones).
     pub fn problems(&self) -> &[Problem] {
         match self {
             SpecError::Invalid(p) => p,
@@ -60,7 +88,14 @@ impl SpecError {
     }
 }
 
+/// The first [`MAX_SHOWN`] problems, then how many more there are.
 fn render(problems: &[Problem]) -> String {
-    let parts: Vec<String> = problems.iter().map(Problem::to_string).collect();
-    parts.join("\n")
+    let shown = problems.iter().take(MAX_SHOWN).map(Problem::to_string);
+    let mut text = shown.collect::<Vec<_>>().join("\nerror: ");
+    match problems.len().saturating_sub(MAX_SHOWN) {
+        0 => {}
+        1 => text.push_str("\n… and 1 more problem"),
+        more => text.push_str(&format!("\n… and {more} more problems")),
+    }
+    text
 }

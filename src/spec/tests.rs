@@ -225,6 +225,57 @@ fn errors_render_with_file_line_column_and_a_caret() {
     );
 }
 
+/// Problems are returned in source order and shown at most [`MAX_SHOWN`]
+/// at a time.
+mod order_and_cap {
+    use super::*;
+    use crate::spec::error::MAX_SHOWN;
+
+    #[test]
+    fn problems_found_out_of_order_are_returned_in_source_order() {
+        let text = "name = \"vm\"\n[[exec]]\nrun = [\"ls\"]\nworkdir = \"rel\"\n[ready]\ntimeout = \"x\"\n[network]\nallow_cidrs = [\"10.0.0.1/8\", \"y\"]\n[image]\nref = \"-f\"\n";
+        let got: Vec<_> = problems(text)
+            .iter()
+            .map(|p| format!("{}:{} {}", p.at.line, p.at.column, p.key))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "4:11 exec[0].workdir",
+                "6:11 ready.timeout",
+                "8:16 network.allow_cidrs[0]",
+                "8:30 network.allow_cidrs[1]",
+                "10:7 image.ref",
+            ]
+        );
+    }
+
+    fn with_bad_cidrs(n: usize) -> SpecError {
+        let cidrs: Vec<String> = (0..n).map(|i| format!("\"10.0.{i}.1/16\"")).collect();
+        let text = format!(
+            "{MINIMAL}[network]\nallow_cidrs = [\n{}\n]\n",
+            cidrs.join(",\n")
+        );
+        parse(Path::new("/s/x.toml"), &text).unwrap_err()
+    }
+
+    #[test]
+    fn more_than_the_cap_are_counted_not_shown() {
+        let err = with_bad_cidrs(MAX_SHOWN + 3);
+        assert_eq!(err.problems().len(), MAX_SHOWN + 3, "all are kept");
+        let text = err.to_string();
+        assert_eq!(text.matches("\nerror: ").count(), MAX_SHOWN - 1);
+        assert!(text.ends_with(" ^\n… and 3 more problems"), "{text}");
+        assert!(text.contains("`network.allow_cidrs[19]`"));
+        assert!(!text.contains("`network.allow_cidrs[20]`"));
+        let one_more = with_bad_cidrs(MAX_SHOWN + 1).to_string();
+        assert!(one_more.ends_with("\n… and 1 more problem"), "{one_more}");
+        let at_cap = with_bad_cidrs(MAX_SHOWN).to_string();
+        assert!(!at_cap.contains("more problem"), "{at_cap}");
+        assert!(at_cap.ends_with('^'));
+    }
+}
+
 /// How a source line is shown: escaped, and cut around the caret if long.
 mod snippets {
     use super::*;

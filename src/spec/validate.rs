@@ -1,7 +1,8 @@
 //! From TOML text to a validated [`Spec`]: pure, no file system access
 //! beyond making the spec's directory absolute.
 //!
-//! Collects every problem it finds rather than stopping at the first.
+//! Collects every problem it finds rather than stopping at the first, and
+//! returns them in source order.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, SpecError> {
     let spec = v.spec(raw);
     match (spec, v.problems.is_empty()) {
         (Some(spec), true) => Ok(spec),
-        _ => Err(SpecError::Invalid(v.problems)),
+        _ => Err(SpecError::invalid(v.problems)),
     }
 }
 
