@@ -17,8 +17,9 @@
 //!   |        ^
 //! ```
 //!
-//! After [`MAX_SHOWN`] problems one line `… and N more problems` ends the
-//! list.
+//! A problem with an empty key (a syntax error at the top of the file,
+//! before any table) leaves the `` `key`: `` part out. After [`MAX_SHOWN`]
+//! problems one line `… and N more problems` ends the list.
 //! Keys, messages and source lines are escaped (see `location`), so no
 //! control character from a spec reaches the terminal.
 
@@ -41,8 +42,11 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (key, message) = (escape(&self.key), escape(&self.message));
-        writeln!(f, "{}: `{key}`: {message}", self.at)?;
+        write!(f, "{}: ", self.at)?;
+        if !self.key.is_empty() {
+            write!(f, "`{}`: ", escape(&self.key))?;
+        }
+        writeln!(f, "{}", escape(&self.message))?;
         let snippet = self.at.snippet();
         let gutter = self.at.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;

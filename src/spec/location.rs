@@ -1,11 +1,12 @@
 //! Where a problem is, and how that place is shown to a human.
 //!
-//! Owns two small things: turning a byte offset into `file:line:col` with
-//! its source line ([`Location`]), and the terminal-safe snippet of a
+//! Owns three small things: turning a byte offset into `file:line:col` with
+//! its source line ([`Location`]), spelling a path through the document as a
+//! dotted key ([`Step`], [`dotted`]), and the terminal-safe snippet of a
 //! source line ([`Snippet`], [`escape`]).
 //!
 //! Must not read files, parse TOML or decide what is wrong: callers bring
-//! the text and the offsets.
+//! the text, the offsets and the steps.
 //!
 //! # Display rules
 //!
@@ -70,6 +71,41 @@ impl Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One step of a path through the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A key of a table.
+    Key(String),
+    /// An element of an array (0-based).
+    Index(usize),
+}
+
+/// The dotted key of `steps`, e.g. `exec[1].workdir`; empty for the root.
+pub fn dotted(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(&key_part(k)),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(&key_part(k));
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// One key as TOML would accept it: bare when it can be, quoted otherwise.
+pub fn key_part(key: &str) -> Cow<'_, str> {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !key.is_empty() && key.chars().all(bare) {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("{key:?}"))
     }
 }
 
@@ -177,5 +213,18 @@ mod tests {
         assert_eq!((loc.line, loc.column), (1, 1));
         let end = Location::at(Path::new("s.toml"), "ab", 99);
         assert_eq!((end.line, end.column), (1, 3));
+    }
+
+    #[test]
+    fn keys_are_dotted_and_quoted_only_when_they_must_be() {
+        let steps = [
+            Step::Key("exec".into()),
+            Step::Index(1),
+            Step::Key("env".into()),
+            Step::Key("A B".into()),
+        ];
+        assert_eq!(dotted(&steps), "exec[1].env.\"A B\"");
+        assert_eq!(dotted(&[Step::Key("1-a_B".into())]), "1-a_B");
+        assert_eq!(dotted(&[]), "");
     }
 }
