@@ -1,4 +1,6 @@
-//! Every validation rule, with the location, key and message it reports.
+//! Every validation rule, with the location, key and message it reports;
+//! the key of every kind of TOML and shape error; the order, cap and
+//! display of problems.
 
 use std::path::Path;
 
@@ -223,6 +225,254 @@ fn errors_render_with_file_line_column_and_a_caret() {
         text,
         "specs/x.toml:1:8: `name`: must start with a letter or digit\n  |\n1 | name = \"-vm\"\n  |        ^"
     );
+}
+
+/// The key of every kind of problem, as `line:col key`.
+mod keys {
+    use super::*;
+
+    /// Every problem of `text` as `line:col key`, in the order returned.
+    fn keys(text: &str) -> Vec<String> {
+        problems(text)
+            .iter()
+            .map(|p| format!("{}:{} {}", p.at.line, p.at.column, p.key))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_are_named_where_they_stand() {
+        let ready = format!("{MINIMAL}[ready]\ntimeuot = \"5s\"\n");
+        assert_eq!(keys(&ready), ["5:1 ready.timeuot"]);
+        let exec = format!(
+            "{MINIMAL}[[exec]]\nrun = [\"a\"]\n[[exec]]\nrun = [\"b\"]\nworkdri = \"/w\"\n"
+        );
+        assert_eq!(keys(&exec), ["8:1 exec[1].workdri"]);
+        let secret = format!("{MINIMAL}[secrets.TOKEN]\nfrom_env = \"X\"\nfrom_vault = \"y\"\n");
+        assert_eq!(keys(&secret), ["6:1 secrets.TOKEN.from_vault"]);
+        let quoted = format!("{MINIMAL}[ready]\n\"time out\" = \"5s\"\n");
+        assert_eq!(keys(&quoted), ["5:1 ready.\"time out\""]);
+        assert_eq!(keys(&format!("{MINIMAL}[volumes]\n")), ["4:2 volumes"]);
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_named_down_to_the_element() {
+        let cidr = format!("{MINIMAL}[network]\nallow_cidrs = [\"10.0.0.0/8\", 5]\n");
+        assert_eq!(keys(&cidr), ["5:30 network.allow_cidrs[1]"]);
+        let workdir =
+            format!("{MINIMAL}[[exec]]\nrun = [\"a\"]\n[[exec]]\nrun = [\"b\"]\nworkdir = 5\n");
+        assert_eq!(keys(&workdir), ["8:11 exec[1].workdir"]);
+        assert_eq!(keys(&format!("{MINIMAL}[env]\nA = 5\n")), ["5:5 env.A"]);
+        let exec_env = format!("{MINIMAL}[[exec]]\nrun = [\"a\"]\nenv = {{ \"A B\" = 1 }}\n");
+        assert_eq!(keys(&exec_env), ["6:17 exec[0].env.\"A B\""]);
+        let secret = format!("{MINIMAL}[secrets]\nTOKEN = {{ from_env = 5 }}\n");
+        assert_eq!(keys(&secret), ["5:22 secrets.TOKEN.from_env"]);
+        assert_eq!(keys("name = \"vm\"\nimage = 5\n"), ["2:9 image"]);
+        let ty = one("name = \"vm\"\nimage = 5\n");
+        assert!(
+            ty.ends_with("invalid type: integer `5`, expected a table"),
+            "{ty}"
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_named_at_their_table() {
+        let copy = format!("{MINIMAL}[[copy]]\nsrc = \"a\"\n");
+        assert_eq!(one(&copy), "4:1 copy[0].dest: missing field `dest`");
+        let exec = format!("{MINIMAL}[[exec]]\nworkdir = \"/w\"\n");
+        assert_eq!(one(&exec), "4:1 exec[0].run: missing field `run`");
+        assert_eq!(keys("[image]\nref = \"a\"\n"), ["1:1 name"]);
+        assert_eq!(keys("name = \"vm\"\n"), ["1:1 image"]);
+    }
+
+    #[test]
+    fn syntax_errors_are_named_by_the_key_or_table_they_are_in() {
+        assert_eq!(keys("name = \"vm\"\n[image]\nref = \n"), ["3:7 image.ref"]);
+        let dup = keys("name = \"vm\"\nname = \"x\"\n[image]\nref = \"a\"\n");
+        assert_eq!(dup, ["2:1 name"]);
+        let dup_in_table = keys(&format!("{MINIMAL}ref = \"b\"\n"));
+        assert_eq!(dup_in_table, ["4:1 image.ref"]);
+        let array = keys(&format!("{MINIMAL}[[exec]]\nrun = [\"a\",\n"));
+        assert_eq!(array, ["5:12 exec[0].run"]);
+        assert_eq!(keys(&format!("{MINIMAL}[ready\n")), ["4:7 ready"]);
+        let bare = keys(&format!("{MINIMAL}[env]\nA = \"x\"\nB C\n"));
+        assert!(bare.iter().all(|k| k.ends_with(" env")), "{bare:?}");
+        assert_eq!(keys("name = \"vm\"\n= 5\n"), ["2:1 "]);
+    }
+
+    #[test]
+    fn every_syntax_error_is_reported_in_source_order() {
+        let text = "name = \"vm\"\n[image]\nref = alpine\n[env]\nA = \"open\nB = 1 2\n[ready\n";
+        assert_eq!(
+            keys(text),
+            ["3:7 image.ref", "5:10 env.A", "6:5 env.B", "7:7 ready"]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_do_not_hide_other_problems() {
+        let text = "name = \"-vm\"\nnmae = 1\n[image]\nref = \"a\"\ntag = 3\n[[exec]]\nrun = []\n";
+        assert_eq!(
+            keys(text),
+            ["1:8 name", "2:1 nmae", "5:1 image.tag", "7:7 exec[0].run"]
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_stops_validation_but_not_the_shape_check() {
+        let text =
+            "name = 5\nbogus = 1\n[image]\nref = \"-a\"\n[[exec]]\nrun = \"ls\"\ntimeout = 3\n";
+        assert_eq!(
+            keys(text),
+            [
+                "1:8 name",
+                "2:1 bogus",
+                "6:7 exec[0].run",
+                "7:11 exec[0].timeout"
+            ]
+        );
+    }
+}
+
+/// Problems are returned in source order and shown at most [`MAX_SHOWN`]
+/// at a time.
+mod order_and_cap {
+    use super::*;
+    use crate::spec::error::MAX_SHOWN;
+
+    #[test]
+    fn problems_found_out_of_order_are_returned_in_source_order() {
+        let text = "name = \"vm\"\n[[exec]]\nrun = [\"ls\"]\nworkdir = \"rel\"\n[ready]\ntimeout = \"x\"\n[network]\nallow_cidrs = [\"10.0.0.1/8\", \"y\"]\n[image]\nref = \"-f\"\n";
+        let got: Vec<_> = problems(text)
+            .iter()
+            .map(|p| format!("{}:{} {}", p.at.line, p.at.column, p.key))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "4:11 exec[0].workdir",
+                "6:11 ready.timeout",
+                "8:16 network.allow_cidrs[0]",
+                "8:30 network.allow_cidrs[1]",
+                "10:7 image.ref",
+            ]
+        );
+    }
+
+    fn with_bad_cidrs(n: usize) -> SpecError {
+        let cidrs: Vec<String> = (0..n).map(|i| format!("\"10.0.{i}.1/16\"")).collect();
+        let text = format!(
+            "{MINIMAL}[network]\nallow_cidrs = [\n{}\n]\n",
+            cidrs.join(",\n")
+        );
+        parse(Path::new("/s/x.toml"), &text).unwrap_err()
+    }
+
+    #[test]
+    fn more_than_the_cap_are_counted_not_shown() {
+        let err = with_bad_cidrs(MAX_SHOWN + 3);
+        assert_eq!(err.problems().len(), MAX_SHOWN + 3, "all are kept");
+        let text = err.to_string();
+        assert_eq!(text.matches("\nerror: ").count(), MAX_SHOWN - 1);
+        assert!(text.ends_with(" ^\n… and 3 more problems"), "{text}");
+        assert!(text.contains("`network.allow_cidrs[19]`"));
+        assert!(!text.contains("`network.allow_cidrs[20]`"));
+        let one_more = with_bad_cidrs(MAX_SHOWN + 1).to_string();
+        assert!(one_more.ends_with("\n… and 1 more problem"), "{one_more}");
+        let at_cap = with_bad_cidrs(MAX_SHOWN).to_string();
+        assert!(!at_cap.contains("more problem"), "{at_cap}");
+        assert!(at_cap.ends_with('^'));
+    }
+}
+
+/// How a source line is shown: escaped, and cut around the caret if long.
+mod snippets {
+    use super::*;
+    use crate::spec::location::{MAX_SNIPPET_WIDTH, Snippet};
+
+    /// The character the caret points at in `s`.
+    fn under_caret(s: &Snippet) -> Option<char> {
+        s.line.chars().nth(s.caret)
+    }
+
+    #[test]
+    fn short_lines_are_shown_whole() {
+        let s = Snippet::new("name = \"-vm\"", 7);
+        assert_eq!((s.line.as_str(), s.caret), ("name = \"-vm\"", 7));
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let mut line: Vec<char> = "-".repeat(400).chars().collect();
+        line[200] = 'X';
+        let line: String = line.into_iter().collect();
+        let s = Snippet::new(&line, 200);
+        assert!(
+            s.line.starts_with('…') && s.line.ends_with('…'),
+            "{}",
+            s.line
+        );
+        assert_eq!(s.line.chars().count(), MAX_SNIPPET_WIDTH);
+        assert_eq!(under_caret(&s), Some('X'));
+        assert!(
+            (55..=65).contains(&s.caret),
+            "caret near the middle: {}",
+            s.caret
+        );
+    }
+
+    #[test]
+    fn a_caret_near_either_end_cuts_one_side_only() {
+        let line = format!("ab{}", "-".repeat(300));
+        let start = Snippet::new(&line, 1);
+        assert_eq!((start.caret, under_caret(&start)), (1, Some('b')));
+        assert!(!start.line.starts_with('…') && start.line.ends_with('…'));
+        assert_eq!(start.line.chars().count(), MAX_SNIPPET_WIDTH - 1);
+        let line = format!("{}yz", "-".repeat(300));
+        let end = Snippet::new(&line, 302);
+        assert!(end.line.starts_with('…') && !end.line.ends_with('…'));
+        assert!(end.line.ends_with("yz"));
+        assert_eq!(end.caret, end.line.chars().count(), "just after the line");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_caret_follows() {
+        let s = Snippet::new("A = \"\u{1b}[31mred\u{7}\tz\"", 15);
+        assert_eq!(s.line, "A = \"\\x1b[31mred\\x07\\tz\"");
+        assert_eq!(under_caret(&s), Some('z'));
+        let bidi = Snippet::new("a\u{202e}b", 2);
+        assert_eq!(
+            (bidi.line.as_str(), under_caret(&bidi)),
+            ("a\\u{202e}b", Some('b'))
+        );
+        let c1 = Snippet::new("\u{9b}x", 1);
+        assert_eq!(
+            (c1.line.as_str(), under_caret(&c1)),
+            ("\\u{9b}x", Some('x'))
+        );
+    }
+
+    #[test]
+    fn escapes_are_never_cut_in_half() {
+        let line = "\u{1b}".repeat(200);
+        let s = Snippet::new(&line, 100);
+        let inner = s.line.trim_matches('…');
+        assert!(
+            inner.starts_with("\\x1b") && inner.len().is_multiple_of(4),
+            "{}",
+            s.line
+        );
+        assert_eq!(under_caret(&s), Some('\\'));
+    }
+
+    #[test]
+    fn keys_and_messages_are_escaped_too() {
+        let text = format!("{MINIMAL}[network]\nallow_cidrs = [\"\\u001b[2J\"]\n");
+        let err = parse(Path::new("/s/x.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+        assert!(err.contains("`\\x1b[2J` is not a CIDR"), "{err}");
+    }
 }
 
 mod resolving {

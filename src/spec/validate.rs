@@ -1,17 +1,26 @@
 //! From TOML text to a validated [`Spec`]: pure, no file system access
 //! beyond making the spec's directory absolute.
 //!
-//! Collects every problem it finds rather than stopping at the first.
+//! Owns the meaning of a spec: required fields, exactly-one choices, value
+//! rules (applied through `values`, whose messages it passes on unchanged)
+//! and the dotted key of each problem it finds. Reading the TOML shape and
+//! keying its errors is `raw`'s job; ordering and showing problems is
+//! `error`'s. Must not print, touch smolvm, or look at the host beyond the
+//! spec's own path.
+//!
+//! Collects every problem it finds rather than stopping at the first: the
+//! shape problems `raw` reports (every syntax error; every unknown key and
+//! value of the wrong type) and, when the shape read is faithful (see
+//! `raw`), every validation problem; returned in source order.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
 use super::error::{Problem, SpecError};
-use super::location::Location;
-use std::collections::BTreeMap;
-
-use super::raw::{RawCopy, RawExec, RawImage, RawSecret, RawSpec, SpannedMap};
+use super::location::{Location, key_part};
+use super::raw::{self, RawCopy, RawExec, RawImage, RawSecret, RawSpec, ShapeProblem, SpannedMap};
 use super::values::{self, EnvKey, EnvVar, GuestPath, ImageRef, MachineName, ValueError};
 use super::{
     CopyEntry, CopyVia, DEFAULT_READY_TIMEOUT, ExecStep, Image, SecretRef, SecretSource, Spec,
@@ -19,17 +28,34 @@ use super::{
 
 /// Parse and validate spec `text` that was read from `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Spec, SpecError> {
-    let raw: RawSpec = toml::from_str(text).map_err(|e| syntax_problem(file, text, &e))?;
-    let mut v = Validator {
-        file,
-        text,
-        dir: spec_dir(file),
-        problems: Vec::new(),
-    };
-    let spec = v.spec(raw);
-    match (spec, v.problems.is_empty()) {
-        (Some(spec), true) => Ok(spec),
-        _ => Err(SpecError::Invalid(v.problems)),
+    let read = raw::read(text);
+    let mut problems: Vec<Problem> = read
+        .problems
+        .into_iter()
+        .map(|p| shape_problem(file, text, p))
+        .collect();
+    let spec = read.spec.and_then(|raw| {
+        let mut v = Validator {
+            file,
+            text,
+            dir: spec_dir(file),
+            problems: Vec::new(),
+        };
+        let spec = v.spec(raw);
+        problems.append(&mut v.problems);
+        spec
+    });
+    match spec {
+        Some(spec) if problems.is_empty() => Ok(spec),
+        _ => Err(SpecError::invalid(problems)),
+    }
+}
+
+fn shape_problem(file: &Path, text: &str, p: ShapeProblem) -> Problem {
+    Problem {
+        at: Location::of_span(file, text, p.span),
+        key: p.key,
+        message: p.message,
     }
 }
 
@@ -61,84 +87,6 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn syntax_problem(file: &Path, text: &str, e: &toml::de::Error) -> SpecError {
-    let span = e.span();
-    let at = Location::of_span(file, text, span.clone());
-    let message = e.message().trim().to_string();
-    let field = field_in_message(&message);
-    let key = match (&field, span.map(|s| s.start)) {
-        // A field missing from the root table is reported at offset 0.
-        (Some(f), Some(0)) if message.starts_with("missing") => f.clone(),
-        _ => key_of(text, at.line, field.as_deref()),
-    };
-    SpecError::Invalid(vec![Problem { at, key, message }])
-}
-
-/// The field named in serde's "unknown field `x`" / "missing field `x`".
-fn field_in_message(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?;
-    rest.split('`').next().map(str::to_string)
-}
-
-/// The table header (`[a]`, or `[[a]]` as `a[n]`) in force at 1-based
-/// `line`.
-fn table_at(text: &str, line: usize) -> String {
-    let mut current = String::new();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for l in text.lines().take(line).map(str::trim) {
-        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-            let name = name.trim().to_string();
-            let n = seen.entry(name.clone()).or_insert(0);
-            current = format!("{name}[{n}]");
-            *n += 1;
-        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            current = name.trim().to_string();
-        }
-    }
-    current
-}
-
-/// Best-effort dotted key of a syntax or shape error on 1-based `line`,
-/// given the field serde named, if any.
-fn key_of(text: &str, line: usize, field: Option<&str>) -> String {
-    let src = text
-        .lines()
-        .nth(line.saturating_sub(1))
-        .unwrap_or("")
-        .trim();
-    let table = table_at(text, line);
-    if src.starts_with('[') {
-        return match field {
-            Some(f) if src.contains(&format!("[{f}]")) || src.contains(&format!("[[{f}]]")) => {
-                f.to_string()
-            }
-            Some(f) => join_key(&table, f),
-            None => table,
-        };
-    }
-    let own = src
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string());
-    match (field, own) {
-        (Some(f), Some(own)) if src.contains('{') && own != f => {
-            join_key(&join_key(&table, &own), f)
-        }
-        (Some(f), _) => join_key(&table, f),
-        (None, Some(own)) => join_key(&table, &own),
-        (None, None) => table,
-    }
-}
-
-fn join_key(table: &str, key: &str) -> String {
-    match (table.is_empty(), key.is_empty()) {
-        (true, _) => key.to_string(),
-        (false, true) => table.to_string(),
-        (false, false) => format!("{table}.{key}"),
-    }
-}
-
 struct Validator<'a> {
     file: &'a Path,
     text: &'a str,
@@ -160,6 +108,29 @@ impl Validator<'_> {
         });
     }
 
+    /// `field` of the table starting at byte `table` (whose key is
+    /// `table_key`), or a problem there saying that it is missing.
+    fn required<'f, T>(
+        &mut self,
+        field: &'f Option<Spanned<T>>,
+        table: usize,
+        table_key: &str,
+        name: &str,
+    ) -> Option<&'f Spanned<T>> {
+        if field.is_none() {
+            let key = match table_key {
+                "" => name.to_string(),
+                t => format!("{t}.{name}"),
+            };
+            self.problems.push(Problem {
+                at: Location::at(self.file, self.text, table),
+                key,
+                message: format!("missing field `{name}`"),
+            });
+        }
+        field.as_ref()
+    }
+
     /// Apply `rule` to a spanned string, recording a located problem on error.
     fn check<T>(
         &mut self,
@@ -177,8 +148,12 @@ impl Validator<'_> {
     }
 
     fn spec(&mut self, raw: RawSpec) -> Option<Spec> {
-        let name = self.check(&raw.name, "name", MachineName::parse);
-        let image = self.image(&raw.image);
+        let name = self
+            .required(&raw.name, 0, "", "name")
+            .and_then(|n| self.check(n, "name", MachineName::parse));
+        let image = self
+            .required(&raw.image, 0, "", "image")
+            .and_then(|i| self.image(i));
         let allow_cidrs = raw.network.map_or_else(Vec::new, |n| {
             let cidrs = n.allow_cidrs.iter().enumerate();
             let checked: Vec<_> = cidrs
@@ -258,7 +233,7 @@ impl Validator<'_> {
     fn env(&mut self, map: &SpannedMap, table: &str) -> Vec<EnvVar> {
         let mut out = Vec::new();
         for (k, v) in map {
-            let key = format!("{table}.{}", k.get_ref());
+            let key = format!("{table}.{}", key_part(k.get_ref()));
             let name = self.check(k, &key, EnvKey::parse);
             let value = self.check(v, &key, values::env_value);
             if let (Some(name), Some(value)) = (name, value) {
@@ -271,13 +246,22 @@ impl Validator<'_> {
     fn copies(&mut self, raw: &[Spanned<RawCopy>]) -> Vec<CopyEntry> {
         let mut out = Vec::new();
         for (i, c) in raw.iter().enumerate() {
-            let c = c.get_ref();
-            let key = format!("copy[{i}].src");
-            let src = self.host_path(&c.src, &key);
-            let dest = self.check(&c.dest, &format!("copy[{i}].dest"), GuestPath::parse);
-            if let (Some(src), Some(dest)) = (src, dest) {
-                let at = self.at(&c.src);
-                out.push(CopyEntry { src, dest, at, key });
+            let table = format!("copy[{i}]");
+            let start = c.span().start;
+            let RawCopy { src, dest } = c.get_ref();
+            let src = self.required(src, start, &table, "src");
+            let dest = self.required(dest, start, &table, "dest");
+            let key = format!("{table}.src");
+            let host = src.and_then(|s| self.host_path(s, &key));
+            let dest = dest.and_then(|d| self.check(d, &format!("{table}.dest"), GuestPath::parse));
+            if let (Some(src), Some(host), Some(dest)) = (src, host, dest) {
+                let at = self.at(src);
+                out.push(CopyEntry {
+                    src: host,
+                    dest,
+                    at,
+                    key,
+                });
             }
         }
         out
@@ -286,7 +270,7 @@ impl Validator<'_> {
     fn secrets(&mut self, raw: &BTreeMap<Spanned<String>, Spanned<RawSecret>>) -> Vec<SecretRef> {
         let mut out = Vec::new();
         for (name, source) in raw {
-            let key = format!("secrets.{}", name.get_ref());
+            let key = format!("secrets.{}", key_part(name.get_ref()));
             let Some(valid) = self.check(name, &key, EnvKey::parse) else {
                 continue;
             };
@@ -317,7 +301,7 @@ impl Validator<'_> {
     fn execs(&mut self, raw: &[Spanned<RawExec>], secrets: &[SecretRef]) -> Vec<ExecStep> {
         raw.iter()
             .enumerate()
-            .filter_map(|(i, e)| self.exec(i, e.get_ref(), secrets))
+            .filter_map(|(i, e)| self.exec(i, e, secrets))
             .collect()
     }
 
@@ -334,19 +318,48 @@ impl Validator<'_> {
         out
     }
 
-    fn exec(&mut self, i: usize, e: &RawExec, secrets: &[SecretRef]) -> Option<ExecStep> {
-        let run: Vec<String> = e
-            .run
-            .get_ref()
-            .iter()
-            .map(|a| a.get_ref().clone())
-            .collect();
+    fn exec(
+        &mut self,
+        i: usize,
+        spanned: &Spanned<RawExec>,
+        secrets: &[SecretRef],
+    ) -> Option<ExecStep> {
+        let e = spanned.get_ref();
+        let before = self.problems.len();
+        let run = self
+            .required(&e.run, spanned.span().start, &format!("exec[{i}]"), "run")
+            .and_then(|r| self.run(i, r));
+        let workdir = e.workdir.as_ref().map(|w| {
+            let key = format!("exec[{i}].workdir");
+            self.check(w, &key, GuestPath::parse)
+        });
+        let env = self.env(&e.env, &format!("exec[{i}].env"));
+        let step_secrets = self.exec_secrets(i, e, secrets);
+        let timeout = e.timeout.as_ref().map(|t| {
+            let key = format!("exec[{i}].timeout");
+            self.check(t, &key, values::duration)
+        });
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(ExecStep {
+            run: run?,
+            workdir: workdir.flatten(),
+            env,
+            timeout: timeout.flatten(),
+            secrets: step_secrets,
+        })
+    }
+
+    /// The command of `exec[i]`: a non-empty first word, no NUL anywhere.
+    fn run(&mut self, i: usize, run: &Spanned<Vec<Spanned<String>>>) -> Option<Vec<String>> {
+        let words: Vec<String> = run.get_ref().iter().map(|a| a.get_ref().clone()).collect();
         let mut ok = true;
-        if run.is_empty() || run[0].is_empty() {
-            self.problem(&e.run, format!("exec[{i}].run"), "must name a command");
+        if words.first().is_none_or(String::is_empty) {
+            self.problem(run, format!("exec[{i}].run"), "must name a command");
             ok = false;
         }
-        if let Some(arg) = e.run.get_ref().iter().find(|a| a.get_ref().contains('\0')) {
+        if let Some(arg) = run.get_ref().iter().find(|a| a.get_ref().contains('\0')) {
             self.problem(
                 arg,
                 format!("exec[{i}].run"),
@@ -354,23 +367,6 @@ impl Validator<'_> {
             );
             ok = false;
         }
-        let workdir = match &e.workdir {
-            Some(w) => Some(self.check(w, &format!("exec[{i}].workdir"), GuestPath::parse)?),
-            None => None,
-        };
-        let before = self.problems.len();
-        let env = self.env(&e.env, &format!("exec[{i}].env"));
-        let step_secrets = self.exec_secrets(i, e, secrets);
-        let timeout = match &e.timeout {
-            Some(t) => Some(self.check(t, &format!("exec[{i}].timeout"), values::duration)?),
-            None => None,
-        };
-        (ok && self.problems.len() == before).then_some(ExecStep {
-            run,
-            workdir,
-            env,
-            timeout,
-            secrets: step_secrets,
-        })
+        ok.then_some(words)
     }
 }

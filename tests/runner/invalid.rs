@@ -1,66 +1,46 @@
-//! Invalid specs: exit 2, a located message, and smolvm never started.
+//! Invalid specs: exit 2, every located problem on stderr, and smolvm
+//! never started.
+//!
+//! One insta snapshot per fixture under `fixtures/invalid/`, of bottle's
+//! whole stderr and its exit code, in `snapshots/invalid/`. Review a change
+//! with `INSTA_UPDATE=always cargo test --test runner invalid` and `git
+//! diff`; with `CI` set insta writes nothing and a mismatch fails.
+
+use std::cell::Cell;
+use std::path::Path;
 
 use crate::support::Bottle;
 
-/// The snapshot of every fixture's first error line.
-const SNAPSHOT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/runner/snapshots/invalid.txt"
-);
-
-/// Each fixture under `fixtures/invalid/` exits 2 with the located message
-/// in the snapshot, and starts no smolvm process (not even `--version`).
-/// `BOTTLE_BLESS=1` rewrites the snapshot instead of comparing.
+/// Each fixture exits 2 with its problems (the snapshot), prints the same
+/// for `plan`, and starts no smolvm process (not even `--version`).
 #[test]
 fn every_invalid_fixture_is_refused_with_its_location_and_nothing_runs() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/invalid");
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|f| f.ends_with(".toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 30, "{} fixtures", files.len());
-    let mut got = String::new();
-    for file in &files {
-        let b = Bottle::new();
-        let path = format!("{dir}/{file}");
-        let run = b.run(&["apply", &path]);
-        run.status(2);
-        let first = run
-            .stderr
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .replace(dir, "$DIR");
-        assert!(
-            first.starts_with(&format!("error: $DIR/{file}:")),
-            "{file}: {first}"
-        );
-        got.push_str(&format!("{first}\n"));
-        assert!(
-            b.calls().is_empty(),
-            "{file}: smolvm was started: {:?}",
-            b.calls()
-        );
-        b.run(&["plan", &path]).status(2);
-    }
-    if std::env::var_os("BOTTLE_BLESS").is_some() {
-        std::fs::write(SNAPSHOT, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
-    let (want, got): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
-    for (w, g) in want.iter().zip(&got) {
-        assert_eq!(
-            g, w,
-            "snapshot mismatch (BOTTLE_BLESS=1 rewrites it after review)"
-        );
-    }
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "fixtures and snapshot differ in number"
-    );
+    let count = Cell::new(0);
+    insta::with_settings!({
+        snapshot_path => "snapshots/invalid",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+        filters => vec![(r"/\S*?/fixtures/invalid/", "[FIXTURES]/")],
+    }, {
+        insta::glob!("../../fixtures/invalid", "*.toml", |path| {
+            count.set(count.get() + 1);
+            let apply = refused(path, "apply");
+            insta::assert_snapshot!("stderr", apply);
+            assert_eq!(refused(path, "plan"), apply, "plan and apply differ");
+        });
+    });
+    assert!(count.get() >= 50, "{} fixtures", count.get());
+}
+
+/// Run `command` on the spec at `path`: its exit code and stderr, after
+/// checking that no smolvm process was started.
+fn refused(path: &Path, command: &str) -> String {
+    let b = Bottle::new();
+    let run = b.run(&[command, path.to_str().expect("utf-8 path")]);
+    assert!(b.calls().is_empty(), "smolvm was started: {:?}", b.calls());
+    assert_eq!(run.code, 2, "{command}: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "{command}: {}", run.stdout);
+    format!("exit code: {}\n{}", run.code, run.stderr)
 }
 
 #[test]
