@@ -145,7 +145,7 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
         }
     }
     if !problems.is_empty() {
-        return Err(SpecError::Invalid(problems));
+        return Err(SpecError::invalid(problems));
     }
     let refs: Vec<_> = spec.secrets.iter().map(|s| (&s.name, &s.source)).collect();
     let fingerprint = Fingerprint {
