@@ -40,6 +40,8 @@ mod values;
 mod view;
 mod world;
 
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
