@@ -32,7 +32,7 @@ impl Engine {
     }
 
     /// The release this simulator plays.
-    pub fn release(&self) -> Release {
+    pub(super) fn release(&self) -> Release {
         Release(self.knobs.version.clone())
     }
 

@@ -10,7 +10,9 @@
 //!   process lives on, recorded as an orphan
 //! ```
 //!
-//! Owns the lifecycle semantics of the contract. It must not import the
+//! A `frozen` machine (1.9.x; only a test editing the world puts one
+//! there) counts as running for `start` and `stop`; `exec` and `cp` refuse
+//! it as not running. Owns the lifecycle semantics of the contract. It must not import the
 //! wrapper's lifecycle or teardown logic, which it is meant to check.
 
 use std::fs;
