@@ -169,12 +169,16 @@ fn delete_leaves_a_running_vm_process_only_on_0_8_0() {
         ),
         (1, "vm", pid)
     );
-    for (v, delete) in [
-        ("0.8.1", "machine delete -f vm"),
-        ("1.9.3", "machine delete -f --name vm"),
+    for (v, create, delete) in [
+        ("0.8.1", "machine create vm", "machine delete -f vm"),
+        (
+            "1.9.3",
+            "machine create --name vm",
+            "machine delete -f --name vm",
+        ),
     ] {
         let s = Sim::on(v);
-        s.run(&delete.replace("delete -f", "create").replace(" -f", ""));
+        s.run(create);
         s.run("machine start --name vm");
         assert_eq!(s.run(delete), ok("Deleted machine: vm\n"), "{v}");
         assert!(s.world().orphans.is_empty(), "{v} stops the VM first");
