@@ -1,10 +1,14 @@
 //! The simulator's settings, read from `SMOLVM_SIM_*` environment variables.
+//!
+//! Owns the knobs and their syntax. It must not read bottle's settings or
+//! version tables; the version it claims is parsed here with `semver`.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::smolvm::Version;
+use semver::Version;
 
 /// When a fault fires: on every call of a step, or on its n-th call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +30,8 @@ impl When {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Knobs {
     pub home: PathBuf,
+    /// `SMOLVM_SIM_VERSION`: the smolvm release it plays (semver; a
+    /// pre-release orders before its release).
     pub version: Version,
     /// `SMOLVM_SIM_FAIL=step[@n],…`: exit 1 on those calls.
     pub fail: BTreeMap<String, When>,
@@ -40,6 +46,9 @@ pub struct Knobs {
     pub boot: Duration,
     /// `SMOLVM_SIM_LATENCY_MS`: how long every call takes.
     pub latency: Duration,
+    /// `SMOLVM_SIM_HOSTS=name=ip,…`: the host names `--allow-host` can
+    /// resolve (the simulator never asks a real resolver).
+    pub hosts: BTreeMap<String, IpAddr>,
 }
 
 /// The version the simulator claims by default.
@@ -74,6 +83,21 @@ pub fn parse_faults(s: &str) -> Result<BTreeMap<String, When>, String> {
     Ok(out)
 }
 
+/// Parse `name=ip,…`.
+pub fn parse_hosts(s: &str) -> Result<BTreeMap<String, IpAddr>, String> {
+    let mut out = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item
+            .split_once('=')
+            .and_then(|(name, ip)| Some((name.trim(), ip.trim().parse::<IpAddr>().ok()?)));
+        match parsed {
+            Some((name, ip)) if !name.is_empty() => out.insert(name.to_string(), ip),
+            _ => return Err(format!("expected name=ip, got `{item}`")),
+        };
+    }
+    Ok(out)
+}
+
 fn millis(var: &str) -> Result<Duration, String> {
     match std::env::var(var) {
         Ok(v) => v
@@ -93,7 +117,8 @@ fn default_home() -> PathBuf {
 }
 
 impl Knobs {
-    /// Settings for an in-process simulator rooted at `home`.
+    /// Settings for an in-process simulator rooted at `home`, playing
+    /// smolvm `version`, with no faults, delays or host names.
     pub fn new(home: PathBuf, version: Version) -> Self {
         Knobs {
             home,
@@ -104,6 +129,7 @@ impl Knobs {
             ready_in: Duration::ZERO,
             boot: Duration::ZERO,
             latency: Duration::ZERO,
+            hosts: BTreeMap::new(),
         }
     }
 
@@ -111,7 +137,8 @@ impl Knobs {
     pub fn from_env() -> Result<Self, String> {
         let home = std::env::var_os("SMOLVM_SIM_HOME").map_or_else(default_home, PathBuf::from);
         let version = match std::env::var("SMOLVM_SIM_VERSION") {
-            Ok(v) => Version::parse(&v).ok_or(format!("SMOLVM_SIM_VERSION: bad version `{v}`"))?,
+            Ok(v) => Version::parse(&v)
+                .map_err(|e| format!("SMOLVM_SIM_VERSION: bad version `{v}`: {e}"))?,
             Err(_) => DEFAULT_VERSION,
         };
         let var = |k: &str| std::env::var(k).unwrap_or_default();
@@ -132,6 +159,8 @@ impl Knobs {
             ready_in: millis("SMOLVM_SIM_READY_MS")?,
             boot: millis("SMOLVM_SIM_BOOT_MS")?,
             latency: millis("SMOLVM_SIM_LATENCY_MS")?,
+            hosts: parse_hosts(&var("SMOLVM_SIM_HOSTS"))
+                .map_err(|e| format!("SMOLVM_SIM_HOSTS: {e}"))?,
         })
     }
 }
@@ -152,5 +181,16 @@ mod tests {
                 .contains("bad call number")
         );
         assert!(parse_faults("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn host_lists_parse() {
+        let h = parse_hosts("proxy.internal=192.168.50.2, v6=fd00::1").unwrap();
+        assert_eq!(h["proxy.internal"].to_string(), "192.168.50.2");
+        assert_eq!(h["v6"].to_string(), "fd00::1");
+        assert!(parse_hosts("").unwrap().is_empty());
+        assert!(parse_hosts("proxy").unwrap_err().contains("name=ip"));
+        assert!(parse_hosts("proxy=nowhere").is_err());
+        assert!(parse_hosts("=1.2.3.4").is_err());
     }
 }

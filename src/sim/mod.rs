@@ -1,43 +1,57 @@
-//! `smolvm-sim`: a simulator of the smolvm CLI.
+//! `smolvm-sim`: a simulator of the smolvm CLI, and an independent oracle
+//! of its behaviour.
 //!
-//! Speaks the grammar of both argv dialects (the version comes from
-//! `SMOLVM_SIM_VERSION`), keeps its world in one JSON file under
-//! `$SMOLVM_SIM_HOME`, gives each machine a directory as its guest
-//! filesystem, runs a small built-in command set for `exec` (never a host
-//! program), logs every argv to `calls.jsonl`, and injects faults and
-//! latency on request. It is for tests and for trying specs where smolvm
-//! is not installed; bottle never picks it on its own.
+//! It plays one smolvm release (`SMOLVM_SIM_VERSION`, semver), parses argv
+//! with that release's grammar (clap derive, as smolvm itself), keeps its
+//! world in one JSON file under `$SMOLVM_SIM_HOME`, gives each machine a
+//! directory as its guest filesystem, runs a small built-in command set for
+//! `exec` (never a host program), logs every argv to `calls.jsonl`, and
+//! injects faults and latency on request. It is for tests and for trying
+//! specs where smolvm is not installed; bottle never picks it on its own.
 //!
-//! [`SimSmolvm`] runs the same engine in process behind the
-//! [`Smolvm`](crate::smolvm::Smolvm) trait.
+//! Everything it knows about smolvm comes from the contract
+//! (`smolvm-cli.md`), encoded here once: nothing under `sim` may use a
+//! `crate::` path outside `crate::sim`. A simulator that imported the
+//! wrapper's argv, dialect or version tables would agree with any mistake
+//! in them. A test that needs bottle's `Smolvm` trait wraps
+//! [`Engine::call`] itself.
+//!
+//! Files: `release` (which release changed what), `grammar` and `values`
+//! (the command line), `cmd` (a parsed command), `engine` (one call, fault
+//! injection), `lifecycle`, `egress`, `exec`, `secrets`, `cp`, `pack` and
+//! `view` (the commands' semantics), `messages` (every text printed),
+//! `reply`, `knobs`, `world` and `guest`.
 
-mod args;
+mod cmd;
+mod cp;
+mod egress;
 mod engine;
+mod exec;
+mod grammar;
 mod guest;
 mod knobs;
+mod lifecycle;
+mod messages;
+mod pack;
+mod release;
+mod reply;
+mod secrets;
+mod values;
+mod view;
 mod world;
+
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
-use crate::smolvm::{Output, RunFailure, Smolvm};
-
-pub use engine::{Engine, PACK_MAGIC, Reply, VERSION_MARK};
-pub use knobs::{DEFAULT_VERSION, Knobs, When, parse_faults};
-pub use world::{Home, Machine, Orphan, World};
-
-/// The simulator as an in-process [`Smolvm`]. A hanging call returns
-/// [`RunFailure::TimedOut`] at once instead of sleeping.
-#[derive(Debug, Clone)]
-pub struct SimSmolvm(pub Engine);
-
-impl Smolvm for SimSmolvm {
-    fn run(&self, call: &crate::smolvm::Call, limit: Duration) -> Result<Output, RunFailure> {
-        match self.0.call(&call.argv) {
-            Reply::Done(out) => Ok(out),
-            Reply::Hang => Err(RunFailure::TimedOut(limit)),
-        }
-    }
-}
+pub use engine::Engine;
+pub use grammar::VERSION_MARK;
+pub use knobs::{DEFAULT_VERSION, Knobs, When, parse_faults, parse_hosts};
+pub use pack::PACK_MAGIC;
+pub use reply::{Reply, SimOutput};
+pub use secrets::{SecretEnv, SecretFile, Secrets};
+pub use world::{Egress, Home, Machine, Orphan, State, World};
 
 /// The `smolvm-sim` binary.
 pub fn main() -> i32 {

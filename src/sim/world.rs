@@ -1,26 +1,114 @@
 //! The simulator's persistent world: machines, orphaned VM processes and
 //! call counters in one JSON file, read and written under an exclusive
 //! lock so concurrent simulator processes see a consistent world.
+//!
+//! Owns the world's shape and its file layout under `SMOLVM_SIM_HOME`
+//! (`state.json`, `calls.jsonl`, `guests/NAME/`). It decides nothing about
+//! smolvm's behaviour, and must never store a resolved secret.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::secrets::Secrets;
+
+/// The lifecycle state of a simulated machine, as `status --json` words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Created, never started.
+    Created,
+    Running,
+    Stopped,
+    /// Paused in memory (1.9.x only). No simulated command enters it; a
+    /// test puts a machine there through [`Home::with_world`].
+    Frozen,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Stopped => "stopped",
+            State::Frozen => "frozen",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for State {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// What a machine's network really allows (the simulator's own knowledge:
+/// real smolvm shows only `network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Egress {
+    /// No network at all.
+    None,
+    /// Only the allow-list (`--allow-cidr` and resolved `--allow-host`).
+    AllowList,
+    /// Unrestricted: `--net` without a list, or a list dropped by
+    /// `create --from` before 1.8.0.
+    Open,
+}
+
+impl Egress {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Egress::None => "none",
+            Egress::AllowList => "allow-list",
+            Egress::Open => "open",
+        }
+    }
+}
+
+impl fmt::Display for Egress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Egress {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A simulated machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
-    /// `created`, `running` or `stopped`.
-    pub state: String,
+    pub state: State,
     pub network: bool,
-    /// What the network really allows: `none`, `allow-list` or `open`.
-    pub egress: String,
+    pub egress: Egress,
+    /// `--allow-cidr` as given (bare IPs widened), even when dropped.
     pub allow_cidrs: Vec<String>,
+    /// `--allow-host` as given, even when dropped.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
     /// `KEY=VALUE` given at create.
     pub env: Vec<String>,
+    /// `--secret-env`/`--secret-file` given at create: references only,
+    /// resolved at each `exec`.
+    #[serde(default)]
+    pub secrets: Secrets,
     pub from: Option<String>,
+    /// `--image` given at create.
+    #[serde(default)]
+    pub image: Option<String>,
     pub created_at: u64,
     pub pid: Option<i64>,
     /// Probes that will still fail before the guest answers.

@@ -506,6 +506,11 @@ impl Clock for FakeClock {
     }
 }
 
+/// The release the simulator plays: the same one bottle is told about.
+fn sim_version(v: &Version) -> semver::Version {
+    semver::Version::parse(&v.to_string()).expect("a semver version")
+}
+
 /// The in-process simulator behind bottle's `Smolvm` trait: a hanging call
 /// times out at once instead of sleeping.
 fn sim_run(engine: &Engine, argv: &[String], limit: Duration) -> Result<Output, RunFailure> {
@@ -626,7 +631,7 @@ impl Sut {
     }
 
     fn knobs(&self, faults: &[&str]) -> Knobs {
-        let mut k = Knobs::new(self.root.join("sim"), self.version.clone());
+        let mut k = Knobs::new(self.root.join("sim"), sim_version(&self.version));
         k.fail = faults
             .iter()
             .map(|f| (f.to_string(), When::Always))

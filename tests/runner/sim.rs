@@ -1,25 +1,223 @@
-//! smolvm-sim behaves like smolvm as the contract describes it.
+//! smolvm-sim behaves like smolvm as the contract (`smolvm-cli.md`)
+//! describes it, end to end through the real `smolvm-sim` binary: the
+//! argv each release accepts and refuses, the messages it prints, and the
+//! behaviour that changes between releases, checked on both sides of
+//! each threshold.
 
-use bottle::smolvm::parse;
+use serde_json::Value;
 
-use crate::support::Bottle;
+use crate::support::{Bottle, Run};
 
-#[test]
-fn version_names_the_simulator() {
-    let b = Bottle::on("1.8.2");
-    let run = b.sim(&["--version"]);
-    run.status(0).stdout_has("smolvm 1.8.2 (smolvm-sim");
+/// The positional dialect (before 1.0.2) and the name-flag one.
+const OLD: &str = "0.8.0";
+const NEW: &str = "1.9.3";
+
+impl Bottle {
+    /// `machine status --name NAME --json`, parsed.
+    fn sim_status(&self, name: &str) -> Value {
+        let run = self.sim(&["machine", "status", "--name", name, "--json"]);
+        run.status(0);
+        serde_json::from_str(&run.stdout).expect("status json")
+    }
+
+    /// A pack written by `pack create`; the path of its sidecar.
+    fn sim_pack(&self) -> String {
+        let out = self.path("p").to_string_lossy().into_owned();
+        self.sim(&["pack", "create", "--image", "img:1", "-o", &out])
+            .status(0);
+        format!("{out}.smolmachine")
+    }
+}
+
+/// clap's refusal of an argument the release does not have.
+#[track_caller]
+fn unknown_argument(run: &Run, arg: &str, usage: &str) {
+    run.status(2)
+        .stderr_has(&format!("error: unexpected argument '{arg}' found\n"))
+        .stderr_has(&format!("\nUsage: smolvm machine {usage} "))
+        .stderr_has("For more information, try '--help'.\n");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[track_caller]
+fn exactly(run: &Run, code: i32, stdout: &str, stderr: &str) {
+    run.status(code);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), (stdout, stderr));
 }
 
 #[test]
-fn usage_errors_exit_2_like_clap() {
+fn version_names_the_release_and_the_simulator() {
+    for v in ["0.8.0", "1.8.0-rc.1", "1.9.3"] {
+        let run = Bottle::on(v).sim(&["--version"]);
+        let want = format!("smolvm {v} (smolvm-sim: simulated, no VM runs)\n");
+        exactly(&run, 0, &want, "");
+    }
+}
+
+#[test]
+fn the_positional_dialect_accepts_its_forms_and_refuses_the_name_flag() {
+    let b = Bottle::on(OLD);
+    let host = b.write("f", "data\n");
+    let host = host.to_str().unwrap();
+    let pack = b.sim_pack();
+    unknown_argument(
+        &b.sim(&["machine", "create", "--name", "vm"]),
+        "--name",
+        "create",
+    );
+    let from = [
+        "machine",
+        "create",
+        "--from",
+        &pack,
+        "--net",
+        "--allow-cidr",
+        "10.0.0.0/8",
+        "-e",
+        "K=V",
+        "vm",
+    ];
+    exactly(
+        &b.sim(&from),
+        0,
+        "Extracting .smolmachine assets...\nCreated machine: vm\n",
+        "",
+    );
+    b.sim(&["machine", "start", "--name", "vm"]).status(0);
+    b.sim(&[
+        "machine",
+        "exec",
+        "--name",
+        "vm",
+        "-e",
+        "A=b",
+        "-w",
+        "/",
+        "--timeout",
+        "30s",
+        "--",
+        "true",
+    ])
+    .status(0);
+    b.sim(&["machine", "cp", host, "vm:/x/f"]).status(0);
+    b.sim(&["machine", "status", "--name", "vm", "--json"])
+        .status(0);
+    b.sim(&["machine", "ls", "--json"]).status(0);
+    b.sim(&["machine", "stop", "-n", "vm"]).status(0);
+    unknown_argument(
+        &b.sim(&["machine", "delete", "-f", "--name", "vm"]),
+        "--name",
+        "delete",
+    );
+    exactly(
+        &b.sim(&["machine", "delete", "-f", "vm"]),
+        0,
+        "Deleted machine: vm\n",
+        "",
+    );
+    assert!(b.world().machines.is_empty());
+}
+
+#[test]
+fn the_name_flag_dialect_accepts_its_forms_and_refuses_the_positional_name() {
+    let b = Bottle::on(NEW);
+    let host = b.write("f", "data\n");
+    let host = host.to_str().unwrap();
+    let pack = b.sim_pack();
+    unknown_argument(&b.sim(&["machine", "create", "vm"]), "vm", "create");
+    let from = [
+        "machine",
+        "create",
+        "--name",
+        "vm",
+        "--from",
+        &pack,
+        "--net",
+        "--allow-cidr",
+        "10.0.0.0/8",
+        "-e",
+        "K=V",
+    ];
+    exactly(
+        &b.sim(&from),
+        0,
+        "Extracting .smolmachine assets...\nCreated machine: vm\n",
+        "",
+    );
+    b.sim(&["machine", "start", "-n", "vm"]).status(0);
+    b.sim(&[
+        "machine", "exec", "--name", "vm", "-i", "-t", "--stream", "--", "true",
+    ])
+    .status(0);
+    b.sim(&["machine", "cp", host, "vm:/x/f", "--mode", "640"])
+        .status(0);
+    unknown_argument(&b.sim(&["machine", "delete", "-f", "vm"]), "vm", "delete");
+    exactly(
+        &b.sim(&["machine", "delete", "-f", "--name", "vm"]),
+        0,
+        "Deleted machine: vm\n",
+        "",
+    );
+    assert!(b.world().machines.is_empty());
+}
+
+#[test]
+fn flags_of_later_releases_are_unknown_arguments_before_them() {
+    let secret = [
+        "machine",
+        "exec",
+        "--name",
+        "vm",
+        "--secret-env",
+        "G=HOME",
+        "--",
+        "true",
+    ];
+    unknown_argument(&Bottle::on("0.9.9").sim(&secret), "--secret-env", "exec");
+    Bottle::on("1.0.0")
+        .sim(&secret)
+        .status(1)
+        .stderr_has("vm not found");
+    let cp = ["machine", "cp", "/f", "vm:/f", "--mode", "600"];
+    unknown_argument(&Bottle::on("1.8.9").sim(&cp), "--mode", "cp");
+    Bottle::on("1.9.0")
+        .sim(&cp)
+        .status(1)
+        .stderr_has("vm not found");
+    let detach = ["machine", "exec", "--name", "vm", "-d", "--", "true"];
+    unknown_argument(&Bottle::on("1.8.9").sim(&detach), "-d", "exec");
+    Bottle::on("1.9.0")
+        .sim(&detach)
+        .status(1)
+        .stderr_has("vm not found");
+    unknown_argument(
+        &Bottle::on("1.0.1").sim(&["machine", "create", "--name", "vm"]),
+        "--name",
+        "create",
+    );
+    Bottle::on("1.0.2")
+        .sim(&["machine", "create", "--name", "vm"])
+        .status(0);
+}
+
+#[test]
+fn usage_errors_exit_2_with_clap_s_text() {
     let b = Bottle::new();
-    b.sim(&["machine", "start", "--name", "a", "--bogus"])
-        .status(2)
-        .stderr_has("error: unexpected argument '--bogus' found");
-    b.sim(&["machine", "exec", "--name", "a", "true"])
-        .status(2)
-        .stderr_has("unexpected argument 'true'");
+    unknown_argument(
+        &b.sim(&["machine", "start", "--name", "a", "--bogus"]),
+        "--bogus",
+        "start",
+    );
+    unknown_argument(
+        &b.sim(&["machine", "exec", "--name", "a", "true"]),
+        "true",
+        "exec",
+    );
+    unknown_argument(
+        &b.sim(&["machine", "exec", "-n", "a", "--", "true"]),
+        "-n",
+        "exec",
+    );
     b.sim(&[
         "machine",
         "create",
@@ -29,127 +227,362 @@ fn usage_errors_exit_2_like_clap() {
         "10.0.0.0/40",
     ])
     .status(2)
-    .stderr_has("invalid CIDR");
+    .stderr_has("error: invalid value '10.0.0.0/40' for '--allow-cidr <CIDR>'");
     b.sim(&["machine", "create", "--name", "a", "-e", "NOVALUE"])
         .status(2)
-        .stderr_has("KEY=VALUE");
-    b.sim(&["machine", "create", "a"]).status(2);
-    Bottle::on("0.8.0")
-        .sim(&["machine", "create", "--name", "a"])
-        .status(2);
+        .stderr_has("error: invalid value 'NOVALUE' for '--env <KEY=VALUE>'");
+    b.sim(&[
+        "machine",
+        "exec",
+        "--name",
+        "a",
+        "--timeout",
+        "0s",
+        "--",
+        "true",
+    ])
+    .status(2)
+    .stderr_has("error: invalid value '0s' for '--timeout <TIMEOUT>'");
+    b.sim(&["machine", "exec", "--name", "a", "--"])
+        .status(2)
+        .stderr_has("error: the following required arguments were not provided");
+    b.sim(&["pack", "create", "--image", "x:1"])
+        .status(2)
+        .stderr_has("error: the following required arguments were not provided");
     assert!(b.world().machines.is_empty());
 }
 
 #[test]
-fn machines_follow_the_contract_semantics() {
+fn the_recorded_messages_appear_verbatim() {
     let b = Bottle::new();
-    b.sim(&["machine", "create", "--name", "a"]).status(0);
-    b.sim(&["machine", "create", "--name", "a"])
-        .status(1)
-        .stderr_has("Error: config operation failed: create machine: machine 'a' already exists or is being created");
-    b.sim(&["machine", "exec", "--name", "a", "--", "true"])
-        .status(1)
-        .stderr_has("machine 'a' is not running");
-    b.sim(&["machine", "start", "--name", "a"]).status(0);
-    b.sim(&["machine", "start", "--name", "a"])
+    let gone = "Error: vm not found: gone\n";
+    let host = b.write("f", "x");
+    let host = host.to_str().unwrap();
+    exactly(&b.sim(&["machine", "start", "--name", "gone"]), 1, "", gone);
+    exactly(
+        &b.sim(&["machine", "exec", "--name", "gone", "--", "true"]),
+        1,
+        "",
+        gone,
+    );
+    exactly(&b.sim(&["machine", "cp", host, "gone:/f"]), 1, "", gone);
+    exactly(
+        &b.sim(&["machine", "delete", "-f", "--name", "gone"]),
+        1,
+        "",
+        gone,
+    );
+    exactly(
+        &b.sim(&["machine", "status", "--name", "gone", "--json"]),
+        1,
+        "",
+        "Error: config operation failed: machine status: machine 'gone' not found\n",
+    );
+    exactly(
+        &b.sim(&["machine", "create", "--name", "vm"]),
+        0,
+        "Created machine: vm\n",
+        "",
+    );
+    exactly(
+        &b.sim(&["machine", "stop", "--name", "vm"]),
+        0,
+        "Machine 'vm' is not running (state: created)\n",
+        "",
+    );
+    exactly(
+        &b.sim(&["machine", "exec", "--name", "vm", "--", "true"]),
+        1,
+        "",
+        "Error: agent operation failed: connect: machine 'vm' is not running. Use 'smolvm machine start --name vm' first.\n",
+    );
+    let missing = b.path("nope.smolmachine").to_string_lossy().into_owned();
+    exactly(
+        &b.sim(&["machine", "create", "--name", "a", "--from", &missing]),
+        1,
+        "",
+        &format!("Error: create from .smolmachine: file not found: {missing}\n"),
+    );
+    exactly(
+        &b.sim(&["machine", "create", "--name", "a", "--from", host]),
+        1,
+        "",
+        "Error: read .smolmachine: I/O error: sidecar file too small to contain footer\n",
+    );
+    exactly(
+        &b.sim(&["machine", "create", "--name", "vm"]),
+        1,
+        "",
+        "Error: config operation failed: create machine: machine 'vm' already exists or is being created\n",
+    );
+    b.sim(&["machine", "start", "--name", "vm"])
+        .status(0)
+        .stderr_has("Starting machine 'vm'...\n");
+    b.sim(&["machine", "start", "--name", "vm"])
         .status(0)
         .stdout_has("already running");
-    b.sim(&["machine", "exec", "--name", "a", "--", "sh", "-c", "exit 3"])
-        .status(3);
-    b.sim(&["machine", "exec", "--name", "a", "--", "curl", "x"])
-        .status(127)
-        .stderr_has("curl: not found");
-    b.sim(&["machine", "delete", "--name", "a"])
-        .status(1)
-        .stderr_has("cancelled");
-    assert!(
-        b.world().machines.contains_key("a"),
-        "delete without -f must not delete"
+    b.sim(&[
+        "machine", "exec", "--name", "vm", "--", "sh", "-c", "exit 3",
+    ])
+    .status(3);
+    exactly(
+        &b.sim(&["machine", "exec", "--name", "vm", "--", "curl", "x"]),
+        127,
+        "",
+        "sh: curl: not found\n",
     );
-    b.sim(&["machine", "delete", "-f", "--name", "a"]).status(0);
-    assert!(b.world().orphans.is_empty(), "1.x delete stops the VM");
-    b.sim(&["machine", "delete", "-f", "--name", "a"])
-        .status(1)
-        .stderr_has("Error: vm not found: a");
-    b.sim(&["machine", "stop", "--name", "a"])
-        .status(1)
-        .stderr_has("vm not found");
 }
 
 #[test]
-fn smolvm_0_8_0_quirks_are_reproduced() {
-    let b = Bottle::on("0.8.0");
-    b.sim(&["machine", "stop", "--name", "gone"])
-        .status(0)
-        .stdout_has("not found or not running");
-    b.sim(&["machine", "create", "a"]).status(0);
-    b.sim(&["machine", "create", "a"])
-        .status(1)
-        .stderr_has("machine 'a' already exists\n");
-    b.sim(&["machine", "start", "--name", "a"]).status(0);
-    b.sim(&["machine", "delete", "-f", "a"]).status(0);
-    let world = b.world();
-    assert_eq!(
-        world.orphans.len(),
-        1,
-        "0.8.0 delete leaves the VM process: {world:?}"
+fn stop_of_a_missing_machine_exits_0_on_0_8_0_and_1_from_0_8_1() {
+    exactly(
+        &Bottle::on("0.8.0").sim(&["machine", "stop", "--name", "gone"]),
+        0,
+        "Machine 'gone' not found or not running\n",
+        "",
     );
-    assert_eq!(world.orphans[0].name, "a");
-    let out = b.path("p").to_string_lossy().into_owned();
-    b.sim(&["pack", "create", "--image", "x:1", "-o", &out])
+    for v in ["0.8.1", NEW] {
+        let run = Bottle::on(v).sim(&["machine", "stop", "--name", "gone"]);
+        exactly(&run, 1, "", "Error: vm not found: gone\n");
+    }
+}
+
+#[test]
+fn delete_of_a_running_vm_leaves_its_process_on_0_8_0_only() {
+    for (v, orphans) in [("0.8.0", 1), ("0.8.1", 0), ("1.0.1", 0)] {
+        let b = Bottle::on(v);
+        b.sim(&["machine", "create", "vm"]).status(0);
+        b.sim(&["machine", "start", "--name", "vm"]).status(0);
+        b.sim(&["machine", "delete", "-f", "vm"]).status(0);
+        let world = b.world();
+        assert!(world.machines.is_empty(), "{v}");
+        assert_eq!(world.orphans.len(), orphans, "{v}: {world:?}");
+    }
+    let b = Bottle::on("0.8.0");
+    b.sim(&["machine", "create", "vm"]).status(0);
+    b.sim(&["machine", "start", "--name", "vm"]).status(0);
+    b.sim(&["machine", "stop", "--name", "vm"]).status(0);
+    b.sim(&["machine", "delete", "-f", "vm"]).status(0);
+    assert!(b.world().orphans.is_empty(), "stop, then delete: no orphan");
+}
+
+#[test]
+fn an_existing_name_is_worded_by_dialect() {
+    let old = Bottle::on("1.0.1");
+    old.sim(&["machine", "create", "a"]).status(0);
+    exactly(
+        &old.sim(&["machine", "create", "a"]),
+        1,
+        "",
+        "Error: config operation failed: create machine: machine 'a' already exists\n",
+    );
+    let new = Bottle::on("1.0.2");
+    new.sim(&["machine", "create", "--name", "a"]).status(0);
+    new.sim(&["machine", "create", "--name", "a"])
+        .status(1)
+        .stderr_has("machine 'a' already exists or is being created\n");
+}
+
+#[test]
+fn create_from_drops_the_allow_list_before_1_8_0() {
+    for (v, egress) in [
+        ("1.7.9", "open"),
+        ("1.8.0-rc.1", "open"),
+        ("1.8.0", "allow-list"),
+    ] {
+        let b = Bottle::on(v);
+        let pack = b.sim_pack();
+        b.sim(&[
+            "machine",
+            "create",
+            "--name",
+            "a",
+            "--from",
+            &pack,
+            "--net",
+            "--allow-cidr",
+            "10.0.0.0/8",
+        ])
         .status(0);
-    let pack = format!("{out}.smolmachine");
+        let view = b.sim_status("a");
+        assert_eq!(view["network"], true, "{v}");
+        assert_eq!(view["sim_egress"], egress, "{v}");
+        assert_eq!(b.world().machines["a"].egress, egress, "{v}");
+    }
+    let b = Bottle::on("0.8.0");
+    let pack = b.sim_pack();
     b.sim(&[
         "machine",
         "create",
         "--from",
         &pack,
-        "--net",
         "--allow-cidr",
         "10.0.0.0/8",
-        "c",
+        "a",
     ])
     .status(0);
     assert_eq!(
-        b.world().machines["c"].egress,
-        "open",
-        "0.8.0 drops --allow-cidr on --from"
+        b.sim_status("a")["network"],
+        false,
+        "0.8.0: a CIDR alone does not switch --from networking on"
     );
 }
 
 #[test]
-fn packs_are_two_files_and_create_accepts_only_a_pack() {
+fn allow_hosts_resolve_only_through_smolvm_sim_hosts() {
     let b = Bottle::new();
-    let out = b.path("p").to_string_lossy().into_owned();
-    b.sim(&["pack", "create", "--image", "x:1", "-o", &out])
-        .status(0);
-    assert!(b.path("p").is_file() && b.path("p.smolmachine").is_file());
-    b.sim(&[
-        "pack",
+    let hosts = [("SMOLVM_SIM_HOSTS", "proxy.internal=192.168.50.2")];
+    b.sim_with(
+        &hosts,
+        &[
+            "machine",
+            "create",
+            "--name",
+            "a",
+            "--allow-host",
+            "proxy.internal",
+            "--allow-host",
+            "10.1.2.3",
+        ],
+    )
+    .status(0);
+    let view = b.sim_status("a");
+    assert_eq!(
+        view["sim_allow_hosts"],
+        serde_json::json!(["proxy.internal", "10.1.2.3"])
+    );
+    assert_eq!(
+        (view["network"].clone(), view["sim_egress"].clone()),
+        (Value::Bool(true), Value::from("allow-list"))
+    );
+    let run = b.sim(&[
+        "machine",
         "create",
-        "--image",
-        "x:1",
-        "-o",
-        &format!("{out}.smolmachine"),
-    ])
-    .status(1);
-    b.sim(&["machine", "create", "--name", "a", "--from", &out])
-        .status(1)
-        .stderr_has("invalid pack");
-    let pack = format!("{out}.smolmachine");
+        "--name",
+        "b",
+        "--allow-host",
+        "proxy.internal",
+    ]);
+    run.status(1).stderr_has(
+        "Error: config operation failed: --allow-host: failed to resolve 'proxy.internal': ",
+    );
     b.sim(&[
         "machine",
         "create",
         "--name",
-        "a",
-        "--from",
-        &pack,
-        "--net",
-        "--allow-cidr",
-        "10.0.0.0/8",
+        "c",
+        "--allow-host",
+        "proxy:3128",
+    ])
+    .status(2)
+    .stderr_has("error: invalid value 'proxy:3128' for '--allow-host <HOST>'");
+    b.sim_with(&[("SMOLVM_SIM_HOSTS", "proxy")], &["--version"])
+        .status(2)
+        .stderr_has("SMOLVM_SIM_HOSTS: expected name=ip");
+}
+
+#[test]
+fn secrets_come_from_the_simulator_s_environment_and_are_never_stored() {
+    let b = Bottle::new();
+    let file = b.write("token", "from-a-file");
+    let file_ref = format!("F={}", file.display());
+    b.sim(&[
+        "machine",
+        "create",
+        "--name",
+        "vm",
+        "--secret-env",
+        "C=CREATE_TOKEN",
     ])
     .status(0);
-    assert_eq!(b.world().machines["a"].egress, "allow-list");
+    b.sim(&["machine", "start", "--name", "vm"]).status(0);
+    let env = [("CREATE_TOKEN", "t-create"), ("EXEC_TOKEN", "t-exec")];
+    let run = b.sim_with(
+        &env,
+        &[
+            "machine",
+            "exec",
+            "--name",
+            "vm",
+            "--secret-env",
+            "E=EXEC_TOKEN",
+            "--secret-file",
+            &file_ref,
+            "--",
+            "sh",
+            "-c",
+            "echo $C $E $F",
+        ],
+    );
+    exactly(&run, 0, "t-create t-exec from-a-file\n", "");
+    let stored = std::fs::read_to_string(b.path("sim/state.json")).unwrap();
+    assert!(!stored.contains("t-create") && !stored.contains("from-a-file"));
+    let calls = std::fs::read_to_string(b.path("sim/calls.jsonl")).unwrap();
+    assert!(!calls.contains("t-exec"));
+    exactly(
+        &b.sim(&["machine", "exec", "--name", "vm", "--", "true"]),
+        1,
+        "",
+        "Error: --secret-env C=CREATE_TOKEN: host variable 'CREATE_TOKEN' is not set\n",
+    );
+}
+
+#[test]
+fn an_exec_timeout_that_fires_exits_124() {
+    let b = Bottle::new();
+    b.sim(&["machine", "create", "--name", "vm"]).status(0);
+    b.sim(&["machine", "start", "--name", "vm"]).status(0);
+    let hang = [("SMOLVM_SIM_HANG", "exec")];
+    let t0 = std::time::Instant::now();
+    let run = b.sim_with(
+        &hang,
+        &[
+            "machine",
+            "exec",
+            "--name",
+            "vm",
+            "--timeout",
+            "200ms",
+            "--",
+            "sh",
+            "-c",
+            "work",
+        ],
+    );
+    exactly(&run, 124, "", "Error: command timed out after 200ms\n");
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn delete_without_force_asks_and_a_closed_stdin_cancels() {
+    let b = Bottle::new();
+    b.sim(&["machine", "create", "--name", "a"]).status(0);
+    let run = b.sim(&["machine", "delete", "--name", "a"]);
+    run.status(1);
+    assert_eq!(run.stdout, "Delete machine 'a'? [y/N] ");
+    assert!(b.world().machines.contains_key("a"));
+}
+
+#[test]
+fn packs_are_two_files_and_sidecar_outputs_are_refused_from_1_7_0() {
+    let b = Bottle::new();
+    let pack = b.sim_pack();
+    assert!(b.path("p").is_file() && std::path::Path::new(&pack).is_file());
+    for (v, code) in [("1.6.9", 0), ("1.7.0", 1)] {
+        let b = Bottle::on(v);
+        let out = b.path("q.smolmachine").to_string_lossy().into_owned();
+        let run = b.sim(&["pack", "create", "--image", "x:1", "-o", &out]);
+        run.status(code);
+        if code == 1 {
+            run.stderr_has(
+                "Error: --output names the executable stub, not the .smolmachine sidecar",
+            );
+        }
+    }
+    let stub = b.path("p").to_string_lossy().into_owned();
+    b.sim(&["machine", "create", "--name", "a", "--from", &stub])
+        .status(1)
+        .stderr_has("sidecar file too small to contain footer");
 }
 
 #[test]
@@ -160,10 +593,12 @@ fn cp_copies_one_file_into_a_running_guest() {
     b.sim(&["machine", "create", "--name", "a"]).status(0);
     b.sim(&["machine", "cp", host, "a:/x/y/f"])
         .status(1)
-        .stderr_has("not running");
+        .stderr_has("is not running");
     b.sim(&["machine", "start", "--name", "a"]).status(0);
-    b.sim(&["machine", "cp", host, "a:/x/y/f"]).status(0);
+    b.sim(&["machine", "cp", host, "a:/x/y/f", "--mode", "600"])
+        .status(0);
     assert_eq!(b.guest("a", "/x/y/f").as_deref(), Some("data\n"));
+    assert_eq!(b.guest_mode("a", "/x/y/f"), 0o600);
     b.sim(&["machine", "cp", b.tmp.path().to_str().unwrap(), "a:/d"])
         .status(1)
         .stderr_has("not a regular file");
@@ -174,27 +609,33 @@ fn cp_copies_one_file_into_a_running_guest() {
 }
 
 #[test]
-fn status_and_ls_print_what_bottle_parses() {
-    let b = Bottle::new();
-    b.sim(&["machine", "status", "--name", "a", "--json"])
-        .status(1)
-        .stderr_has("Error: config operation failed: machine status: machine 'a' not found");
-    b.sim(&["machine", "create", "--name", "a", "-e", "K=V"])
-        .status(0);
-    let s = parse::status(
-        &b.sim(&["machine", "status", "--name", "a", "--json"])
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(
-        (s.name.as_str(), s.state.as_str(), s.network),
-        ("a", "created", false)
-    );
-    b.sim(&["machine", "start", "--name", "a"]).status(0);
-    let all = parse::list(&b.sim(&["machine", "ls", "--json"]).stdout).unwrap();
-    assert_eq!(all.len(), 1);
-    assert_eq!(all[0].state.as_str(), "running");
-    assert!(all[0].pid.is_some());
+fn status_and_ls_print_the_contract_s_json() {
+    for (v, labels) in [("1.7.9", false), ("1.8.0", true)] {
+        let b = Bottle::on(v);
+        b.sim(&["machine", "create", "--name", "a", "-e", "K=V"])
+            .status(0);
+        let s = b.sim_status("a");
+        assert_eq!(
+            (s["name"].as_str(), s["state"].as_str()),
+            (Some("a"), Some("created"))
+        );
+        assert_eq!(
+            (s["network"].as_bool(), s["pid"].is_null()),
+            (Some(false), true)
+        );
+        assert_eq!(
+            (s["mounts"].as_u64(), s["ports"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(s["sim_env"], serde_json::json!(["K=V"]));
+        assert_eq!(s.get("labels").is_some(), labels, "{v}");
+        b.sim(&["machine", "start", "--name", "a"]).status(0);
+        let all: Vec<Value> =
+            serde_json::from_str(&b.sim(&["machine", "ls", "--json"]).stdout).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0]["state"], "running");
+        assert!(all[0]["pid"].is_i64());
+    }
 }
 
 #[test]
