@@ -55,20 +55,23 @@ pub fn install(interrupt: Arc<Interrupt>, active: Arc<Active>) {
     std::thread::spawn(move || {
         for sig in signals.forever() {
             if interrupt.raise(sig) {
-                eprintln!(
+                super::term::err(&format!(
                     "bottle: {} received: stopping and tearing down what this run created \
-                     (send it again to exit at once)",
+                     (send it again to exit at once)\n",
                     signal_name(sig)
-                );
+                ));
                 continue;
             }
             let names = active.names();
-            eprintln!("bottle: {} received again: exiting now", signal_name(sig));
+            super::term::err(&format!(
+                "bottle: {} received again: exiting now\n",
+                signal_name(sig)
+            ));
             for name in names {
-                eprintln!(
+                super::term::err(&format!(
                     "bottle: machine `{name}` may be left half-made; `bottle gc` removes it \
-                     (as do `bottle down {name}`, or `bottle apply` of its spec, which replaces it)"
-                );
+                     (as do `bottle down {name}`, or `bottle apply` of its spec, which replaces it)\n"
+                ));
             }
             std::process::exit(128 + sig);
         }

@@ -329,9 +329,11 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
     }
 
     fn teardown(&self, t: Teardown) -> Outcome<StepError> {
-        let what = match t {
-            Teardown::Stop => "teardown: stop",
-            Teardown::Delete => "teardown: delete",
+        let what = match (t, &self.work) {
+            (Teardown::Stop, Work::Apply(_)) => "teardown: stop",
+            (Teardown::Delete, Work::Apply(_)) => "teardown: delete",
+            (Teardown::Stop, Work::Remove) => "stop",
+            (Teardown::Delete, Work::Remove) => "delete",
         };
         let call = teardown_call(self.client().cli(), self.name, t);
         match self.run_call(&call) {

@@ -1,21 +1,11 @@
-//! Where progress lines go. The CLI writes them to stderr; tests collect
-//! them.
+//! Where progress lines go. The CLI prints them (masked, escaped); tests
+//! collect them. Must not print anything itself.
 
 use std::sync::Mutex;
 
 /// Receives one line per step, prefixed by the machine it is about.
 pub trait Report: Sync {
     fn line(&self, machine: &str, text: &str);
-}
-
-/// Writes `machine: text` lines to stderr.
-#[derive(Debug, Default)]
-pub struct Stderr;
-
-impl Report for Stderr {
-    fn line(&self, machine: &str, text: &str) {
-        eprintln!("{machine}: {text}");
-    }
 }
 
 /// Keeps lines in memory.

@@ -17,6 +17,7 @@ mod reapply;
 mod secrets;
 mod signals;
 mod sim;
+mod views;
 
 /// `autotests = false` lets a file under `tests/runner/` be forgotten:
 /// every one must be a module of this binary.
