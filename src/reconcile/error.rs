@@ -3,16 +3,24 @@
 
 use crate::lifecycle::End;
 use crate::plan::{PlanError, Step};
-use crate::smolvm::stderr_tail;
 use crate::smolvm::{Argv, Call, MachineState, SmolvmError, Version, version};
 use crate::state::StateError;
+
+/// `: STDERR` of a guest command, whole and trimmed (it is the guest's,
+/// not smolvm's), or nothing when it printed nothing.
+fn guest_tail(stderr: &str) -> String {
+    match stderr.trim() {
+        "" => String::new(),
+        s => format!(": {s}"),
+    }
+}
 
 /// Why one step of an apply (or one teardown call) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error(transparent)]
     Smolvm(#[from] SmolvmError),
-    #[error("`{argv}` exited with code {code}{}", stderr_tail(stderr))]
+    #[error("`{argv}` exited with code {code}{}", guest_tail(stderr))]
     Exec {
         argv: Argv,
         code: i32,

@@ -11,7 +11,7 @@ use super::version::{SUPPORTED, Version};
 /// `: Error: MESSAGE`, smolvm's `Error:` line (log lines before it
 /// dropped), or its whole stderr trimmed if it printed none; nothing when
 /// it said nothing. ANSI styling is removed.
-pub(crate) fn stderr_tail(stderr: &str) -> String {
+fn stderr_tail(stderr: &str) -> String {
     let s = match parse::error_message(stderr) {
         Some(m) => format!("Error: {m}"),
         None => parse::strip_ansi(stderr),

@@ -24,7 +24,6 @@ pub use argv::{Cli, GuestTarget};
 pub use call::{Argv, Call, Kind, Op};
 pub use client::{Client, ExecResult, is_available, locate};
 pub use error::SmolvmError;
-pub(crate) use error::stderr_tail;
 pub use parse::{Known, MachineState, MachineStatus};
 pub use ready::{Clock, Readiness, SystemClock};
 pub use version::{Dialect, Version};
