@@ -1,4 +1,5 @@
-//! The command line, as clap reads it.
+//! The command line, as clap reads it: flags, subcommands, defaults and
+//! help text. Must not act on them; `cli` does.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! The documented exit codes.
+//! The documented exit codes (README, "Exit codes"). Which error maps to
+//! which lives in `error`, in one match; nothing else picks a code.
 
 /// bottle's exit codes, in order of severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,4 +1,6 @@
-//! Text and JSON views printed on stdout. Pure: each returns the text.
+//! Text and JSON views printed on stdout. Pure: each returns the text and
+//! must not print it or compute what it shows (the plan's calls come from
+//! the plan).
 
 use std::fmt::Write;
 

@@ -161,11 +161,6 @@ impl<E> State<E> {
             teardown_errors: Vec::new(),
         }
     }
-
-    /// Whether no further call will be made.
-    pub fn is_terminal(&self) -> bool {
-        matches!(self.phase, Phase::Ended(_))
-    }
 }
 
 /// The transition function: where a run goes after `outcome`.
@@ -212,17 +207,12 @@ fn after_step<E>(
     i: usize,
     outcome: Outcome<E>,
 ) -> State<E> {
-    let Some(&step) = steps.get(i) else {
-        return State {
-            phase: Phase::Ended(End::Ready),
-            ..state
-        };
-    };
+    let step = steps.get(i).copied();
     let name_taken = matches!(outcome, Outcome::NameTaken(_));
     let ran = !matches!(outcome, Outcome::Interrupted(_));
     let issued = State {
-        created: state.created || (step == Step::Create && ran && !name_taken),
-        started: state.started || (step == Step::Start && ran),
+        created: state.created || (step == Some(Step::Create) && ran && !name_taken),
+        started: state.started || (step == Some(Step::Start) && ran),
         ..state
     };
     let cause = match outcome {

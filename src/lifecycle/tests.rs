@@ -39,7 +39,7 @@ fn run_from(
 ) -> (State<&'static str>, Vec<Phase>) {
     let mut seen = vec![s.phase];
     for &o in outcomes {
-        if s.is_terminal() {
+        if matches!(s.phase, Phase::Ended(_)) {
             break;
         }
         s = next(steps, rules, s, o);
@@ -275,7 +275,7 @@ proptest! {
         let mut trace = Vec::new();
         let mut fed = Vec::new();
         for &o in &outcomes {
-            if s.is_terminal() { break; }
+            if matches!(s.phase, Phase::Ended(_)) { break; }
             trace.push(s.phase);
             fed.push(o);
             s = next(&steps, rules, s, o);

@@ -231,7 +231,6 @@ impl<'a> Inputs<'a> {
             machine: name,
             path,
         };
-        let spec = &self.desired.spec;
         match step {
             Step::Record => Vec::new(),
             Step::Pack => self
@@ -241,12 +240,7 @@ impl<'a> Inputs<'a> {
                 .collect(),
             Step::StopOld => vec![cli.machine_stop(name)],
             Step::DeleteOld => vec![cli.machine_delete(name)],
-            Step::Create => vec![cli.machine_create(&Create {
-                name,
-                from: Some(&self.from),
-                allow_cidrs: &spec.allow_cidrs,
-                env: &spec.env,
-            })],
+            Step::Create => vec![self.create_call(cli)],
             Step::Start => vec![cli.machine_start(name)],
             Step::WaitReady => vec![cli.probe(name)],
             Step::Secrets => self.secret_calls(cli, staged),
@@ -264,17 +258,29 @@ impl<'a> Inputs<'a> {
                 .iter()
                 .map(|u| cli.machine_exec(&Exec::on(name), &Self::unpack_command(u)))
                 .collect(),
-            Step::Exec(i) => {
-                let e = &spec.execs[i];
-                let args = Exec {
-                    name,
-                    env: &e.env,
-                    workdir: e.workdir.as_ref(),
-                    timeout: e.timeout,
-                };
-                vec![cli.machine_exec(&args, &self.exec_command(i))]
-            }
+            Step::Exec(i) => vec![self.exec_call(cli, i)],
         }
+    }
+
+    fn create_call(&self, cli: &Cli) -> Call {
+        let spec = &self.desired.spec;
+        cli.machine_create(&Create {
+            name: self.name(),
+            from: Some(&self.from),
+            allow_cidrs: &spec.allow_cidrs,
+            env: &spec.env,
+        })
+    }
+
+    fn exec_call(&self, cli: &Cli, i: usize) -> Call {
+        let e = &self.desired.spec.execs[i];
+        let args = Exec {
+            name: self.name(),
+            env: &e.env,
+            workdir: e.workdir.as_ref(),
+            timeout: e.timeout,
+        };
+        cli.machine_exec(&args, &self.exec_command(i))
     }
 
     fn secret_calls(&self, cli: &Cli, staged: &Staged) -> Vec<Call> {

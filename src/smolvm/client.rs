@@ -198,29 +198,15 @@ impl<S: Smolvm> Client<S> {
         let mut probes = 0;
         let mut backoff = ready::Backoff::default();
         loop {
-            if let Some(sig) = self.smolvm.interrupted() {
-                return Err(SmolvmError::Run {
-                    argv: Argv::from(probe),
-                    cause: RunFailure::Interrupted(sig),
-                });
-            }
             let remaining = deadline.saturating_duration_since(clock.now());
-            let limit = self.limit(probe).min(remaining.max(ready::MIN_PROBE_LIMIT));
-            let last = match self.exec_within(probe, limit) {
-                Ok(r) if r.code == 0 => {
+            let last = match self.probe_once(probe, remaining)? {
+                None => {
                     return Ok(Readiness {
                         probes: probes + 1,
                         waited: clock.now() - start,
                     });
                 }
-                Ok(r) => r.stderr,
-                Err(
-                    e @ SmolvmError::Run {
-                        cause: RunFailure::Spawn(_) | RunFailure::Signalled(_),
-                        ..
-                    },
-                ) => return Err(e),
-                Err(e) => chain(&e),
+                Some(last) => last,
             };
             let pause = backoff.after_failure(clock.now() - start);
             if pause.check_status {
@@ -237,6 +223,30 @@ impl<S: Smolvm> Client<S> {
             }
             clock.sleep(pause.sleep.min(deadline - now));
             probes += 1;
+        }
+    }
+
+    /// One probe, given what is left of the deadline: `None` when the
+    /// guest answered, else what the failed probe said. An interrupt, a
+    /// smolvm that cannot start or a probe killed by a signal end the wait.
+    fn probe_once(&self, probe: &Call, remaining: Duration) -> Result<Option<String>, SmolvmError> {
+        if let Some(sig) = self.smolvm.interrupted() {
+            return Err(SmolvmError::Run {
+                argv: Argv::from(probe),
+                cause: RunFailure::Interrupted(sig),
+            });
+        }
+        let limit = self.limit(probe).min(remaining.max(ready::MIN_PROBE_LIMIT));
+        match self.exec_within(probe, limit) {
+            Ok(r) if r.code == 0 => Ok(None),
+            Ok(r) => Ok(Some(r.stderr)),
+            Err(
+                e @ SmolvmError::Run {
+                    cause: RunFailure::Spawn(_) | RunFailure::Signalled(_),
+                    ..
+                },
+            ) => Err(e),
+            Err(e) => Ok(Some(chain(&e))),
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Readiness: poll `exec -- true` until the guest answers or a deadline
-//! passes. Time is injected through [`Clock`] so tests never sleep.
+//! Readiness: the schedule of `exec -- true` probes after `start` (pure,
+//! [`Backoff`]) and the passing of time ([`Clock`], injected so tests never
+//! sleep). The polling loop itself is `Client::wait_ready`; this module
+//! runs nothing.
 
 use std::time::{Duration, Instant};
 

@@ -112,31 +112,8 @@ impl Fingerprint {
 /// Check the spec's host paths and compute what the VM should be.
 pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     let mut problems = Vec::new();
-    let image = match &spec.image {
-        Image::Ref(r) => hash_parts(&["ref", r.as_str()]),
-        Image::Pack { path, at } => match hash_pack(path) {
-            Ok(h) => h,
-            Err(message) => {
-                problems.push(Problem {
-                    at: at.clone(),
-                    key: "image.pack".into(),
-                    message,
-                });
-                String::new()
-            }
-        },
-    };
-    let mut files = Vec::new();
-    let mut copy_hash = blake3::Hasher::new();
-    for entry in &spec.copies {
-        if let Err(message) = walk_entry(entry, &mut files, &mut copy_hash) {
-            problems.push(Problem {
-                at: entry.at.clone(),
-                key: entry.key.clone(),
-                message,
-            });
-        }
-    }
+    let image = image_hash(&spec, &mut problems);
+    let (files, copy) = copies(&spec, &mut problems);
     let mut secrets = Vec::new();
     for r in &spec.secrets {
         match secret::read(r) {
@@ -153,7 +130,7 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
         image,
         network: hash_debug(&spec.allow_cidrs),
         env: hash_debug(&spec.env),
-        copy: copy_hash.finalize().to_hex().to_string(),
+        copy,
         exec: hash_debug(&spec.execs),
     };
     Ok(Desired {
@@ -162,6 +139,37 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
         secrets,
         fingerprint,
     })
+}
+
+/// The hash of the image: its ref, or the pack file's path and content.
+fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> String {
+    match &spec.image {
+        Image::Ref(r) => hash_parts(&["ref", r.as_str()]),
+        Image::Pack { path, at } => hash_pack(path).unwrap_or_else(|message| {
+            problems.push(Problem {
+                at: at.clone(),
+                key: "image.pack".into(),
+                message,
+            });
+            String::new()
+        }),
+    }
+}
+
+/// Every file the copies name, and the hash of what they copy.
+fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> (Vec<FileCopy>, String) {
+    let mut files = Vec::new();
+    let mut hash = blake3::Hasher::new();
+    for entry in &spec.copies {
+        if let Err(message) = walk_entry(entry, &mut files, &mut hash) {
+            problems.push(Problem {
+                at: entry.at.clone(),
+                key: entry.key.clone(),
+                message,
+            });
+        }
+    }
+    (files, hash.finalize().to_hex().to_string())
 }
 
 fn hash_parts(parts: &[&str]) -> String {
@@ -222,15 +230,7 @@ fn walk(
 ) -> Result<(), String> {
     let meta = fs::metadata(src).map_err(|e| describe_io(src, &e))?;
     if meta.is_file() {
-        let host = host_string(src)?;
-        hash.update(dest.as_str().as_bytes());
-        hash.update(&meta.permissions().mode().to_le_bytes());
-        hash.update(&meta.len().to_le_bytes());
-        update_file(hash, src)?;
-        files.push(FileCopy {
-            host,
-            guest: dest.clone(),
-        });
+        files.push(add_file(src, dest, &meta, hash)?);
         return Ok(());
     }
     if !meta.is_dir() {
@@ -245,13 +245,7 @@ fn walk(
             src.display()
         ));
     }
-    let mut names: Vec<_> = fs::read_dir(src)
-        .map_err(|e| describe_io(src, &e))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| describe_io(src, &e))?;
-    names.sort();
-    for name in names {
+    for name in sorted_names(src)? {
         let Some(n) = name.to_str() else {
             return Err(format!(
                 "{} has a name that is not UTF-8",
@@ -263,6 +257,35 @@ fn walk(
     }
     seen.remove(&(meta.dev(), meta.ino()));
     Ok(())
+}
+
+/// One file to copy, hashed by its guest path, mode, size and content.
+fn add_file(
+    src: &Path,
+    dest: &GuestPath,
+    meta: &fs::Metadata,
+    hash: &mut blake3::Hasher,
+) -> Result<FileCopy, String> {
+    let host = host_string(src)?;
+    hash.update(dest.as_str().as_bytes());
+    hash.update(&meta.permissions().mode().to_le_bytes());
+    hash.update(&meta.len().to_le_bytes());
+    update_file(hash, src)?;
+    Ok(FileCopy {
+        host,
+        guest: dest.clone(),
+    })
+}
+
+/// The entries of directory `dir`, in name order.
+fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, String> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(|e| describe_io(dir, &e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| describe_io(dir, &e))?;
+    names.sort();
+    Ok(names)
 }
 
 /// The host path as smolvm's `cp` can take it: UTF-8 and without `:`.
