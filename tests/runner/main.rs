@@ -4,6 +4,7 @@
 mod support;
 
 mod apply;
+mod classify;
 mod down_status;
 mod egress;
 mod failures;
