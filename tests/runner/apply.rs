@@ -100,14 +100,62 @@ fn the_guest_gets_the_files_env_and_exec_effects() {
     );
 }
 
+/// The agent spec copying its workspace one file per `smolvm machine cp`:
+/// `copy_via = "cp"`.
+const AGENT_VIA_CP: &str = r#"name = "agent"
+copy_via = "cp"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
+/// The agent spec with a copy method bottle does not know: `copy_via = "rsync"`.
+const AGENT_VIA_RSYNC: &str = r#"name = "agent"
+copy_via = "rsync"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
 #[test]
 fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
     let b = Bottle::new();
     b.agent();
-    let spec = b.write(
-        "spec.toml",
-        &crate::support::agent_spec("copy_via = \"cp\"", ""),
-    );
+    let spec = b.write("spec.toml", AGENT_VIA_CP);
     b.run(&["apply", spec.to_str().unwrap()]).status(0);
     let cps: Vec<String> = b
         .calls()
@@ -126,10 +174,7 @@ fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
         b.guest("agent", "/done").as_deref(),
         Some("# hello\nhttp://192.168.50.2:8888\n")
     );
-    let bad = b.write(
-        "bad.toml",
-        &crate::support::agent_spec("copy_via = \"rsync\"", ""),
-    );
+    let bad = b.write("bad.toml", AGENT_VIA_RSYNC);
     b.run(&["apply", bad.to_str().unwrap()])
         .status(2)
         .stderr_has("`copy_via`: `rsync` is not one of \"archive\" or \"cp\"");

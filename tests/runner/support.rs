@@ -86,13 +86,14 @@ impl Bottle {
         p
     }
 
-    /// The standard agent spec, `spec.toml`, with a two-file workspace.
+    /// The standard agent spec, [`AGENT_SPEC`], as `spec.toml`, with a
+    /// two-file workspace.
     pub fn agent(&self) -> PathBuf {
         self.write("ws/README.md", "# hello\n");
         let script = self.write("ws/src/main.sh", "echo main\n");
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        self.write("spec.toml", &agent_spec("", ""))
+        self.write("spec.toml", AGENT_SPEC)
     }
 
     /// A bottle command in this world, not yet run.
@@ -332,11 +333,11 @@ pub fn signal(child: &std::process::Child, sig: rustix::process::Signal) {
     rustix::process::kill_process(pid, sig).expect("kill");
 }
 
-/// The standard agent spec, with extra top-level keys and extra tables.
-pub fn agent_spec(top: &str, tables: &str) -> String {
-    format!(
-        r#"name = "agent"
-{top}
+/// The standard agent spec: image `img:1`, egress only to its proxy at
+/// 192.168.50.2:8888, the workspace `ws` copied to `/workspace`, a 2 s
+/// readiness timeout, and one step that writes `/done`.
+pub const AGENT_SPEC: &str = r#"name = "agent"
+
 [image]
 ref = "img:1"
 
@@ -356,6 +357,4 @@ timeout = "2s"
 [[exec]]
 run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
 workdir = "/workspace"
-{tables}"#
-    )
-}
+"#;
