@@ -6,7 +6,7 @@ use crate::support::{Bottle, VERSIONS};
 fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
     let key = b.pack_key("img:1");
     let id = b.copy_id(&b.path("spec.toml"));
-    let pack = format!("$TMP/cache/packs/{key}");
+    let pack = format!("[TMP]/cache/packs/{key}");
     let flags = format!(
         "--from {pack}.smolmachine --net --allow-cidr 192.168.50.2/32 -e HTTPS_PROXY=http://192.168.50.2:8888"
     );
@@ -21,7 +21,7 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
         create,
         "smolvm machine start --name agent".into(),
         "smolvm machine exec --name agent -- true".into(),
-        format!("smolvm machine cp $TMP/cache/uploads/agent-{id}.tar agent:/tmp/bottle-copy-{id}.tar"),
+        format!("smolvm machine cp [TMP]/cache/uploads/agent-{id}.tar agent:/tmp/bottle-copy-{id}.tar"),
         format!("smolvm machine exec --name agent -- sh -c 'tar -xf /tmp/bottle-copy-{id}.tar -C / && rm -f /tmp/bottle-copy-{id}.tar'"),
         "smolvm machine exec --name agent -w /workspace -- sh -c 'cat README.md > /done; printenv HTTPS_PROXY >> /done'"
             .into(),
@@ -165,8 +165,8 @@ fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
     assert_eq!(
         cps,
         [
-            "smolvm machine cp $TMP/ws/README.md agent:/workspace/README.md",
-            "smolvm machine cp $TMP/ws/src/main.sh agent:/workspace/src/main.sh"
+            "smolvm machine cp [TMP]/ws/README.md agent:/workspace/README.md",
+            "smolvm machine cp [TMP]/ws/src/main.sh agent:/workspace/src/main.sh"
         ]
     );
     assert!(!b.calls().iter().any(|c| c.contains("tar -xf")));
@@ -188,14 +188,10 @@ fn plan_prints_the_exact_argv_and_changes_nothing() {
     run.status(0)
         .stdout_has("agent: creating")
         .stdout_has("egress: only to 192.168.50.2/32");
-    let planned: Vec<String> = run
-        .stdout
+    let shown = b.normalize(&run.stdout);
+    let planned: Vec<&str> = shown
         .lines()
         .filter_map(|l| l.trim().strip_prefix("$ "))
-        .map(|l| {
-            l.replace(crate::support::SIM, "smolvm")
-                .replace(&*b.tmp.path().to_string_lossy(), "$TMP")
-        })
         .collect();
     assert_eq!(
         b.calls(),
@@ -246,7 +242,7 @@ fn a_spec_with_an_existing_pack_skips_the_pack_step() {
         [
             "smolvm --version",
             "smolvm machine status --name p --json",
-            "smolvm machine create --name p --from $TMP/build/agent.smolmachine",
+            "smolvm machine create --name p --from [TMP]/build/agent.smolmachine",
             "smolvm machine start --name p",
             "smolvm machine exec --name p -- true",
         ]

@@ -187,17 +187,16 @@ impl Bottle {
     }
 
     /// Every smolvm call so far as a shell line (quoted as bottle prints
-    /// argv), with the program shown as `smolvm` and the world's directory
-    /// as `$TMP`.
+    /// argv), shown as [`Bottle::normalize`] shows text: the program as
+    /// `smolvm`, the world's directory as `[TMP]`.
     pub fn calls(&self) -> Vec<String> {
         let home = Home::new(&self.path("sim"));
-        let root = self.tmp.path().to_string_lossy().into_owned();
         home.calls_made()
             .expect("calls")
             .into_iter()
             .map(|mut argv| {
                 argv[0] = "smolvm".into();
-                Argv(argv).to_string().replace(&root, "$TMP")
+                self.normalize(&Argv(argv).to_string())
             })
             .collect()
     }
