@@ -6,7 +6,7 @@ use crate::support::{Bottle, VERSIONS};
 fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
     let key = b.pack_key("img:1");
     let id = b.copy_id(&b.path("spec.toml"));
-    let pack = format!("$TMP/cache/packs/{key}");
+    let pack = format!("[TMP]/cache/packs/{key}");
     let flags = format!(
         "--from {pack}.smolmachine --net --allow-cidr 192.168.50.2/32 -e HTTPS_PROXY=http://192.168.50.2:8888"
     );
@@ -21,7 +21,7 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
         create,
         "smolvm machine start --name agent".into(),
         "smolvm machine exec --name agent -- true".into(),
-        format!("smolvm machine cp $TMP/cache/uploads/agent-{id}.tar agent:/tmp/bottle-copy-{id}.tar"),
+        format!("smolvm machine cp [TMP]/cache/uploads/agent-{id}.tar agent:/tmp/bottle-copy-{id}.tar"),
         format!("smolvm machine exec --name agent -- sh -c 'tar -xf /tmp/bottle-copy-{id}.tar -C / && rm -f /tmp/bottle-copy-{id}.tar'"),
         "smolvm machine exec --name agent -w /workspace -- sh -c 'cat README.md > /done; printenv HTTPS_PROXY >> /done'"
             .into(),
@@ -100,14 +100,62 @@ fn the_guest_gets_the_files_env_and_exec_effects() {
     );
 }
 
+/// The agent spec copying its workspace one file per `smolvm machine cp`:
+/// `copy_via = "cp"`.
+const AGENT_VIA_CP: &str = r#"name = "agent"
+copy_via = "cp"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
+/// The agent spec with a copy method bottle does not know: `copy_via = "rsync"`.
+const AGENT_VIA_RSYNC: &str = r#"name = "agent"
+copy_via = "rsync"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
 #[test]
 fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
     let b = Bottle::new();
     b.agent();
-    let spec = b.write(
-        "spec.toml",
-        &crate::support::agent_spec("copy_via = \"cp\"", ""),
-    );
+    let spec = b.write("spec.toml", AGENT_VIA_CP);
     b.run(&["apply", spec.to_str().unwrap()]).status(0);
     let cps: Vec<String> = b
         .calls()
@@ -117,8 +165,8 @@ fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
     assert_eq!(
         cps,
         [
-            "smolvm machine cp $TMP/ws/README.md agent:/workspace/README.md",
-            "smolvm machine cp $TMP/ws/src/main.sh agent:/workspace/src/main.sh"
+            "smolvm machine cp [TMP]/ws/README.md agent:/workspace/README.md",
+            "smolvm machine cp [TMP]/ws/src/main.sh agent:/workspace/src/main.sh"
         ]
     );
     assert!(!b.calls().iter().any(|c| c.contains("tar -xf")));
@@ -126,10 +174,7 @@ fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
         b.guest("agent", "/done").as_deref(),
         Some("# hello\nhttp://192.168.50.2:8888\n")
     );
-    let bad = b.write(
-        "bad.toml",
-        &crate::support::agent_spec("copy_via = \"rsync\"", ""),
-    );
+    let bad = b.write("bad.toml", AGENT_VIA_RSYNC);
     b.run(&["apply", bad.to_str().unwrap()])
         .status(2)
         .stderr_has("`copy_via`: `rsync` is not one of \"archive\" or \"cp\"");
@@ -143,14 +188,10 @@ fn plan_prints_the_exact_argv_and_changes_nothing() {
     run.status(0)
         .stdout_has("agent: creating")
         .stdout_has("egress: only to 192.168.50.2/32");
-    let planned: Vec<String> = run
-        .stdout
+    let shown = b.normalize(&run.stdout);
+    let planned: Vec<&str> = shown
         .lines()
         .filter_map(|l| l.trim().strip_prefix("$ "))
-        .map(|l| {
-            l.replace(crate::support::SIM, "smolvm")
-                .replace(&*b.tmp.path().to_string_lossy(), "$TMP")
-        })
         .collect();
     assert_eq!(
         b.calls(),
@@ -201,7 +242,7 @@ fn a_spec_with_an_existing_pack_skips_the_pack_step() {
         [
             "smolvm --version",
             "smolvm machine status --name p --json",
-            "smolvm machine create --name p --from $TMP/build/agent.smolmachine",
+            "smolvm machine create --name p --from [TMP]/build/agent.smolmachine",
             "smolvm machine start --name p",
             "smolvm machine exec --name p -- true",
         ]

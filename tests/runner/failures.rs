@@ -83,14 +83,37 @@ fn a_failure_at_each_step_tears_down_everything_in_both_dialects() {
     }
 }
 
+/// The agent spec copying its workspace one file per `smolvm machine cp`:
+/// `copy_via = "cp"`.
+const AGENT_VIA_CP: &str = r#"name = "agent"
+copy_via = "cp"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
 #[test]
 fn the_error_names_the_argv_and_smolvm_stderr() {
     let b = Bottle::new();
     b.agent();
-    let spec = b.write(
-        "spec.toml",
-        &crate::support::agent_spec("copy_via = \"cp\"", ""),
-    );
+    let spec = b.write("spec.toml", AGENT_VIA_CP);
     let run = b.run_with(
         &[("SMOLVM_SIM_FAIL", "cp@2")],
         &["apply", spec.to_str().unwrap()],
@@ -101,14 +124,37 @@ fn the_error_names_the_argv_and_smolvm_stderr() {
         .stderr_has("agent:/workspace/src/main.sh` exited with code 1: Error: simulated failure of cp (call 2)");
 }
 
+/// The agent spec with a second step that exits 7.
+const AGENT_THEN_EXIT_7: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+[[exec]]
+run = ["sh", "-c", "exit 7"]
+"#;
+
 #[test]
 fn a_failing_guest_command_reports_its_exit_code() {
     let b = Bottle::new();
     b.agent();
-    let spec = b.write(
-        "spec.toml",
-        &crate::support::agent_spec("", "[[exec]]\nrun = [\"sh\", \"-c\", \"exit 7\"]\n"),
-    );
+    let spec = b.write("spec.toml", AGENT_THEN_EXIT_7);
     let run = b.run(&["apply", spec.to_str().unwrap()]);
     run.status(1)
         .stderr_has("agent: exec[1] failed")
@@ -275,12 +321,35 @@ fn down_on_smolvm_0_8_does_not_delete_a_machine_it_could_not_stop() {
     assert!(b.record("agent").is_some());
 }
 
+/// The agent spec waiting up to 120 s for readiness instead of 2 s.
+const AGENT_READY_IN_120S: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "120s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
 #[test]
 fn a_vm_that_dies_while_bottle_waits_fails_fast_with_its_state() {
     let b = Bottle::new();
     b.agent();
-    let text = crate::support::agent_spec("", "").replace("timeout = \"2s\"", "timeout = \"120s\"");
-    let spec = b.write("spec.toml", &text);
+    let spec = b.write("spec.toml", AGENT_READY_IN_120S);
     let child = b.spawn(
         &[("SMOLVM_SIM_READY_AFTER", "100000")],
         &["apply", spec.to_str().unwrap()],

@@ -5,9 +5,33 @@ use rustix::process::Signal;
 
 use crate::support::{Bottle, finish, signal};
 
-fn spec(b: &Bottle, name: &str, image: &str) -> String {
-    let text = format!("name = \"{name}\"\n[image]\nref = \"{image}\"\n");
-    b.write(&format!("{name}.toml"), &text)
+/// Machine `one` on image `img:1`.
+const ONE: &str = r#"name = "one"
+[image]
+ref = "img:1"
+"#;
+
+/// Machine `two` on the same image as `one`.
+const TWO: &str = r#"name = "two"
+[image]
+ref = "img:1"
+"#;
+
+/// Machine `three` on the same image as `one`.
+const THREE: &str = r#"name = "three"
+[image]
+ref = "img:1"
+"#;
+
+/// Machine `two` on another image, `img:2`.
+const TWO_ON_IMG_2: &str = r#"name = "two"
+[image]
+ref = "img:2"
+"#;
+
+/// Write `text` as `{file}.toml`; its path.
+fn spec(b: &Bottle, file: &str, text: &str) -> String {
+    b.write(&format!("{file}.toml"), text)
         .to_string_lossy()
         .into_owned()
 }
@@ -22,7 +46,7 @@ fn packs_made(b: &Bottle) -> usize {
 #[test]
 fn a_second_spec_with_the_same_image_issues_no_pack() {
     let b = Bottle::new();
-    let (one, two) = (spec(&b, "one", "img:1"), spec(&b, "two", "img:1"));
+    let (one, two) = (spec(&b, "one", ONE), spec(&b, "two", TWO));
     b.run(&["apply", &one]).status(0);
     b.run(&["apply", &two]).status(0);
     assert_eq!(packs_made(&b), 1);
@@ -32,7 +56,7 @@ fn a_second_spec_with_the_same_image_issues_no_pack() {
         [key.clone(), format!("{key}.smolmachine")]
     );
     b.clear_calls();
-    b.run(&["apply", "--repack", &spec(&b, "three", "img:1")])
+    b.run(&["apply", "--repack", &spec(&b, "three", THREE)])
         .status(0);
     assert_eq!(packs_made(&b), 1, "--repack packs again");
     b.run(&["plan", "--repack", &two]).status(0);
@@ -41,7 +65,7 @@ fn a_second_spec_with_the_same_image_issues_no_pack() {
 #[test]
 fn an_interrupted_pack_never_poisons_the_cache() {
     let b = Bottle::new();
-    let one = spec(&b, "one", "img:1");
+    let one = spec(&b, "one", ONE);
     let child = b.spawn(&[("SMOLVM_SIM_HANG", "pack")], &["apply", &one]);
     b.wait_for_call("pack create");
     signal(&child, Signal::KILL);
@@ -62,7 +86,7 @@ fn an_interrupted_pack_never_poisons_the_cache() {
 #[test]
 fn gc_packs_prunes_only_what_no_machine_was_created_from() {
     let b = Bottle::new();
-    let (one, two) = (spec(&b, "one", "img:1"), spec(&b, "two", "img:2"));
+    let (one, two) = (spec(&b, "one", ONE), spec(&b, "two", TWO_ON_IMG_2));
     b.run(&["apply", &one, &two]).status(0);
     b.run(&["down", "two"]).status(0);
     let unused = format!("{}.smolmachine", b.pack_key("img:2"));

@@ -6,7 +6,13 @@ use crate::support::Bottle;
 /// A spec whose exec leaves `/done` holding the machine's own name.
 fn spec(b: &Bottle, name: &str) -> String {
     let text = format!(
-        "name = \"{name}\"\n[image]\nref = \"img:1\"\n\n[[exec]]\nrun = [\"sh\", \"-c\", \"echo {name} > /done\"]\n"
+        r#"name = "{name}"
+[image]
+ref = "img:1"
+
+[[exec]]
+run = ["sh", "-c", "echo {name} > /done"]
+"#
     );
     b.write(&format!("{name}.toml"), &text)
         .to_string_lossy()

@@ -2,7 +2,7 @@
 //! replaces, gone recreates, and a machine bottle did not create is left
 //! alone.
 
-use crate::support::{Bottle, VERSIONS, agent_spec, delete_line};
+use crate::support::{Bottle, VERSIONS, delete_line};
 
 #[test]
 fn an_unchanged_reapply_makes_no_mutating_call() {
@@ -51,6 +51,30 @@ fn a_stopped_machine_is_started_and_waited_for_only() {
     );
 }
 
+/// The agent spec with its proxy on port 9999 instead of 8888: a changed env.
+const AGENT_PROXY_9999: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:9999"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
 #[test]
 fn a_changed_spec_replaces_the_machine_and_says_what_changed() {
     for v in VERSIONS {
@@ -59,8 +83,7 @@ fn a_changed_spec_replaces_the_machine_and_says_what_changed() {
         let spec = spec.to_str().unwrap();
         b.run(&["apply", "--allow-unenforced-egress", spec])
             .status(0);
-        let changed = agent_spec("", "").replace("8888", "9999");
-        b.write("spec.toml", &changed);
+        b.write("spec.toml", AGENT_PROXY_9999);
         b.write("ws/README.md", "# changed\n");
         b.clear_calls();
         let run = b.run(&["apply", "--allow-unenforced-egress", spec]);
@@ -93,13 +116,37 @@ fn a_changed_spec_replaces_the_machine_and_says_what_changed() {
     }
 }
 
+/// The agent spec on image `img:2` instead of `img:1`: a changed image.
+const AGENT_ON_IMG_2: &str = r#"name = "agent"
+
+[image]
+ref = "img:2"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+"#;
+
 #[test]
 fn a_failed_pack_during_replace_leaves_the_old_machine_running() {
     let b = Bottle::new();
     let spec = b.agent();
     let spec = spec.to_str().unwrap();
     b.run(&["apply", spec]).status(0);
-    b.write("spec.toml", &agent_spec("", "").replace("img:1", "img:2"));
+    b.write("spec.toml", AGENT_ON_IMG_2);
     b.run_with(&[("SMOLVM_SIM_FAIL", "pack")], &["apply", spec])
         .status(1)
         .stderr_has("agent: nothing was created");

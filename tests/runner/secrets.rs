@@ -3,25 +3,50 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{Bottle, agent_spec};
+use crate::support::Bottle;
 
 const CANARY: &str = "CANARY-7f3a9c1e-do-not-leak";
 const FILE_CANARY: &str = "FILECANARY-19b2d7";
 
-fn secret_spec(b: &Bottle, extra_exec: &str) -> std::path::PathBuf {
-    b.agent();
-    b.write("token.txt", &format!("{FILE_CANARY}\n"));
-    let tables = format!(
-        r#"[[exec]]
+/// The agent spec with two secrets, `API_KEY` from the host variable
+/// `HOST_API_KEY` and `TOKEN` from `token.txt`, and a second step that
+/// writes both to `/got`.
+const SECRET_SPEC: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+[[exec]]
 run = ["sh", "-c", "echo $API_KEY $TOKEN > /got"]
 secrets = ["API_KEY", "TOKEN"]
-{extra_exec}
+
 [secrets]
-API_KEY = {{ from_env = "HOST_API_KEY" }}
-TOKEN = {{ from_file = "token.txt" }}
-"#
-    );
-    b.write("spec.toml", &agent_spec("", &tables))
+API_KEY = { from_env = "HOST_API_KEY" }
+TOKEN = { from_file = "token.txt" }
+"#;
+
+/// Write `text` as `spec.toml` beside the agent's workspace and
+/// `token.txt`, which holds `FILE_CANARY`.
+fn secret_world(b: &Bottle, text: &str) -> std::path::PathBuf {
+    b.agent();
+    b.write("token.txt", &format!("{FILE_CANARY}\n"));
+    b.write("spec.toml", text)
 }
 
 /// Every file under `dir` whose bytes contain `needle`.
@@ -44,7 +69,7 @@ fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
 #[test]
 fn secrets_reach_the_guest_and_nothing_else() {
     let b = Bottle::new();
-    let spec = secret_spec(&b, "");
+    let spec = secret_world(&b, SECRET_SPEC);
     let spec = spec.to_str().unwrap();
     std::fs::create_dir_all(b.path("tmp")).unwrap();
     let tmpdir = b.path("tmp").to_string_lossy().into_owned();
@@ -101,13 +126,45 @@ fn secrets_reach_the_guest_and_nothing_else() {
     );
 }
 
+/// The secret spec with a third step that prints `API_KEY` to stderr and
+/// exits 9.
+const SECRET_SPEC_THEN_LEAK: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+[[exec]]
+run = ["sh", "-c", "echo $API_KEY $TOKEN > /got"]
+secrets = ["API_KEY", "TOKEN"]
+[[exec]]
+run = ["sh", "-c", "echo leaked $API_KEY >&2; exit 9"]
+secrets = ["API_KEY"]
+
+[secrets]
+API_KEY = { from_env = "HOST_API_KEY" }
+TOKEN = { from_file = "token.txt" }
+"#;
+
 #[test]
 fn a_secret_echoed_by_a_failing_step_is_masked() {
     let b = Bottle::new();
-    let spec = secret_spec(
-        &b,
-        "[[exec]]\nrun = [\"sh\", \"-c\", \"echo leaked $API_KEY >&2; exit 9\"]\nsecrets = [\"API_KEY\"]\n",
-    );
+    let spec = secret_world(&b, SECRET_SPEC_THEN_LEAK);
     let run = b.run_with(
         &[("HOST_API_KEY", CANARY)],
         &["apply", spec.to_str().unwrap()],
@@ -118,10 +175,42 @@ fn a_secret_echoed_by_a_failing_step_is_masked() {
     assert!(b.world().machines.is_empty());
 }
 
+/// The secret spec with `API_KEY` from the host variable `OTHER_KEY`
+/// instead of `HOST_API_KEY`: a changed reference.
+const SECRET_SPEC_FROM_OTHER_KEY: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+[[exec]]
+run = ["sh", "-c", "echo $API_KEY $TOKEN > /got"]
+secrets = ["API_KEY", "TOKEN"]
+
+[secrets]
+API_KEY = { from_env = "OTHER_KEY" }
+TOKEN = { from_file = "token.txt" }
+"#;
+
 #[test]
 fn the_fingerprint_covers_references_not_values() {
     let b = Bottle::new();
-    let spec = secret_spec(&b, "");
+    let spec = secret_world(&b, SECRET_SPEC);
     let spec = spec.to_str().unwrap();
     b.run_with(&[("HOST_API_KEY", CANARY)], &["apply", spec])
         .status(0);
@@ -131,19 +220,71 @@ fn the_fingerprint_covers_references_not_values() {
     )
     .status(0)
     .stderr_has("agent: unchanged");
-    let text = std::fs::read_to_string(spec)
-        .unwrap()
-        .replace("HOST_API_KEY", "OTHER_KEY");
-    b.write("spec.toml", &text);
+    b.write("spec.toml", SECRET_SPEC_FROM_OTHER_KEY);
     b.run_with(&[("OTHER_KEY", CANARY)], &["apply", spec])
         .status(0)
         .stderr_has("replacing (changed: secrets)");
 }
 
+/// The agent spec with a second step asking for a secret `NOPE` that no
+/// `[secrets]` table declares.
+const UNDECLARED_SECRET_SPEC: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+[[exec]]
+run = ["true"]
+secrets = ["NOPE"]
+"#;
+
+/// The agent spec with a secret `A` that names two sources, a host
+/// variable and a file.
+const TWO_SOURCE_SECRET_SPEC: &str = r#"name = "agent"
+
+[image]
+ref = "img:1"
+
+[network]
+allow_cidrs = ["192.168.50.2/32"]
+
+[env]
+HTTPS_PROXY = "http://192.168.50.2:8888"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[ready]
+timeout = "2s"
+
+[[exec]]
+run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
+workdir = "/workspace"
+[secrets]
+A = { from_env = "X", from_file = "y" }
+"#;
+
 #[test]
 fn missing_or_bad_secrets_are_located_spec_errors_before_anything_runs() {
     let b = Bottle::new();
-    let spec = secret_spec(&b, "");
+    let spec = secret_world(&b, SECRET_SPEC);
     let spec = spec.to_str().unwrap();
     b.run(&["apply", spec]).status(2).stderr_has(&format!(
         "{spec}:27:1: `secrets.API_KEY`: host variable `HOST_API_KEY` is not set"
@@ -156,18 +297,11 @@ fn missing_or_bad_secrets_are_located_spec_errors_before_anything_runs() {
     b.run_with(&[("HOST_API_KEY", CANARY)], &["apply", spec])
         .status(2)
         .stderr_has("token.txt does not exist");
-    let undeclared = agent_spec("", "[[exec]]\nrun = [\"true\"]\nsecrets = [\"NOPE\"]\n");
-    let undeclared = b.write("undeclared.toml", &undeclared);
+    let undeclared = b.write("undeclared.toml", UNDECLARED_SECRET_SPEC);
     b.run(&["apply", undeclared.to_str().unwrap()])
         .status(2)
         .stderr_has("`exec[1].secrets`: `NOPE` is not declared in [secrets]");
-    let both = b.write(
-        "both.toml",
-        &agent_spec(
-            "",
-            "[secrets]\nA = { from_env = \"X\", from_file = \"y\" }\n",
-        ),
-    );
+    let both = b.write("both.toml", TWO_SOURCE_SECRET_SPEC);
     b.run(&["apply", both.to_str().unwrap()])
         .status(2)
         .stderr_has("give exactly one of `from_env` or `from_file`");

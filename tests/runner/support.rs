@@ -86,13 +86,14 @@ impl Bottle {
         p
     }
 
-    /// The standard agent spec, `spec.toml`, with a two-file workspace.
+    /// The standard agent spec, [`AGENT_SPEC`], as `spec.toml`, with a
+    /// two-file workspace.
     pub fn agent(&self) -> PathBuf {
         self.write("ws/README.md", "# hello\n");
         let script = self.write("ws/src/main.sh", "echo main\n");
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        self.write("spec.toml", &agent_spec("", ""))
+        self.write("spec.toml", AGENT_SPEC)
     }
 
     /// A bottle command in this world, not yet run.
@@ -186,17 +187,16 @@ impl Bottle {
     }
 
     /// Every smolvm call so far as a shell line (quoted as bottle prints
-    /// argv), with the program shown as `smolvm` and the world's directory
-    /// as `$TMP`.
+    /// argv), shown as [`Bottle::normalize`] shows text: the program as
+    /// `smolvm`, the world's directory as `[TMP]`.
     pub fn calls(&self) -> Vec<String> {
         let home = Home::new(&self.path("sim"));
-        let root = self.tmp.path().to_string_lossy().into_owned();
         home.calls_made()
             .expect("calls")
             .into_iter()
             .map(|mut argv| {
                 argv[0] = "smolvm".into();
-                Argv(argv).to_string().replace(&root, "$TMP")
+                self.normalize(&Argv(argv).to_string())
             })
             .collect()
     }
@@ -332,11 +332,11 @@ pub fn signal(child: &std::process::Child, sig: rustix::process::Signal) {
     rustix::process::kill_process(pid, sig).expect("kill");
 }
 
-/// The standard agent spec, with extra top-level keys and extra tables.
-pub fn agent_spec(top: &str, tables: &str) -> String {
-    format!(
-        r#"name = "agent"
-{top}
+/// The standard agent spec: image `img:1`, egress only to its proxy at
+/// 192.168.50.2:8888, the workspace `ws` copied to `/workspace`, a 2 s
+/// readiness timeout, and one step that writes `/done`.
+pub const AGENT_SPEC: &str = r#"name = "agent"
+
 [image]
 ref = "img:1"
 
@@ -356,6 +356,4 @@ timeout = "2s"
 [[exec]]
 run = ["sh", "-c", "cat README.md > /done; printenv HTTPS_PROXY >> /done"]
 workdir = "/workspace"
-{tables}"#
-    )
-}
+"#;
