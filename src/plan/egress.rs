@@ -41,3 +41,22 @@ impl Egress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unenforced_allow_list_warns_and_the_warning_says_why() {
+        let v = Version::new(1, 7, 7);
+        assert_eq!(Egress::None.warning("a", &v), None);
+        assert_eq!(Egress::Enforced.warning("a", &v), None);
+        assert_eq!(
+            Egress::Unenforced.warning("a", &v).as_deref(),
+            Some(
+                "warning: egress of `a` is UNRESTRICTED: smolvm 1.7.7 drops \
+                 network.allow_cidrs on `create --from` (fixed in 1.8.0)"
+            )
+        );
+    }
+}

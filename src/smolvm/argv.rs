@@ -76,10 +76,6 @@ impl Cli {
         }
     }
 
-    pub fn program(&self) -> &str {
-        &self.program
-    }
-
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

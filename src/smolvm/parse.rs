@@ -238,6 +238,25 @@ mod tests {
                 Known::NotFound,
             ),
             ("the machine is not running and was not found", Known::Other),
+            // Close to a known form, but not it: the name must be quoted
+            // (and hold no quote or space), and nothing may precede
+            // `machine` but an `…: ` prefix.
+            ("Error: machine a already exists", Known::Other),
+            ("Error: machine 'a already exists", Known::Other),
+            ("Error: machine a' already exists", Known::Other),
+            ("Error: machine 'a b' already exists", Known::Other),
+            ("Error: machine ' already exists", Known::Other),
+            ("Error: the machine 'a' already exists", Known::Other),
+            ("Error: vm not found: a b", Known::Other),
+            ("Error: vm not found: ", Known::Other),
+            (
+                "Error: config operation failed: machine status: machine a not found",
+                Known::Other,
+            ),
+            (
+                "Error: agent operation failed: connect: machine a is not running. Use it.",
+                Known::Other,
+            ),
             ("", Known::Other),
         ];
         for (msg, want) in cases {
