@@ -265,6 +265,14 @@ mod tests {
     }
 
     #[test]
+    fn states_read_back_what_they_print() {
+        for word in ["created", "running", "stopped", "unreachable", "frozen"] {
+            assert_eq!(MachineState::from_word(word).as_str(), word);
+        }
+        assert_eq!(MachineState::from_word("running"), MachineState::Running);
+    }
+
+    #[test]
     fn the_error_line_is_found_after_log_lines() {
         let stderr = "\x1b[2mlog\x1b[0m line\nError: vm not found: a\n";
         assert_eq!(error_message(stderr).as_deref(), Some("vm not found: a"));
