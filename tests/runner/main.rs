@@ -18,6 +18,7 @@ mod reapply;
 mod secrets;
 mod signals;
 mod sim;
+mod store;
 mod views;
 
 /// `autotests = false` lets a file under `tests/runner/` be forgotten:
