@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Mutation testing of bottle's decision-critical code (README, "Mutation
+# testing"). Not part of CI's default run: it takes tens of minutes.
+#
+#   scripts/mutants.sh            # every decision-critical file
+#   scripts/mutants.sh FILE…      # only these
+#
+# Phase 1 tests each mutant with the unit tests (fast); phase 2 tests the
+# survivors of phase 1 again with the end-to-end tests too, so a mutant is
+# "missed" only if no test at all notices it. Prints caught / missed /
+# unviable per file and the overall score; the missed mutants are listed in
+# mutants.out/missed.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VERSION=27.1.0
+if ! cargo mutants --version 2>/dev/null | grep -q "$VERSION"; then
+    cargo install --locked cargo-mutants --version "$VERSION"
+fi
+
+files=("$@")
+if [ ${#files[@]} -eq 0 ]; then
+    files=(
+        src/lifecycle/mod.rs
+        src/plan/decide.rs
+        src/plan/egress.rs
+        src/plan/inputs.rs
+        src/plan/mod.rs
+        src/plan/step.rs
+        src/smolvm/argv.rs
+        src/smolvm/call.rs
+        src/smolvm/parse.rs
+        src/smolvm/version.rs
+        src/spec/resolve.rs
+        src/state/record.rs
+        src/state/store.rs
+    )
+fi
+args=()
+for f in "${files[@]}"; do args+=(--file "$f"); done
+
+jobs=${MUTANTS_JOBS:-1}
+cargo mutants --no-shuffle -j "$jobs" "${args[@]}" -- --lib || true
+cargo mutants --no-shuffle -j "$jobs" --iterate "${args[@]}" -- --lib --test runner || true
+
+python3 - <<'PY'
+import collections, os
+def lines(name):
+    path = os.path.join("mutants.out", name)
+    return open(path).read().splitlines() if os.path.exists(path) else []
+kinds = {
+    "caught": lines("caught.txt") + lines("previously_caught.txt"),
+    "missed": lines("missed.txt"),
+    "timeout": lines("timeout.txt"),
+    "unviable": lines("unviable.txt"),
+}
+per = collections.defaultdict(collections.Counter)
+for kind, found in kinds.items():
+    for line in found:
+        per[line.split(":", 1)[0]][kind] += 1
+total = collections.Counter()
+print(f"{'file':28} {'caught':>7} {'missed':>7} {'timeout':>8} {'unviable':>9}")
+for f in sorted(per):
+    c = per[f]
+    total.update(c)
+    print(f"{f:28} {c['caught']:7} {c['missed']:7} {c['timeout']:8} {c['unviable']:9}")
+print(f"{'total':28} {total['caught']:7} {total['missed']:7} {total['timeout']:8} {total['unviable']:9}")
+viable = total["caught"] + total["missed"] + total["timeout"]
+score = 100.0 * total["caught"] / viable if viable else 100.0
+print(f"caught {total['caught']} of {viable} viable mutants ({score:.1f}%)")
+for m in kinds["missed"] + kinds["timeout"]:
+    print(f"  survived: {m}")
+PY
