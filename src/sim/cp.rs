@@ -7,7 +7,8 @@
 //! `--mode` (1.9.0 on) sets the uploaded file's permission bits; `--uid`
 //! and `--gid` are accepted and not applied (the simulator runs
 //! unprivileged); all three are refused on a download. Every guest path
-//! stays inside the guest root.
+//! stays inside the guest root (`rootfs`: the guest's links are followed
+//! inside it; the renamed upload replaces a link at its path).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -16,8 +17,8 @@ use std::path::Path;
 use super::cmd::{Cp, Owner};
 use super::engine::Engine;
 use super::exec::running;
-use super::guest;
 use super::reply::SimOutput;
+use super::rootfs::{self, Last};
 use super::world::World;
 
 impl Engine {
@@ -42,9 +43,10 @@ impl Engine {
             ));
         }
         let root = self.home.guest(name);
-        let copied = guest::host_path(&root, "/", to).and_then(|to| {
+        let copied = rootfs::resolve(&root, "/", to, Last::Keep).and_then(|to| {
             let staged = to.with_extension("smolvm-cp-tmp");
             fs::create_dir_all(to.parent().unwrap_or(&root))
+                .and_then(|()| remove_if_present(&staged))
                 .and_then(|()| fs::copy(host, &staged))
                 .and_then(|_| match owner.mode {
                     Some(mode) => fs::set_permissions(&staged, fs::Permissions::from_mode(mode)),
@@ -64,11 +66,20 @@ impl Engine {
             return refused;
         }
         let root = self.home.guest(name);
-        let copied = guest::host_path(&root, "/", from)
+        let copied = rootfs::resolve(&root, "/", from, Last::Follow)
             .and_then(|from| fs::copy(from, host).map_err(|e| e.to_string()));
         match copied {
             Ok(_) => SimOutput::ok(""),
             Err(e) => SimOutput::error(format!("cp: {e}")),
         }
+    }
+}
+
+/// Remove `path` if there is anything there (a guest's link included), so
+/// that the staged copy is a new file and never written through a link.
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }

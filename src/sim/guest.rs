@@ -1,11 +1,16 @@
 //! The guest side of the simulator: a directory per machine as its root
 //! filesystem, and a small built-in command set for `exec`. Nothing here
-//! ever runs a host program; every path stays inside the guest root.
+//! ever runs a host program; every path stays inside the guest root: paths
+//! are resolved by `rootfs` (links followed inside the root only) and
+//! `tar -x` is `untar`'s.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use super::rootfs::{self, Last};
+use super::untar;
 
 /// What a guest command printed and returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,32 +52,15 @@ pub struct Guest<'a> {
     pub env: BTreeMap<String, String>,
 }
 
-/// Map guest path `p` (absolute, or relative to `cwd`) into `root`.
-pub fn host_path(root: &Path, cwd: &str, p: &str) -> Result<PathBuf, String> {
-    let full = if p.starts_with('/') {
-        PathBuf::from(p)
-    } else {
-        Path::new(cwd).join(p)
-    };
-    let mut out = root.to_path_buf();
-    for c in full.components() {
-        match c {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if out != root {
-                    out.pop();
-                }
-            }
-            Component::Prefix(_) => return Err(format!("{p}: bad path")),
-        }
-    }
-    Ok(out)
-}
-
 impl Guest<'_> {
+    /// The host path of guest path `p`, links followed (inside the root).
     fn path(&self, p: &str) -> Result<PathBuf, String> {
-        host_path(self.root, &self.cwd, p)
+        rootfs::resolve(self.root, &self.cwd, p, Last::Follow)
+    }
+
+    /// The host path of guest path `p` itself: a last link is not followed.
+    fn entry(&self, p: &str) -> Result<PathBuf, String> {
+        rootfs::resolve(self.root, &self.cwd, p, Last::Keep)
     }
 
     /// Run one command.
@@ -103,6 +91,7 @@ impl Guest<'_> {
                 self.each(dirs, |p| fs::create_dir_all(p).map_err(|e| e.to_string()))
             }
             ("rm", rest) => self.rm(rest),
+            ("ln", rest) => self.ln(rest),
             ("tar", rest) => self.tar(rest),
             ("sh", ["-c", script, params @ ..]) => {
                 let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
@@ -122,6 +111,16 @@ impl Guest<'_> {
     fn each(&self, paths: &[&str], f: impl Fn(&Path) -> Result<(), String>) -> Ran {
         for p in paths {
             if let Err(e) = self.path(p).and_then(|h| f(&h)) {
+                return Ran::err(1, format!("{p}: {e}\n"));
+            }
+        }
+        Ran::ok(String::new())
+    }
+
+    /// As [`Guest::each`], on each path itself (a last link not followed).
+    fn each_entry(&self, paths: &[&str], f: impl Fn(&Path) -> Result<(), String>) -> Ran {
+        for p in paths {
+            if let Err(e) = self.entry(p).and_then(|h| f(&h)) {
                 return Ran::err(1, format!("{p}: {e}\n"));
             }
         }
@@ -148,20 +147,55 @@ impl Guest<'_> {
     }
 
     fn test(&self, flag: &str, p: &str) -> Ran {
-        let Ok(h) = self.path(p) else {
+        let found = match flag {
+            "-L" | "-h" => self.entry(p),
+            _ => self.path(p),
+        };
+        let Ok(h) = found else {
             return Ran::err(1, String::new());
         };
         let yes = match flag {
             "-e" => h.exists(),
             "-f" => h.is_file(),
             "-d" => h.is_dir(),
+            "-L" | "-h" => h.is_symlink(),
             _ => return Ran::err(2, format!("test: unknown operator {flag}\n")),
         };
         Ran::status(yes)
     }
 
+    /// `ln -s[f][n] [--] TARGET PATH`: a symbolic link with `TARGET` as
+    /// its text (never resolved here). `-f` replaces what is at `PATH`;
+    /// `PATH` an existing directory (not a link to one, with `-n`) gets
+    /// the link inside it, named as the target's last component.
+    fn ln(&self, args: &[&str]) -> Ran {
+        let (flags, rest) = ln_args(args);
+        let [target, path] = rest.as_slice() else {
+            return Ran::err(1, "ln: usage: ln -s[fn] TARGET PATH\n".into());
+        };
+        if !flags.contains('s') {
+            return Ran::err(1, "ln: only symbolic links (-s) are supported\n".into());
+        }
+        let made = self.entry(path).and_then(|mut at| {
+            let keep_link = flags.contains('n') && at.is_symlink();
+            let followed = self.path(path)?;
+            if followed.is_dir() && !keep_link {
+                let name = Path::new(target).file_name().ok_or("no link name")?;
+                at = followed.join(name);
+            }
+            if flags.contains('f') && (at.is_symlink() || at.is_file()) {
+                fs::remove_file(&at).map_err(|e| e.to_string())?;
+            }
+            std::os::unix::fs::symlink(target, &at).map_err(|e| e.to_string())
+        });
+        match made {
+            Ok(()) => Ran::ok(String::new()),
+            Err(e) => Ran::err(1, format!("ln: {path}: {e}\n")),
+        }
+    }
+
     /// `tar -x[z]f ARCHIVE [-C DIR]`: unpack inside the guest root only,
-    /// keeping modes.
+    /// keeping modes and links (see `untar`).
     fn tar(&self, args: &[&str]) -> Ran {
         let (flags, archive, dir) = match args {
             [flags, archive] => (*flags, *archive, None),
@@ -173,16 +207,12 @@ impl Guest<'_> {
             return Ran::err(1, format!("tar: unsupported flags '{flags}'\n"));
         }
         let unpacked = self.path(archive).and_then(|a| {
-            let dest = self.path(dir.unwrap_or(&self.cwd))?;
-            fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
             let file = fs::File::open(a).map_err(|e| e.to_string())?;
             let reader: Box<dyn std::io::Read> = match flags.contains('z') {
                 true => Box::new(flate2::read::GzDecoder::new(file)),
                 false => Box::new(file),
             };
-            let mut t = tar::Archive::new(reader);
-            t.set_preserve_permissions(true);
-            t.unpack(&dest).map_err(|e| e.to_string())
+            untar::unpack(self.root, &self.cwd, dir.unwrap_or(&self.cwd), reader)
         });
         match unpacked {
             Ok(()) => Ran::ok(String::new()),
@@ -194,8 +224,8 @@ impl Guest<'_> {
         let (flags, paths): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| a.starts_with('-'));
         let force = flags.iter().any(|f| f.contains('f'));
         let recursive = flags.iter().any(|f| f.contains('r') || f.contains('R'));
-        self.each(&paths, |h| {
-            let r = if h.is_dir() && recursive {
+        self.each_entry(&paths, |h| {
+            let r = if h.is_dir() && !h.is_symlink() && recursive {
                 fs::remove_dir_all(h)
             } else {
                 fs::remove_file(h)
@@ -372,6 +402,22 @@ impl Guest<'_> {
     }
 }
 
+/// The single-letter flags of `ln` run together (`-sfn`), and its other
+/// words (after `--`, all words are operands).
+fn ln_args<'a>(args: &[&'a str]) -> (String, Vec<&'a str>) {
+    let mut flags = String::new();
+    let mut rest = Vec::new();
+    let mut operands = false;
+    for a in args {
+        match (operands, a.strip_prefix('-')) {
+            (false, Some("-")) => operands = true,
+            (false, Some(f)) if !f.is_empty() => flags.push_str(f),
+            _ => rest.push(*a),
+        }
+    }
+    (flags, rest)
+}
+
 /// Split a script into commands; the flag says the command follows `&&`.
 fn split_script(script: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -400,19 +446,6 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn paths_never_leave_the_root() {
-        let root = Path::new("/sim/g");
-        assert_eq!(
-            host_path(root, "/", "/../../etc/passwd").unwrap(),
-            Path::new("/sim/g/etc/passwd")
-        );
-        assert_eq!(
-            host_path(root, "/w", "a/b").unwrap(),
-            Path::new("/sim/g/w/a/b")
-        );
     }
 
     #[test]
@@ -488,6 +521,53 @@ mod tests {
         );
         assert!(tmp.path().join("z/w/x.sh").is_file());
         assert_eq!(g.run(&s(&["tar", "-tf", "/tmp/a.tar"])).code, 1);
+    }
+
+    #[test]
+    fn ln_makes_links_that_builtins_follow_inside_the_root_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("guest");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/hostname"), "guest\n").unwrap();
+        let g = guest(&root);
+        let ok = |argv: &[&str]| assert_eq!(g.run(&s(argv)), Ran::ok(String::new()), "{argv:?}");
+        ok(&["mkdir", "-p", "/w/d"]);
+        ok(&["ln", "-sfn", "--", "/etc/hostname", "/w/name"]);
+        ok(&["ln", "-s", "/", "/w/top"]);
+        ok(&["ln", "-s", "-f", "-n", "../w/d", "/w/dir"]);
+        assert_eq!(
+            std::fs::read_link(root.join("w/name")).unwrap(),
+            Path::new("/etc/hostname"),
+            "the target text is kept"
+        );
+        assert_eq!(g.run(&s(&["cat", "/w/name"])).stdout, "guest\n");
+        assert_eq!(g.run(&s(&["test", "-L", "/w/name"])).code, 0);
+        assert_eq!(g.run(&s(&["test", "-h", "/w/d"])).code, 1);
+        assert_eq!(g.run(&s(&["test", "-f", "/w/name"])).code, 0);
+        ok(&[
+            "sh",
+            "-c",
+            "echo in > /w/top/escape-check && echo x > /w/dir/f",
+        ]);
+        assert!(root.join("escape-check").is_file());
+        assert!(!tmp.path().join("escape-check").exists());
+        assert!(!Path::new("/escape-check").exists());
+        assert!(root.join("w/d/f").is_file());
+        let exists = g.run(&s(&["ln", "-s", "x", "/w/name"]));
+        assert_eq!(exists.code, 1, "{exists:?}");
+        ok(&["ln", "-sf", "x", "/w/name"]);
+        assert_eq!(
+            std::fs::read_link(root.join("w/name")).unwrap(),
+            Path::new("x")
+        );
+        ok(&["ln", "-s", "/etc/hostname", "/w/d"]);
+        assert!(root.join("w/d/hostname").is_symlink(), "into a directory");
+        ok(&["rm", "-rf", "/w/dir"]);
+        assert!(
+            root.join("w/d/f").is_file(),
+            "rm removes the link, not its target"
+        );
+        assert_eq!(g.run(&s(&["ln", "/a", "/b"])).code, 1, "hard links");
     }
 
     #[test]

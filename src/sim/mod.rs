@@ -20,7 +20,9 @@
 //! (the command line), `cmd` (a parsed command), `engine` (one call, fault
 //! injection), `lifecycle`, `egress`, `exec`, `secrets`, `cp`, `pack` and
 //! `view` (the commands' semantics), `messages` (every text printed),
-//! `reply`, `knobs`, `world` and `guest`.
+//! `reply`, `knobs`, `world`, `guest` (the built-in commands), `rootfs`
+//! (guest paths on the host, links followed inside the guest root only)
+//! and `untar` (`tar -x`).
 
 mod cmd;
 mod cp;
@@ -35,7 +37,9 @@ mod messages;
 mod pack;
 mod release;
 mod reply;
+mod rootfs;
 mod secrets;
+mod untar;
 mod values;
 mod view;
 mod world;

@@ -489,6 +489,42 @@ fn cp_sets_the_mode_of_an_upload_and_refuses_it_on_a_download() {
     assert_eq!(std::fs::read_to_string(back).unwrap(), "data\n");
 }
 
+/// The guest's links are followed inside its root only: an upload into a
+/// directory linked to `/` lands at the guest's root, an upload onto a
+/// link replaces the link, and a download through one reads the guest's
+/// file, never the host's.
+#[test]
+fn cp_follows_guest_links_inside_the_guest_root_only() {
+    let s = Sim::on("1.9.3");
+    s.run("machine create --name vm");
+    s.run("machine start --name vm");
+    let root = s.engine.home.guest("vm");
+    let outside = s.path("outside");
+    std::fs::write(&outside, "host\n").unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/hostname"), "guest\n").unwrap();
+    std::os::unix::fs::symlink("/", root.join("top")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("onto")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("name")).unwrap();
+    let host = s.path("f");
+    std::fs::write(&host, "data\n").unwrap();
+    assert_eq!(
+        s.args(&["machine", "cp", &host, "vm:/top/cp-escape-check"]),
+        ok("")
+    );
+    assert!(root.join("cp-escape-check").is_file());
+    assert!(!std::path::Path::new("/cp-escape-check").exists());
+    assert_eq!(s.args(&["machine", "cp", &host, "vm:/onto"]), ok(""));
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "host\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("onto")).unwrap(),
+        "data\n"
+    );
+    let back = s.path("back");
+    assert_eq!(s.args(&["machine", "cp", "vm:/name", &back]), ok(""));
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "guest\n");
+}
+
 #[test]
 fn a_host_path_with_a_colon_is_read_as_a_machine() {
     let s = Sim::on("1.9.3");
