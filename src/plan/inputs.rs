@@ -11,8 +11,8 @@ use crate::lifecycle::Teardown;
 use crate::smolvm::argv::{Create, Exec};
 use crate::smolvm::{Call, Cli, GuestTarget, Version};
 use crate::spec::{
-    CopyVia, Desired, EnvKey, GuestPath, HostPath, Image, ImageRef, MachineName, SECRETS_DIR,
-    ValueError,
+    CopyKind, CopyVia, Desired, EnvKey, FileCopy, GuestPath, HostPath, Image, ImageRef,
+    MachineName, SECRETS_DIR, ValueError,
 };
 
 use super::step::Step;
@@ -213,8 +213,11 @@ impl<'a> Inputs<'a> {
                 let names: Vec<&str> = d.secrets.iter().map(|s| s.name.as_str()).collect();
                 format!("secrets {}", names.join(", "))
             }
-            Step::Copy(i) => format!("copy {}", d.files[i].guest),
-            Step::Upload => format!("upload {} files", d.files.len()),
+            Step::Copy(i) => match &d.files[i].kind {
+                CopyKind::File => format!("copy {}", d.files[i].guest),
+                CopyKind::Link { target } => format!("link {} -> {target}", d.files[i].guest),
+            },
+            Step::Upload => format!("upload {}", upload_count(&d.files)),
             Step::Unpack => {
                 let dests: Vec<&str> = d.spec.copies.iter().map(|c| c.dest.as_str()).collect();
                 format!("unpack {}", dests.join(", "))
@@ -246,7 +249,12 @@ impl<'a> Inputs<'a> {
             Step::Secrets => self.secret_calls(cli, staged),
             Step::Copy(i) => {
                 let f = &self.desired.files[i];
-                vec![cli.machine_cp(&f.host, target(&f.guest))]
+                match &f.kind {
+                    CopyKind::File => vec![cli.machine_cp(&f.host, target(&f.guest))],
+                    CopyKind::Link { target } => {
+                        vec![cli.machine_exec(&Exec::on(name), &link_command(&f.guest, target))]
+                    }
+                }
             }
             Step::Upload => self
                 .upload
@@ -318,6 +326,43 @@ fn upload(desired: &Desired, cache_dir: &Path) -> Result<Upload, PlanError> {
     })
 }
 
+/// `N files`, and `and M links` when there are links.
+fn upload_count(files: &[FileCopy]) -> String {
+    let links = files
+        .iter()
+        .filter(|f| matches!(f.kind, CopyKind::Link { .. }))
+        .count();
+    let plural = |n: usize, one: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {one}s"),
+    };
+    match links {
+        0 => format!("{} files", files.len()),
+        n => format!(
+            "{} and {}",
+            plural(files.len() - n, "file"),
+            plural(n, "link")
+        ),
+    }
+}
+
+/// The command that makes the link at `path` to `target` in the guest
+/// (`copy_via = "cp"`: `cp` copies regular files only): its directory,
+/// then `ln -sfn`. Both paths are `sh` parameters, never script text, so
+/// no target can be read as shell.
+fn link_command(path: &GuestPath, target: &str) -> Vec<String> {
+    let parent = match path.as_str().rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
+    };
+    let script = r#"mkdir -p "$1" && ln -sfn -- "$2" "$3""#;
+    let params = ["bottle-link", parent, target, path.as_str()];
+    sh(script)
+        .into_iter()
+        .chain(params.map(str::to_string))
+        .collect()
+}
+
 fn sh(script: &str) -> Vec<String> {
     ["sh", "-c", script].map(str::to_string).to_vec()
 }
@@ -353,5 +398,24 @@ mod tests {
         assert_ne!(k, pack_key("alpine:4", &v));
         assert_ne!(k, pack_key("alpine:3", &Version::new(1, 9, 2)));
         assert!(!k.ends_with(".smolmachine"));
+    }
+
+    #[test]
+    fn a_link_is_made_by_ln_with_its_target_as_a_parameter() {
+        let path = GuestPath::parse("/w/a/notes.txt").unwrap();
+        assert_eq!(
+            link_command(&path, "../$(reboot) '-x"),
+            [
+                "sh",
+                "-c",
+                r#"mkdir -p "$1" && ln -sfn -- "$2" "$3""#,
+                "bottle-link",
+                "/w/a",
+                "../$(reboot) '-x",
+                "/w/a/notes.txt"
+            ]
+        );
+        let top = link_command(&GuestPath::parse("/l").unwrap(), "x");
+        assert_eq!(top[4], "/");
     }
 }

@@ -1,14 +1,15 @@
-//! The copy archive: every file of a spec's `[[copy]]` entries in one tar,
-//! streamed from disk (files are never held in memory), with their modes,
-//! owned by root in the guest. Written 0600 under a temporary name and
-//! removed when dropped.
+//! The copy archive: every file and link of a spec's `[[copy]]` entries in
+//! one tar, streamed from disk (files are never held in memory), with their
+//! modes, owned by root in the guest. A link is written as a link with the
+//! target text resolved from the spec; no link is ever followed. Written
+//! 0600 under a temporary name and removed when dropped.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::spec::FileCopy;
+use crate::spec::{CopyKind, FileCopy};
 
 /// A written archive, removed on drop.
 #[derive(Debug)]
@@ -44,6 +45,28 @@ pub fn write(path: &Path, files: &[FileCopy]) -> io::Result<Archive> {
 }
 
 fn append<W: io::Write>(builder: &mut tar::Builder<W>, f: &FileCopy) -> io::Result<()> {
+    let name = f.guest.as_str().trim_start_matches('/');
+    match &f.kind {
+        CopyKind::File => append_file(builder, name, f),
+        CopyKind::Link { target } => builder.append_link(&mut link_header(), name, target),
+    }
+}
+
+fn link_header() -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    header.set_uid(0);
+    header.set_gid(0);
+    header
+}
+
+fn append_file<W: io::Write>(
+    builder: &mut tar::Builder<W>,
+    name: &str,
+    f: &FileCopy,
+) -> io::Result<()> {
     let file = File::open(f.host.as_path())?;
     let meta = file.metadata()?;
     let mut header = tar::Header::new_gnu();
@@ -53,7 +76,7 @@ fn append<W: io::Write>(builder: &mut tar::Builder<W>, f: &FileCopy) -> io::Resu
     header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
     header.set_uid(0);
     header.set_gid(0);
-    builder.append_data(&mut header, f.guest.as_str().trim_start_matches('/'), file)
+    builder.append_data(&mut header, name, file)
 }
 
 #[cfg(test)]
@@ -71,6 +94,7 @@ mod tests {
         let files = [FileCopy {
             host: crate::spec::HostPath::parse(&src).unwrap(),
             guest: crate::spec::GuestPath::parse("/w/bin/run.sh").unwrap(),
+            kind: CopyKind::File,
         }];
         let path = tmp.path().join("up/a.tar");
         let archive = write(&path, &files).unwrap();
@@ -89,5 +113,28 @@ mod tests {
         assert_eq!(body, "echo hi\n");
         drop(archive);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_link_is_archived_as_a_link_and_its_target_is_never_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("secret.txt"), "CANARY-7f3a").unwrap();
+        let notes = tmp.path().join("notes.txt");
+        std::os::unix::fs::symlink("secret.txt", &notes).unwrap();
+        let files = [FileCopy {
+            host: crate::spec::HostPath::parse(&notes).unwrap(),
+            guest: crate::spec::GuestPath::parse("/w/notes.txt").unwrap(),
+            kind: CopyKind::Link {
+                target: "../secret.txt".into(),
+            },
+        }];
+        let path = tmp.path().join("up/a.tar");
+        let _archive = write(&path, &files).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        let mut reader = tar::Archive::new(&bytes[..]);
+        let e = reader.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
+        assert_eq!(e.link_name().unwrap().unwrap(), Path::new("../secret.txt"));
+        assert!(!String::from_utf8_lossy(&bytes).contains("CANARY"));
     }
 }

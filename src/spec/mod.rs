@@ -1,10 +1,12 @@
 //! The spec: what a user declares about one VM, and how it is read.
 //!
 //! Owns parsing (`raw`), validation into domain types (`validate`, pure) and
-//! resolution of what the spec names on the host (`resolve`: copy sources,
-//! pack files, content fingerprint). It never talks to smolvm and never
+//! resolution of what the spec names on the host (`resolve`: pack files,
+//! content fingerprint; `copies`: copy sources, walked without following
+//! links). It never talks to smolvm and never
 //! writes anything.
 
+mod copies;
 mod error;
 mod location;
 mod raw;
@@ -18,9 +20,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves};
 pub use error::{Problem, SpecError};
 pub use location::Location;
-pub use resolve::{Desired, Field, FileCopy, Fingerprint, resolve};
+pub use resolve::{Desired, Field, Fingerprint, resolve};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue};
 pub use validate::parse;
 pub use values::{EnvKey, EnvVar, GuestPath, HostPath, ImageRef, MachineName, ValueError};

@@ -1,36 +1,30 @@
 //! Resolution of what a spec names on the host: pack files and copy
-//! sources are checked on disk, directories are walked into a file list,
-//! and a fingerprint of everything that shapes the VM is computed.
+//! sources are checked on disk, copy sources are walked (by `copies`) into
+//! what the guest receives, and a fingerprint of everything that shapes the
+//! VM is computed.
 //!
 //! Reads files; never writes any and never talks to smolvm.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::fs;
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::copies::{self, CopySummary, FileCopy, Walked, describe_io, update_file};
 use super::error::{Problem, SpecError};
 use super::secret::{self, Secret};
-use super::values::{GuestPath, HostPath};
-use super::{CopyEntry, Image, Spec};
-
-/// One host file to put at one guest path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileCopy {
-    pub host: HostPath,
-    pub guest: GuestPath,
-}
+use super::{Image, Spec};
 
 /// A spec with its host side resolved: what bottle will make the VM be.
 #[derive(Debug, Clone)]
 pub struct Desired {
     pub spec: Spec,
-    /// Every file to copy, in spec order (directories walked in name order).
+    /// Every file and link to copy, in spec order (directories walked in
+    /// name order).
     pub files: Vec<FileCopy>,
+    /// Each `[[copy]]` entry as `plan` shows it, in spec order.
+    pub copies: Vec<CopySummary>,
     /// The secrets' values, read from the host (never hashed or stored).
     pub secrets: Vec<Secret>,
     pub fingerprint: Fingerprint,
@@ -113,7 +107,7 @@ impl Fingerprint {
 pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     let mut problems = Vec::new();
     let image = image_hash(&spec, &mut problems);
-    let (files, copy) = copies(&spec, &mut problems);
+    let walked = copies(&spec, &mut problems);
     let mut secrets = Vec::new();
     for r in &spec.secrets {
         match secret::read(r) {
@@ -130,12 +124,13 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
         image,
         network: hash_debug(&spec.allow_cidrs),
         env: hash_debug(&spec.env),
-        copy,
+        copy: walked.hash,
         exec: hash_debug(&spec.execs),
     };
     Ok(Desired {
         spec,
-        files,
+        files: walked.files,
+        copies: walked.summaries,
         secrets,
         fingerprint,
     })
@@ -156,20 +151,16 @@ fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> String {
     }
 }
 
-/// Every file the copies name, and the hash of what they copy.
-fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> (Vec<FileCopy>, String) {
-    let mut files = Vec::new();
-    let mut hash = blake3::Hasher::new();
-    for entry in &spec.copies {
-        if let Err(message) = walk_entry(entry, &mut files, &mut hash) {
-            problems.push(Problem {
-                at: entry.at.clone(),
-                key: entry.key.clone(),
-                message,
-            });
-        }
-    }
-    (files, hash.finalize().to_hex().to_string())
+/// Every path the copies name, each copy's summary, and the hash of what
+/// they copy; a problem is located at the copy's `src`.
+fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> Walked {
+    copies::walk_all(&spec.copies, |entry, message| {
+        problems.push(Problem {
+            at: entry.at.clone(),
+            key: entry.key.clone(),
+            message,
+        })
+    })
 }
 
 fn hash_parts(parts: &[&str]) -> String {
@@ -195,100 +186,4 @@ fn hash_pack(path: &Path) -> Result<String, String> {
     h.update(path.as_os_str().as_encoded_bytes());
     update_file(&mut h, path)?;
     Ok(h.finalize().to_hex().to_string())
-}
-
-fn update_file(h: &mut blake3::Hasher, path: &Path) -> Result<(), String> {
-    let file = fs::File::open(path).map_err(|e| describe_io(path, &e))?;
-    h.update_reader(file).map_err(|e| describe_io(path, &e))?;
-    Ok(())
-}
-
-fn describe_io(path: &Path, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
-        _ => format!("cannot read {}: {e}", path.display()),
-    }
-}
-
-/// Walk one `[[copy]]` entry into `files`, hashing what it copies.
-fn walk_entry(
-    entry: &CopyEntry,
-    files: &mut Vec<FileCopy>,
-    hash: &mut blake3::Hasher,
-) -> Result<(), String> {
-    host_string(&entry.src)?;
-    let mut seen = HashSet::new();
-    walk(&entry.src, &entry.dest, files, hash, &mut seen)
-}
-
-fn walk(
-    src: &Path,
-    dest: &GuestPath,
-    files: &mut Vec<FileCopy>,
-    hash: &mut blake3::Hasher,
-    seen: &mut HashSet<(u64, u64)>,
-) -> Result<(), String> {
-    let meta = fs::metadata(src).map_err(|e| describe_io(src, &e))?;
-    if meta.is_file() {
-        files.push(add_file(src, dest, &meta, hash)?);
-        return Ok(());
-    }
-    if !meta.is_dir() {
-        return Err(format!(
-            "{} is neither a file nor a directory (sockets, devices and fifos are not copied)",
-            src.display()
-        ));
-    }
-    if !seen.insert((meta.dev(), meta.ino())) {
-        return Err(format!(
-            "{} is a directory loop (through a symlink)",
-            src.display()
-        ));
-    }
-    for name in sorted_names(src)? {
-        let Some(n) = name.to_str() else {
-            return Err(format!(
-                "{} has a name that is not UTF-8",
-                src.join(&name).display()
-            ));
-        };
-        let child_dest = dest.join(n).map_err(|e| e.to_string())?;
-        walk(&src.join(&name), &child_dest, files, hash, seen)?;
-    }
-    seen.remove(&(meta.dev(), meta.ino()));
-    Ok(())
-}
-
-/// One file to copy, hashed by its guest path, mode, size and content.
-fn add_file(
-    src: &Path,
-    dest: &GuestPath,
-    meta: &fs::Metadata,
-    hash: &mut blake3::Hasher,
-) -> Result<FileCopy, String> {
-    let host = host_string(src)?;
-    hash.update(dest.as_str().as_bytes());
-    hash.update(&meta.permissions().mode().to_le_bytes());
-    hash.update(&meta.len().to_le_bytes());
-    update_file(hash, src)?;
-    Ok(FileCopy {
-        host,
-        guest: dest.clone(),
-    })
-}
-
-/// The entries of directory `dir`, in name order.
-fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, String> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .map_err(|e| describe_io(dir, &e))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| describe_io(dir, &e))?;
-    names.sort();
-    Ok(names)
-}
-
-/// The host path as smolvm's `cp` can take it: UTF-8 and without `:`.
-fn host_string(path: &Path) -> Result<HostPath, String> {
-    HostPath::parse(path).map_err(|e| e.to_string())
 }

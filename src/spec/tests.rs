@@ -530,26 +530,153 @@ mod resolving {
     }
 
     #[test]
-    fn sockets_and_symlink_loops_are_refused() {
+    fn sockets_and_fifos_inside_a_source_are_refused_located_and_named() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join("ws")).unwrap();
-        let _l = UnixListener::bind(tmp.path().join("ws/sock")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("ws/a")).unwrap();
+        let _l = UnixListener::bind(tmp.path().join("ws/a/sock")).unwrap();
+        let p = only_problem(spec_in(
+            tmp.path(),
+            "[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n",
+        ));
+        assert_eq!(
+            (p.at.line, p.at.column, p.key.as_str()),
+            (5, 7, "copy[0].src")
+        );
+        let sock = tmp.path().join("ws/a/sock");
+        assert_eq!(
+            p.message,
+            format!(
+                "{} is a socket (devices, fifos and sockets are not copied)",
+                sock.display()
+            )
+        );
+        std::fs::remove_file(&sock).unwrap();
+        let fifo = tmp.path().join("ws/a/fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
         let p = only_problem(spec_in(
             tmp.path(),
             "[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n",
         ));
         assert!(
-            p.message.contains("neither a file nor a directory"),
+            p.message
+                .starts_with(&format!("{} is a fifo", fifo.display())),
             "{}",
             p.message
         );
-        std::fs::create_dir(tmp.path().join("loop")).unwrap();
-        std::os::unix::fs::symlink("..", tmp.path().join("loop/up")).unwrap();
+    }
+
+    /// A tree with a link to a secret next to it, and one pointing up.
+    fn tree_with_links(dir: &Path) {
+        std::fs::write(dir.join("secret.txt"), "CANARY-7f3a").unwrap();
+        std::fs::create_dir_all(dir.join("ws/sub")).unwrap();
+        std::fs::write(dir.join("ws/sub/a.txt"), "abc").unwrap();
+        std::os::unix::fs::symlink("../secret.txt", dir.join("ws/notes.txt")).unwrap();
+        std::os::unix::fs::symlink("..", dir.join("ws/sub/up")).unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.join("ws/sub/same")).unwrap();
+    }
+
+    #[test]
+    fn links_inside_a_source_are_copied_as_links_never_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree_with_links(tmp.path());
+        let d = spec_in(tmp.path(), "[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n").unwrap();
+        let got: Vec<(&str, &CopyKind)> = d
+            .files
+            .iter()
+            .map(|f| (f.guest.as_str(), &f.kind))
+            .collect();
+        let link = |t: &str| CopyKind::Link { target: t.into() };
+        assert_eq!(
+            got,
+            [
+                ("/w/notes.txt", &link("../secret.txt")),
+                ("/w/sub/a.txt", &CopyKind::File),
+                ("/w/sub/same", &link("a.txt")),
+                ("/w/sub/up", &link("..")),
+            ]
+        );
+        let summary = &d.copies[0];
+        assert_eq!((summary.files, summary.links, summary.bytes), (1, 3, 3));
+        let leaving: Vec<(&str, &str)> = summary
+            .leaving
+            .iter()
+            .map(|l| (l.link.as_str(), l.target.as_str()))
+            .collect();
+        assert_eq!(leaving, [("/w/notes.txt", "../secret.txt")]);
+    }
+
+    #[test]
+    fn a_link_s_target_text_is_part_of_the_fingerprint() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree_with_links(tmp.path());
+        let copy = "[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n";
+        let a = spec_in(tmp.path(), copy).unwrap().fingerprint;
+        std::fs::write(tmp.path().join("secret.txt"), "other").unwrap();
+        assert_eq!(
+            spec_in(tmp.path(), copy).unwrap().fingerprint,
+            a,
+            "targets are not read"
+        );
+        let notes = tmp.path().join("ws/notes.txt");
+        std::fs::remove_file(&notes).unwrap();
+        std::os::unix::fs::symlink("../secret.tx", &notes).unwrap();
+        let b = spec_in(tmp.path(), copy).unwrap().fingerprint;
+        assert_eq!(b.changed(&a), [Field::Copy]);
+        std::fs::remove_file(&notes).unwrap();
+        std::fs::write(&notes, "../secret.tx").unwrap();
+        let c = spec_in(tmp.path(), copy).unwrap().fingerprint;
+        assert_eq!(c.changed(&b), [Field::Copy], "a file is not a link");
+    }
+
+    #[test]
+    fn a_source_that_is_a_symlink_is_resolved_once_and_shown() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree_with_links(tmp.path());
+        std::os::unix::fs::symlink("ws", tmp.path().join("current")).unwrap();
+        let d = spec_in(tmp.path(), "[[copy]]\nsrc = \"current\"\ndest = \"/w\"\n").unwrap();
+        let real = std::fs::canonicalize(tmp.path().join("ws")).unwrap();
+        assert_eq!(d.copies[0].resolved.as_deref(), Some(real.as_path()));
+        assert_eq!(d.copies[0].src, tmp.path().join("current"));
+        assert!(d.files.iter().all(|f| f.host.as_path().starts_with(&real)));
+        assert_eq!(d.files.len(), 4);
+        std::os::unix::fs::symlink("secret.txt", tmp.path().join("key")).unwrap();
+        let d = spec_in(tmp.path(), "[[copy]]\nsrc = \"key\"\ndest = \"/k\"\n").unwrap();
+        assert_eq!(
+            d.files[0].kind,
+            CopyKind::File,
+            "a src link to a file copies the file"
+        );
+        assert_eq!(d.copies[0].bytes, 11);
+    }
+
+    #[test]
+    fn a_source_symlink_loop_or_dangling_link_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("loop", tmp.path().join("loop")).unwrap();
         let p = only_problem(spec_in(
             tmp.path(),
             "[[copy]]\nsrc = \"loop\"\ndest = \"/w\"\n",
         ));
-        assert!(p.message.contains("directory loop"), "{}", p.message);
+        assert!(
+            p.message.ends_with("loop is a symlink loop"),
+            "{}",
+            p.message
+        );
+        std::os::unix::fs::symlink("nowhere", tmp.path().join("dangling")).unwrap();
+        let p = only_problem(spec_in(
+            tmp.path(),
+            "[[copy]]\nsrc = \"dangling\"\ndest = \"/w\"\n",
+        ));
+        assert!(
+            p.message
+                .ends_with("dangling is a symlink to nothing (its target does not exist)"),
+            "{}",
+            p.message
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod classify;
+mod copies;
 mod down_status;
 mod egress;
 mod failures;

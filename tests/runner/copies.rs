@@ -1,0 +1,139 @@
+//! Copies never follow links on the host: a link in a copied tree reaches
+//! the guest as a link (by archive and by `cp`), what it points to never
+//! does, and special files are refused where the spec names them.
+
+use std::path::Path;
+
+use crate::support::Bottle;
+
+/// What the canary file outside the workspace holds.
+const CANARY: &str = "CANARY-aws-credentials-7f3a";
+
+/// A workspace `ws` with a file, an executable and `notes.txt ->
+/// ../secret.txt`, the secret (a canary) next to it, and a spec copying
+/// `ws` to `/workspace` by `via` whose exec step checks, in the guest,
+/// that `notes.txt` is a link.
+fn workspace_with_escaping_link(b: &Bottle, via: &str) -> String {
+    b.write("secret.txt", CANARY);
+    b.write("ws/README.md", "# hello\n");
+    b.write("ws/src/main.sh", "echo main\n");
+    std::os::unix::fs::symlink("../secret.txt", b.path("ws/notes.txt")).unwrap();
+    let spec = format!(
+        r#"name = "agent"
+copy_via = "{via}"
+
+[image]
+ref = "img:1"
+
+[[copy]]
+src = "ws"
+dest = "/workspace"
+
+[[exec]]
+run = ["test", "-L", "/workspace/notes.txt"]
+"#
+    );
+    b.write("spec.toml", &spec).to_string_lossy().into_owned()
+}
+
+/// Every regular file under `dir`, links not followed.
+fn regular_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let t = std::fs::symlink_metadata(&p).unwrap().file_type();
+        if t.is_dir() {
+            out.extend(regular_files(&p));
+        } else if t.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The guest holds the link with its target text, the workspace's files,
+/// and the canary nowhere.
+#[track_caller]
+fn assert_link_arrived_and_the_secret_did_not(b: &Bottle) {
+    let guest = b.path("sim/guests/agent");
+    let notes = guest.join("workspace/notes.txt");
+    assert!(std::fs::symlink_metadata(&notes).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read_link(&notes).unwrap(),
+        Path::new("../secret.txt")
+    );
+    assert_eq!(
+        b.guest("agent", "/workspace/README.md").as_deref(),
+        Some("# hello\n")
+    );
+    let files = regular_files(&guest);
+    assert!(files.len() >= 2, "{files:?}");
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(CANARY),
+            "the secret reached the guest in {}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn an_escaping_link_arrives_as_a_link_and_its_target_never_does() {
+    let b = Bottle::new();
+    let spec = workspace_with_escaping_link(&b, "archive");
+    b.run(&["apply", &spec])
+        .status(0)
+        .stderr_has("upload 2 files and 1 link: ok");
+    assert_link_arrived_and_the_secret_did_not(&b);
+}
+
+#[test]
+fn with_cp_a_link_is_made_by_ln_and_arrives_as_a_link() {
+    let b = Bottle::new();
+    let spec = workspace_with_escaping_link(&b, "cp");
+    b.run(&["apply", &spec])
+        .status(0)
+        .stderr_has("link /workspace/notes.txt -> ../secret.txt: ok");
+    assert_link_arrived_and_the_secret_did_not(&b);
+    let ln = "smolvm machine exec --name agent -- sh -c 'mkdir -p \"$1\" && ln -sfn -- \"$2\" \"$3\"' \
+              bottle-link /workspace ../secret.txt /workspace/notes.txt";
+    assert!(b.calls().iter().any(|c| c == ln), "{:#?}", b.calls());
+    assert!(
+        !b.calls()
+            .iter()
+            .any(|c| c.contains("cp [TMP]/ws/notes.txt")),
+        "a link is never given to cp, which follows it"
+    );
+}
+
+#[test]
+fn a_fifo_in_a_source_is_refused_where_the_spec_names_it() {
+    let b = Bottle::new();
+    let spec = workspace_with_escaping_link(&b, "archive");
+    let made = std::process::Command::new("mkfifo")
+        .arg(b.path("ws/src/pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = b.run(&["apply", &spec]);
+    run.status(2);
+    assert!(b.calls().is_empty(), "{:#?}", b.calls());
+    insta::assert_snapshot!(b.normalize(&run.stderr));
+}
+
+#[test]
+fn a_changed_link_target_replaces_the_machine() {
+    let b = Bottle::new();
+    let spec = workspace_with_escaping_link(&b, "archive");
+    b.run(&["apply", &spec]).status(0);
+    let notes = b.path("ws/notes.txt");
+    std::fs::remove_file(&notes).unwrap();
+    std::os::unix::fs::symlink("README.md", &notes).unwrap();
+    b.run(&["plan", &spec])
+        .status(0)
+        .stdout_has("agent: replacing (changed: copy)");
+    b.run(&["apply", &spec]).status(0);
+    let guest = b.path("sim/guests/agent/workspace/notes.txt");
+    assert_eq!(std::fs::read_link(guest).unwrap(), Path::new("README.md"));
+}
