@@ -10,10 +10,15 @@ use crate::plan::{Egress, Observed, Plan, Step};
 use crate::reconcile::describe;
 use crate::smolvm::Cli;
 use crate::smolvm::argv::format_duration;
+use crate::spec::CopySummary;
 use crate::state::{Record, RecordPhase};
 
-/// `bottle plan` output for one spec: every step that makes smolvm calls,
-/// with the calls exactly as the executor runs them.
+use super::term::escape_controls;
+
+/// `bottle plan` output for one spec: what each copy puts in the guest,
+/// and every step that makes smolvm calls, with the calls exactly as the
+/// executor runs them. Control characters (from file names and link
+/// targets in a copied tree) are shown escaped.
 pub fn plan(plan: &Plan<'_>, cli: &Cli) -> String {
     let desired = plan.inputs.desired;
     let mut s = String::new();
@@ -33,6 +38,9 @@ pub fn plan(plan: &Plan<'_>, cli: &Cli) -> String {
         ),
     };
     let _ = writeln!(s, "  egress: {egress}");
+    for c in &desired.copies {
+        s.push_str(&copy_lines(c));
+    }
     let shown = plan.shown(cli);
     let with_calls = shown.iter().filter(|st| !st.calls.is_empty());
     for (i, st) in with_calls.enumerate() {
@@ -54,7 +62,50 @@ pub fn plan(plan: &Plan<'_>, cli: &Cli) -> String {
             let _ = writeln!(s, "     $ {call}");
         }
     }
+    escape_controls(&s)
+}
+
+/// What one `[[copy]]` puts in the guest: where a `src` that is a symlink
+/// points, the number of files, links and bytes, and every link whose
+/// target leaves the copied tree. Names from the host are shown with every
+/// control character escaped, newlines too, so none can hide a line.
+fn copy_lines(c: &CopySummary) -> String {
+    let src = shown(&c.src.display().to_string());
+    let via = match &c.resolved {
+        Some(real) => format!(" (a symlink to {})", shown(&real.display().to_string())),
+        None => String::new(),
+    };
+    let mut s = format!(
+        "  copy {src}{via} to {}: {}, {}, {}\n",
+        shown(c.dest.as_str()),
+        count(c.files as u64, "file"),
+        count(c.links as u64, "link"),
+        count(c.bytes, "byte"),
+    );
+    for l in &c.leaving {
+        let _ = writeln!(
+            s,
+            "     link {} -> {} leaves {}",
+            shown(l.link.as_str()),
+            shown(&l.target),
+            shown(c.dest.as_str())
+        );
+    }
     s
+}
+
+/// `1 file`, `2 files`.
+fn count(n: u64, one: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {one}s"),
+    }
+}
+
+/// `text` with newline and tab escaped (`\n`, `\t`); [`plan`] escapes
+/// every other control character.
+fn shown(text: &str) -> String {
+    text.replace('\n', "\\n").replace('\t', "\\t")
 }
 
 pub fn phase_word(p: RecordPhase) -> &'static str {

@@ -1,6 +1,7 @@
 //! Copies never follow links on the host: a link in a copied tree reaches
 //! the guest as a link (by archive and by `cp`), what it points to never
-//! does, and special files are refused where the spec names them.
+//! does, `plan` shows every link that leaves its tree, and special files
+//! are refused where the spec names them.
 
 use std::path::Path;
 
@@ -107,6 +108,31 @@ fn with_cp_a_link_is_made_by_ln_and_arrives_as_a_link() {
     );
 }
 
+/// `plan` of a workspace with a link leaving it, and of a `src` that is a
+/// symlink to a tree with an absolute link: files, links and bytes per
+/// copy, where the symlinked `src` points, and each leaving link.
+#[test]
+fn plan_shows_each_copy_and_every_link_that_leaves_its_tree() {
+    for via in ["archive", "cp"] {
+        let b = Bottle::new();
+        let spec = workspace_with_escaping_link(&b, via);
+        b.write("tools/bin/run", "#!/bin/sh\n");
+        std::os::unix::fs::symlink("/usr/bin/python3", b.path("tools/bin/python")).unwrap();
+        std::os::unix::fs::symlink("run", b.path("tools/bin/again")).unwrap();
+        std::os::unix::fs::symlink("tools", b.path("current")).unwrap();
+        let text = std::fs::read_to_string(&spec).unwrap();
+        let more = "[[copy]]\nsrc = \"current\"\ndest = \"/opt/tools\"\n";
+        std::fs::write(
+            &spec,
+            text.replace("[[exec]]", &format!("{more}\n[[exec]]")),
+        )
+        .unwrap();
+        let run = b.run(&["plan", &spec]);
+        run.status(0);
+        insta::assert_snapshot!(format!("plan_with_links_{via}"), b.normalize(&run.stdout));
+    }
+}
+
 #[test]
 fn a_fifo_in_a_source_is_refused_where_the_spec_names_it() {
     let b = Bottle::new();
@@ -136,4 +162,19 @@ fn a_changed_link_target_replaces_the_machine() {
     b.run(&["apply", &spec]).status(0);
     let guest = b.path("sim/guests/agent/workspace/notes.txt");
     assert_eq!(std::fs::read_link(guest).unwrap(), Path::new("README.md"));
+}
+
+/// A link target cannot drive the reviewer's terminal or fake a line of
+/// `plan`: control characters, newlines included, are shown escaped.
+#[test]
+fn a_link_target_cannot_hide_itself_in_plan_output() {
+    let b = Bottle::new();
+    let spec = workspace_with_escaping_link(&b, "archive");
+    let target = "../x\x1b[1A\x1b[2K\n  copy ok";
+    std::os::unix::fs::symlink(target, b.path("ws/y")).unwrap();
+    let run = b.run(&["plan", &spec]);
+    run.status(0).stdout_has(
+        "     link /workspace/y -> ../x\\x1b[1A\\x1b[2K\\n  copy ok leaves /workspace\n",
+    );
+    assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
 }
