@@ -45,7 +45,7 @@ pub enum StepError {
     Archive {
         path: std::path::PathBuf,
         #[source]
-        source: std::io::Error,
+        source: super::archive::ArchiveError,
     },
     #[error("cannot stage a secret in a host temp file")]
     Secret {

@@ -1,7 +1,9 @@
 //! Copies never follow links on the host: a link in a copied tree reaches
 //! the guest as a link (by archive and by `cp`), what it points to never
-//! does, `plan` shows every link that leaves its tree, and special files
-//! are refused where the spec names them.
+//! does, `plan` shows every link that leaves its tree, special files are
+//! refused where the spec names them, and a file that changes while it is
+//! archived fails the upload (and the apply tears down) instead of making
+//! a corrupt archive.
 
 use std::path::Path;
 
@@ -162,6 +164,32 @@ fn a_changed_link_target_replaces_the_machine() {
     b.run(&["apply", &spec]).status(0);
     let guest = b.path("sim/guests/agent/workspace/notes.txt");
     assert_eq!(std::fs::read_link(guest).unwrap(), Path::new("README.md"));
+}
+
+/// A file whose content does not match its size when archived (a `/proc`
+/// file says 0 bytes and reads more, as a file growing under bottle
+/// would): the upload fails naming it, the machine is torn down, and no
+/// archive is left.
+#[test]
+fn a_file_that_changes_while_archived_fails_the_upload_and_tears_down() {
+    let b = Bottle::new();
+    let spec = b.write(
+        "spec.toml",
+        "name = \"agent\"\n[image]\nref = \"img:1\"\n[[copy]]\nsrc = \"/proc/version\"\ndest = \"/v\"\n",
+    );
+    let run = b.run(&["apply", spec.to_str().unwrap()]);
+    run.status(1);
+    assert!(b.world().machines.is_empty(), "{:?}", b.world().machines);
+    assert_eq!(b.record("agent"), None);
+    let left = std::fs::read_dir(b.path("cache/uploads")).unwrap().count();
+    assert_eq!(left, 0, "an archive was left");
+    assert!(
+        !b.calls().iter().any(|c| c.contains(" cp ")),
+        "{:#?}",
+        b.calls()
+    );
+    let id = b.copy_id(&spec);
+    insta::assert_snapshot!(b.normalize(&run.stderr).replace(&id, "[ID]"));
 }
 
 /// A link target cannot drive the reviewer's terminal or fake a line of
