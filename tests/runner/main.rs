@@ -15,6 +15,7 @@ mod packs;
 mod parallel;
 mod pipes;
 mod reapply;
+mod render;
 mod secrets;
 mod signals;
 mod sim;
