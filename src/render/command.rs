@@ -29,6 +29,7 @@ pub enum Target {
 /// `bottle render k8s`.
 #[derive(Debug, Args)]
 pub struct K8sArgs {
+    /// The spec files; each becomes its own set of manifests.
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<PathBuf>,
     /// Write one file per spec, DIR/NAME.yaml, instead of printing.

@@ -310,6 +310,9 @@ fn output_dir_gets_one_file_per_spec_holding_what_is_printed() {
     }
     let both = render(&b, &specs);
     let docs = documents(&both.stdout);
+    for d in &docs {
+        strict::check(d).unwrap();
+    }
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
