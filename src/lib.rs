@@ -14,6 +14,8 @@
 //! - [`reconcile`] executes a plan, or a teardown, through the wrapper and
 //!   keeps bottle's records.
 //! - [`state`] stores bottle's per-machine ownership records on disk.
+//! - [`render`] turns a spec into another engine's manifests (Kubernetes),
+//!   running nothing.
 //! - [`cli`] maps user commands to the above and errors to exit codes.
 //! - [`sim`] is `smolvm-sim`, a simulator of the smolvm CLI for tests and for
 //!   trying bottle where no smolvm is installed. It shares no code with the
@@ -23,6 +25,7 @@ pub mod cli;
 pub mod lifecycle;
 pub mod plan;
 pub mod reconcile;
+pub mod render;
 pub mod sim;
 pub mod smolvm;
 pub mod spec;

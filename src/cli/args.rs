@@ -95,4 +95,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print manifests that run each spec's machine elsewhere; runs nothing.
+    #[command(subcommand)]
+    Render(crate::render::Target),
 }

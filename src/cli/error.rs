@@ -3,6 +3,7 @@
 //! secret values masked, control characters escaped).
 
 use crate::reconcile::ApplyError;
+use crate::render::RenderError;
 use crate::smolvm::SmolvmError;
 use crate::spec::{SpecError, ValueError};
 use crate::state::StateError;
@@ -22,6 +23,8 @@ pub enum Error {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
     #[error("`{target}` is neither a spec file nor a machine name: the name {cause}")]
     Target { target: String, cause: ValueError },
 }
@@ -33,6 +36,11 @@ impl Error {
             Error::Spec(_) | Error::Target { .. } => Exit::Invalid,
             Error::Smolvm(e) => smolvm_exit(e),
             Error::State(_) => Exit::Environment,
+            Error::Render(e) => match e {
+                RenderError::Refused(_) => Exit::Invalid,
+                RenderError::Read { .. } | RenderError::Write { .. } => Exit::Environment,
+                RenderError::Yaml { .. } => Exit::Failed,
+            },
             Error::Apply(e) => match e {
                 ApplyError::Step { .. } | ApplyError::Down { .. } => Exit::Failed,
                 ApplyError::Observe { cause, .. } => smolvm_exit(cause),
@@ -53,7 +61,11 @@ impl Error {
                 "hint: to try bottle without smolvm, pass --sim to use the bundled simulator"
                     .into(),
             ),
-            Error::Spec(_) | Error::Smolvm(_) | Error::State(_) | Error::Target { .. } => None,
+            Error::Spec(_)
+            | Error::Smolvm(_)
+            | Error::State(_)
+            | Error::Target { .. }
+            | Error::Render(_) => None,
         }
     }
 }

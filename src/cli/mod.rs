@@ -8,7 +8,7 @@ mod exit;
 mod output;
 mod render;
 mod signals;
-mod term;
+pub(crate) mod term;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,7 +83,13 @@ pub fn run(args: Args) -> Exit {
         Command::Status { target, json } => {
             with_target(&args, target, |env, name| status_one(env, name, *json))
         }
+        Command::Render(target) => crate::render::run(target),
     }
+}
+
+/// Print `e` with every secret value of `desired` masked; its exit code.
+pub(crate) fn report(e: Error, desired: &[Desired]) -> Exit {
+    error::report(&e, &Mask::of(desired))
 }
 
 /// Everything a command needs from the world, built once per run.
@@ -164,7 +170,7 @@ fn state_dirs(args: &Args) -> Result<(PathBuf, PathBuf), state::StateError> {
 }
 
 /// Load and resolve every spec; refuse duplicates. Prints errors.
-fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
+pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
     let mut out: Vec<Desired> = Vec::new();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut worst = Exit::Ok;

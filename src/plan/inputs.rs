@@ -157,22 +157,10 @@ impl<'a> Inputs<'a> {
         &self.desired.spec.name
     }
 
-    /// The command of the i-th exec step. A step given secrets runs under
-    /// `sh`, which reads each from its guest file into the environment, so
-    /// no value is ever on a command line.
+    /// The command of the i-th exec step.
     fn exec_command(&self, i: usize) -> Vec<String> {
         let e = &self.desired.spec.execs[i];
-        if e.secrets.is_empty() {
-            return e.run.clone();
-        }
-        let exports: Vec<String> = e
-            .secrets
-            .iter()
-            .map(|n| format!("export {n}=\"$(cat {})\"", secret_path(n)))
-            .collect();
-        let script = format!("{} && exec \"$@\"", exports.join(" && "));
-        let wrapper = ["sh", "-c", &script, "bottle-secrets"].map(str::to_string);
-        wrapper.into_iter().chain(e.run.iter().cloned()).collect()
+        with_secrets(&e.run, &e.secrets)
     }
 
     /// The command that unpacks the uploaded archive at `/` and removes it.
@@ -365,6 +353,23 @@ fn link_command(path: &GuestPath, target: &str) -> Vec<String> {
 
 fn sh(script: &str) -> Vec<String> {
     ["sh", "-c", script].map(str::to_string).to_vec()
+}
+
+/// The command that runs `run` with `secrets` in its environment. Given
+/// secrets, it runs under `sh`, which reads each from its guest file into
+/// the environment, so no value is ever on a command line; without, it is
+/// `run` itself. `render k8s` runs exec steps through it too.
+pub fn with_secrets(run: &[String], secrets: &[EnvKey]) -> Vec<String> {
+    if secrets.is_empty() {
+        return run.to_vec();
+    }
+    let exports: Vec<String> = secrets
+        .iter()
+        .map(|n| format!("export {n}=\"$(cat {})\"", secret_path(n)))
+        .collect();
+    let script = format!("{} && exec \"$@\"", exports.join(" && "));
+    let wrapper = ["sh", "-c", &script, "bottle-secrets"].map(str::to_string);
+    wrapper.into_iter().chain(run.iter().cloned()).collect()
 }
 
 /// The guest directory that holds the secrets.

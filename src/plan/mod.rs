@@ -20,7 +20,7 @@ use crate::spec::{CopyVia, Desired, MachineName};
 pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
 pub use egress::{Egress, egress};
 pub use inputs::{
-    Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call,
+    Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call, with_secrets,
 };
 pub use step::{NotAStep, Step};
 

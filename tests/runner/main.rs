@@ -16,6 +16,7 @@ mod packs;
 mod parallel;
 mod pipes;
 mod reapply;
+mod render;
 mod secrets;
 mod signals;
 mod sim;
