@@ -266,7 +266,7 @@ fn plan_one(
         Err(e) => return error::report(&e.into(), &out.mask),
     };
     let name = plan.name().as_str();
-    if let Some(w) = plan.egress.warning(name, env.client.version()) {
+    for w in plan.warnings(env.client.version()) {
         term::err(&format!("{w}\n"));
     }
     if plan.egress == Egress::Unenforced && !allow_unenforced {

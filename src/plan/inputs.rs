@@ -262,12 +262,15 @@ impl<'a> Inputs<'a> {
         }
     }
 
-    fn create_call(&self, cli: &Cli) -> Call {
+    /// The `create` call: the allow-list, with the `--allow-host` values
+    /// that carry the DNS rule (see `egress`), and the env.
+    pub fn create_call(&self, cli: &Cli) -> Call {
         let spec = &self.desired.spec;
         cli.machine_create(&Create {
             name: self.name(),
             from: Some(&self.from),
             allow_cidrs: &spec.allow_cidrs,
+            allow_hosts: &super::egress::dns(spec).allow_hosts(),
             env: &spec.env,
         })
     }

@@ -18,7 +18,7 @@ use crate::smolvm::{Call, Cli, Version};
 use crate::spec::{CopyVia, Desired, MachineName};
 
 pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
-pub use egress::{Egress, egress};
+pub use egress::{Dns, Egress, Finding, dns, egress, findings};
 pub use inputs::{
     Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call,
 };
@@ -66,6 +66,25 @@ impl<'a> Plan<'a> {
 
     pub fn name(&self) -> &'a MachineName {
         self.inputs.name()
+    }
+
+    /// The `egress:` line: where the VM may connect and what its DNS
+    /// answers.
+    pub fn egress_line(&self) -> String {
+        egress::line(&self.inputs.desired.spec, self.egress)
+    }
+
+    /// The warnings every `plan` and `apply` of this spec prints: an
+    /// allow-list this smolvm does not enforce, then each entry that does
+    /// not mean what it says.
+    pub fn warnings(&self, version: &Version) -> Vec<String> {
+        let name = self.name().as_str();
+        let findings = findings(&self.inputs.desired.spec);
+        let unenforced = self.egress.warning(name, version);
+        unenforced
+            .into_iter()
+            .chain(findings.iter().map(|f| f.warning(name)))
+            .collect()
     }
 
     /// Every step with what it does and its calls, temporary files shown
