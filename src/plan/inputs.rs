@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::lifecycle::Teardown;
 use crate::smolvm::argv::{Create, Exec};
+use crate::smolvm::call::shorten;
 use crate::smolvm::{Call, Cli, GuestTarget, Version};
 use crate::spec::{
     CopyVia, Desired, EnvKey, GuestPath, HostPath, Image, ImageRef, MachineName, SECRETS_DIR,
@@ -219,7 +220,7 @@ impl<'a> Inputs<'a> {
                 let dests: Vec<&str> = d.spec.copies.iter().map(|c| c.dest.as_str()).collect();
                 format!("unpack {}", dests.join(", "))
             }
-            Step::Exec(i) => format!("exec {}", d.spec.execs[i].run.join(" ")),
+            Step::Exec(i) => format!("exec {}", shorten(&d.spec.execs[i].run.join(" "))),
         }
     }
 

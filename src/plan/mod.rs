@@ -1,8 +1,9 @@
 //! The plan: what an apply will do, step by step, with every smolvm call.
 //!
 //! Owns the decision (`decide`: desired vs recorded vs observed, pure), the
-//! egress rule (`egress`, pure), the steps (`step`) and, for each step, its
-//! calls (`inputs`). `bottle plan` prints exactly these calls, the executor
+//! egress rule (`egress`, pure), the steps (`step`), for each step its
+//! calls (`inputs`), and whether the `create` call fits the kernel's
+//! argument limit (`limits`). `bottle plan` prints exactly these calls, the executor
 //! runs exactly these calls, and hints are built from the same functions,
 //! so what a human is shown is what runs. Pure: it reads no clock, runs no
 //! process and writes nothing (it only asks whether a pack is cached).
@@ -10,6 +11,7 @@
 mod decide;
 mod egress;
 mod inputs;
+mod limits;
 mod step;
 
 use std::path::Path;
@@ -22,6 +24,7 @@ pub use egress::{Dns, Egress, Finding, dns, egress, findings};
 pub use inputs::{
     Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call,
 };
+pub use limits::check_create;
 pub use step::{NotAStep, Step};
 
 use crate::lifecycle::Teardown;

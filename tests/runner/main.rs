@@ -11,6 +11,7 @@ mod failures;
 mod fault_matrix;
 mod gc_locks;
 mod invalid;
+mod limits;
 mod network;
 mod packs;
 mod parallel;
