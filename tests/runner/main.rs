@@ -16,6 +16,7 @@ mod network;
 mod packs;
 mod parallel;
 mod pipes;
+mod readme;
 mod reapply;
 mod secrets;
 mod signals;
