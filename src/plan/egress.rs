@@ -3,7 +3,7 @@
 //! that does not mean what it says is called out.
 //!
 //! Pure: from a spec (and a smolvm version) to what the VM's network will
-//! be. [`Egress`] says whether smolvm enforces the allow-list; [`Dns`] what
+//! be. [`Egress`] says whether smolvm enforces the allow-list; [`DnsRule`] what
 //! the guest's name queries get, and the `--allow-host` values that make it
 //! so; [`Finding`] the allow-list entries that do not mean what they say;
 //! [`line`] the `egress:` line that `plan` and `apply` print. Refusing an
@@ -18,15 +18,15 @@
 //! it, only those names (and names under them) are answered, every other
 //! query gets NXDOMAIN. So DNS is part of the allow-list:
 //!
-//! - `allow_hosts`: those names are passed as `--allow-host` ([`Dns::Only`]).
-//! - Otherwise, DNS is closed ([`Dns::Closed`]): bottle passes
+//! - `allow_hosts`: those names are passed as `--allow-host` ([`DnsRule::Only`]).
+//! - Otherwise, DNS is closed ([`DnsRule::Closed`]): bottle passes
 //!   `--allow-host` the address of the first `allow_cidrs` entry (its
 //!   network address: `192.168.50.2` for `192.168.50.2/32`, `10.0.0.0` for
 //!   `10.0.0.0/8`). smolvm adds an address as its own /32 or /128, already
 //!   inside that entry, so egress does not grow; and no name a guest asks
 //!   for is that address, so every query gets NXDOMAIN.
 //! - `dns = "open"`: no `--allow-host`, every query is answered
-//!   ([`Dns::Open`]).
+//!   ([`DnsRule::Open`]).
 //!
 //! # Findings
 //!
@@ -99,7 +99,7 @@ impl Egress {
 
 /// What the guest's DNS queries get, when smolvm enforces the allow-list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dns<'a> {
+pub enum DnsRule<'a> {
     /// No allow-list: no network, nothing to resolve.
     None,
     /// Every query gets NXDOMAIN: `--allow-host` is given `via`, an address
@@ -111,39 +111,39 @@ pub enum Dns<'a> {
     Open,
 }
 
-/// The DNS of `spec` (see the module doc).
-pub fn dns(spec: &Spec) -> Dns<'_> {
+/// The DNS rule of `spec` (see the module doc).
+pub fn dns(spec: &Spec) -> DnsRule<'_> {
     match (
         spec.allow_cidrs.first(),
         spec.allow_hosts.is_empty(),
         spec.dns(),
     ) {
-        (None, true, _) => Dns::None,
-        (_, false, _) => Dns::Only(&spec.allow_hosts),
-        (Some(first), true, spec::Dns::Closed) => Dns::Closed {
+        (None, true, _) => DnsRule::None,
+        (_, false, _) => DnsRule::Only(&spec.allow_hosts),
+        (Some(first), true, spec::Dns::Closed) => DnsRule::Closed {
             via: first.network(),
         },
-        (Some(_), true, spec::Dns::Open) => Dns::Open,
+        (Some(_), true, spec::Dns::Open) => DnsRule::Open,
     }
 }
 
-impl<'a> Dns<'a> {
+impl<'a> DnsRule<'a> {
     /// What `create` is given as `--allow-host`.
     pub fn allow_hosts(&self) -> Vec<AllowHost<'a>> {
         match *self {
-            Dns::None | Dns::Open => Vec::new(),
-            Dns::Closed { via } => vec![AllowHost::Addr(via)],
-            Dns::Only(names) => names.iter().map(AllowHost::Name).collect(),
+            DnsRule::None | DnsRule::Open => Vec::new(),
+            DnsRule::Closed { via } => vec![AllowHost::Addr(via)],
+            DnsRule::Only(names) => names.iter().map(AllowHost::Name).collect(),
         }
     }
 
     /// The rule in words, for the `egress:` line.
     fn describe(&self) -> String {
         match self {
-            Dns::None => "none".into(),
-            Dns::Closed { .. } => "closed".into(),
-            Dns::Only(names) => format!("only {}", join(names.iter())),
-            Dns::Open => "open".into(),
+            DnsRule::None => "none".into(),
+            DnsRule::Closed { .. } => "closed".into(),
+            DnsRule::Only(names) => format!("only {}", join(names.iter())),
+            DnsRule::Open => "open".into(),
         }
     }
 }
@@ -267,7 +267,7 @@ mod tests {
     fn dns_is_closed_through_an_address_already_in_the_allow_list() {
         let closed = spec("allow_cidrs = [\"10.0.0.0/8\", \"192.168.50.2/32\"]\n");
         let via = "10.0.0.0".parse().unwrap();
-        assert_eq!(dns(&closed), Dns::Closed { via });
+        assert_eq!(dns(&closed), DnsRule::Closed { via });
         assert_eq!(dns(&closed).allow_hosts(), [AllowHost::Addr(via)]);
         assert!(closed.allow_cidrs[0].contains(&via));
         let host = spec("allow_cidrs = [\"192.168.50.2\"]\n");
@@ -280,12 +280,12 @@ mod tests {
     #[test]
     fn allow_hosts_open_dns_for_those_names_and_open_opens_it_all() {
         let hosts = spec("allow_cidrs = [\"10.0.0.0/8\"]\nallow_hosts = [\"p.example\"]\n");
-        assert_eq!(dns(&hosts), Dns::Only(&hosts.allow_hosts));
+        assert_eq!(dns(&hosts), DnsRule::Only(&hosts.allow_hosts));
         assert_eq!(dns(&hosts).allow_hosts()[0].to_string(), "p.example");
         let open = spec("allow_cidrs = [\"10.0.0.0/8\"]\ndns = \"open\"\n");
-        assert_eq!(dns(&open), Dns::Open);
+        assert_eq!(dns(&open), DnsRule::Open);
         assert!(dns(&open).allow_hosts().is_empty());
-        assert_eq!(dns(&spec("")), Dns::None);
+        assert_eq!(dns(&spec("")), DnsRule::None);
         assert!(dns(&spec("")).allow_hosts().is_empty());
     }
 

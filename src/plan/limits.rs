@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::smolvm::arg_limit::{ArgLimit, EnvSize, MAX_ARG_STRLEN, TooLong, cost};
 use crate::smolvm::version::OLDEST;
 use crate::smolvm::{Call, Cli, Dialect};
-use crate::spec::{Desired, Location, Problem, Spec, SpecError};
+use crate::spec::{Desired, EnvVar, Location, Problem, Spec, SpecError};
 
 use super::inputs::Inputs;
 
@@ -91,44 +91,76 @@ fn one_argument(spec: &Spec, call: &Call, index: usize, bytes: usize) -> Problem
     }
 }
 
+/// One part of the spec on the `create` command line: the room it takes,
+/// where it is written, its key, and the words that say so.
+struct Part {
+    bytes: usize,
+    at: Location,
+    key: String,
+    says: String,
+}
+
 /// Where the most room goes, its key, and the words that say so.
 fn largest_part(spec: &Spec) -> (Location, String, String) {
-    let env_entry = |e: &crate::spec::EnvVar| cost("-e") + cost(&e.to_string());
-    let env: usize = spec.env.iter().map(env_entry).sum();
-    let cidrs: usize = (spec.allow_cidrs.iter())
-        .map(|c| cost("--allow-cidr") + cost(&c.to_string()))
-        .sum();
-    let hosts: usize = (spec.allow_hosts.iter())
-        .map(|h| cost("--allow-host") + cost(h.as_str()))
-        .sum();
-    let biggest_env = spec.env.iter().max_by_key(|e| env_entry(e)).and_then(|e| {
-        let place = spec.places.env.iter().find(|(k, _)| *k == e.key);
-        place.map(|(k, at)| (at.clone(), k.clone()))
-    });
     let parts = [
-        biggest_env.map(|(at, k)| {
-            let says =
-                format!("`[env]` takes {env} bytes of it (its largest entry, `{k}`, is here)");
-            (env, at, "env".to_string(), says)
-        }),
-        spec.places.allow_cidrs.clone().map(|at| {
-            let says = format!("`network.allow_cidrs` takes {cidrs} bytes of it");
-            (cidrs, at, "network.allow_cidrs".to_string(), says)
-        }),
-        spec.places.allow_hosts.clone().map(|at| {
-            let says = format!("`network.allow_hosts` takes {hosts} bytes of it");
-            (hosts, at, "network.allow_hosts".to_string(), says)
-        }),
+        env_part(spec),
+        list_part(spec, Flag::Cidr),
+        list_part(spec, Flag::Host),
     ];
-    let largest = parts.into_iter().flatten().max_by_key(|(n, ..)| *n);
-    match largest {
-        Some((_, at, key, says)) => (at, key, says),
+    match parts.into_iter().flatten().max_by_key(|p| p.bytes) {
+        Some(p) => (p.at, p.key, p.says),
         None => (
             spec.places.file.clone(),
             String::new(),
             "the spec adds little to it: bottle's own environment is the large part".into(),
         ),
     }
+}
+
+/// `[env]` as a whole, located at its largest entry.
+fn env_part(spec: &Spec) -> Option<Part> {
+    let entry = |e: &EnvVar| cost("-e") + cost(&e.to_string());
+    let bytes = spec.env.iter().map(entry).sum();
+    let largest = spec.env.iter().max_by_key(|e| entry(e))?;
+    let (key, at) = spec.places.env.iter().find(|(k, _)| *k == largest.key)?;
+    Some(Part {
+        bytes,
+        at: at.clone(),
+        key: "env".into(),
+        says: format!("`[env]` takes {bytes} bytes of it (its largest entry, `{key}`, is here)"),
+    })
+}
+
+/// The two lists of the allow-list.
+#[derive(Clone, Copy)]
+enum Flag {
+    Cidr,
+    Host,
+}
+
+/// `network.allow_cidrs` or `network.allow_hosts` as a whole.
+fn list_part(spec: &Spec, flag: Flag) -> Option<Part> {
+    let (key, word, at, values): (&str, &str, _, Vec<String>) = match flag {
+        Flag::Cidr => (
+            "network.allow_cidrs",
+            "--allow-cidr",
+            &spec.places.allow_cidrs,
+            spec.allow_cidrs.iter().map(ToString::to_string).collect(),
+        ),
+        Flag::Host => (
+            "network.allow_hosts",
+            "--allow-host",
+            &spec.places.allow_hosts,
+            spec.allow_hosts.iter().map(ToString::to_string).collect(),
+        ),
+    };
+    let bytes = values.iter().map(|v| cost(word) + cost(v)).sum();
+    Some(Part {
+        bytes,
+        at: at.clone()?,
+        key: key.into(),
+        says: format!("`{key}` takes {bytes} bytes of it"),
+    })
 }
 
 #[cfg(test)]
@@ -208,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn many_cidrs_are_blamed_on_the_list() {
+    fn many_cidrs_or_hosts_are_blamed_on_their_list() {
         let tmp = tempfile::tempdir().unwrap();
         let cidrs: Vec<String> = (0..200).map(|i| format!("\"10.0.{i}.0/24\"")).collect();
         let body = format!("[network]\nallow_cidrs = [{}]\n", cidrs.join(", "));
@@ -216,6 +248,19 @@ mod tests {
         let p = check(&d, 4000, EnvSize::default()).unwrap_err();
         assert_eq!((p.at.line, p.at.column), (5, 16));
         assert_eq!(p.key, "network.allow_cidrs");
+        let hosts: Vec<String> = (0..200).map(|i| format!("\"h{i}.example\"")).collect();
+        let body = format!(
+            "[network]\nallow_cidrs = [\"10.0.0.0/8\"]\nallow_hosts = [{}]\n",
+            hosts.join(", ")
+        );
+        let p = check(&desired(tmp.path(), &body), 4000, EnvSize::default()).unwrap_err();
+        assert_eq!((p.at.line, p.key.as_str()), (6, "network.allow_hosts"));
+        assert!(
+            p.message
+                .ends_with("`network.allow_hosts` takes 8290 bytes of it"),
+            "{}",
+            p.message
+        );
     }
 
     #[test]

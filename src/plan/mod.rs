@@ -20,7 +20,7 @@ use crate::smolvm::{Call, Cli, Version};
 use crate::spec::{CopyVia, Desired, MachineName};
 
 pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
-pub use egress::{Dns, Egress, Finding, dns, egress, findings};
+pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
     Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call,
 };
