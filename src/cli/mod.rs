@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 
 use crate::lifecycle::OnFailure;
-use crate::plan::{Decision, Egress, Observed};
+use crate::plan::{self, Decision, Egress, Observed};
 use crate::reconcile::{Collected, Env, Options, report};
+use crate::smolvm::arg_limit::{ArgLimit, EnvSize};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
@@ -214,6 +215,9 @@ fn with_specs(
     let out = Out {
         mask: Mask::of(&desired),
     };
+    if let Err(exit) = check_arg_limits(args, &desired, &out.mask) {
+        return exit;
+    }
     let world = match World::open(args) {
         Ok(w) => w,
         Err(e) => return error::report(&e, &out.mask),
@@ -249,6 +253,22 @@ fn with_specs(
     world.exit(worst)
 }
 
+/// Refuse (exit 2) a spec whose `create` call would not fit the kernel's
+/// argument limit, before any smolvm call. When smolvm or the cache
+/// directory cannot be found, this passes: opening the world says so.
+fn check_arg_limits(args: &Args, desired: &[Desired], mask: &Mask) -> Result<(), Exit> {
+    let (Ok(program), Ok((_, cache_dir))) = (smolvm_program(args), state_dirs(args)) else {
+        return Ok(());
+    };
+    let program = program.to_string_lossy();
+    let (limit, env) = (ArgLimit::of_system(), EnvSize::of_process());
+    let refused = desired
+        .iter()
+        .filter_map(|d| plan::check_create(d, &program, &cache_dir, limit, env).err());
+    let worst = refused.map(|e| error::report(&e.into(), mask)).max();
+    worst.map_or(Ok(()), Err)
+}
+
 fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options, out: &Out) -> Exit {
     match env.apply(desired, opts) {
         Ok(Decision::Unchanged) => Exit::Ok,
@@ -272,7 +292,7 @@ fn plan_one(
         Err(e) => return error::report(&e.into(), &out.mask),
     };
     let name = plan.name().as_str();
-    if let Some(w) = plan.egress.warning(name, env.client.version()) {
+    for w in plan.warnings(env.client.version()) {
         term::err(&format!("{w}\n"));
     }
     if plan.egress == Egress::Unenforced && !allow_unenforced {

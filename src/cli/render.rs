@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::plan::{Egress, Observed, Plan, Step};
+use crate::plan::{Observed, Plan, Step};
 use crate::reconcile::describe;
 use crate::smolvm::Cli;
 use crate::smolvm::argv::format_duration;
@@ -23,21 +23,7 @@ pub fn plan(plan: &Plan<'_>, cli: &Cli) -> String {
     let desired = plan.inputs.desired;
     let mut s = String::new();
     let _ = writeln!(s, "{}: {}", plan.name(), describe(&plan.decision));
-    let cidrs: Vec<String> = desired
-        .spec
-        .allow_cidrs
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let egress = match plan.egress {
-        Egress::None => "none (no network)".to_string(),
-        Egress::Enforced => format!("only to {}", cidrs.join(", ")),
-        Egress::Unenforced => format!(
-            "UNRESTRICTED (allow-list {} is not enforced)",
-            cidrs.join(", ")
-        ),
-    };
-    let _ = writeln!(s, "  egress: {egress}");
+    let _ = writeln!(s, "  egress: {}", plan.egress_line());
     for c in &desired.copies {
         s.push_str(&copy_lines(c));
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::lifecycle::Teardown;
 use crate::smolvm::argv::{Create, Exec};
+use crate::smolvm::call::shorten;
 use crate::smolvm::{Call, Cli, GuestTarget, Version};
 use crate::spec::{
     CopyKind, CopyVia, Desired, EnvKey, FileCopy, GuestPath, HostPath, Image, ImageRef,
@@ -210,7 +211,7 @@ impl<'a> Inputs<'a> {
                 let dests: Vec<&str> = d.spec.copies.iter().map(|c| c.dest.as_str()).collect();
                 format!("unpack {}", dests.join(", "))
             }
-            Step::Exec(i) => format!("exec {}", d.spec.execs[i].run.join(" ")),
+            Step::Exec(i) => format!("exec {}", shorten(&d.spec.execs[i].run.join(" "))),
         }
     }
 
@@ -258,12 +259,15 @@ impl<'a> Inputs<'a> {
         }
     }
 
-    fn create_call(&self, cli: &Cli) -> Call {
+    /// The `create` call: the allow-list, with the `--allow-host` values
+    /// that carry the DNS rule (see `egress`), and the env.
+    pub fn create_call(&self, cli: &Cli) -> Call {
         let spec = &self.desired.spec;
         cli.machine_create(&Create {
             name: self.name(),
             from: Some(&self.from),
             allow_cidrs: &spec.allow_cidrs,
+            allow_hosts: &super::egress::dns(spec).allow_hosts(),
             env: &spec.env,
         })
     }

@@ -1,8 +1,9 @@
 //! The plan: what an apply will do, step by step, with every smolvm call.
 //!
 //! Owns the decision (`decide`: desired vs recorded vs observed, pure), the
-//! egress rule (`egress`, pure), the steps (`step`) and, for each step, its
-//! calls (`inputs`). `bottle plan` prints exactly these calls, the executor
+//! egress rule (`egress`, pure), the steps (`step`), for each step its
+//! calls (`inputs`), and whether the `create` call fits the kernel's
+//! argument limit (`limits`). `bottle plan` prints exactly these calls, the executor
 //! runs exactly these calls, and hints are built from the same functions,
 //! so what a human is shown is what runs. Pure: it reads no clock, runs no
 //! process and writes nothing (it only asks whether a pack is cached).
@@ -10,6 +11,7 @@
 mod decide;
 mod egress;
 mod inputs;
+mod limits;
 mod step;
 
 use std::path::Path;
@@ -18,10 +20,11 @@ use crate::smolvm::{Call, Cli, Version};
 use crate::spec::{CopyVia, Desired, MachineName};
 
 pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
-pub use egress::{Egress, egress};
+pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
     Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call, with_secrets,
 };
+pub use limits::check_create;
 pub use step::{NotAStep, Step};
 
 use crate::lifecycle::Teardown;
@@ -66,6 +69,25 @@ impl<'a> Plan<'a> {
 
     pub fn name(&self) -> &'a MachineName {
         self.inputs.name()
+    }
+
+    /// The `egress:` line: where the VM may connect and what its DNS
+    /// answers.
+    pub fn egress_line(&self) -> String {
+        egress::line(&self.inputs.desired.spec, self.egress)
+    }
+
+    /// The warnings every `plan` and `apply` of this spec prints: an
+    /// allow-list this smolvm does not enforce, then each entry that does
+    /// not mean what it says.
+    pub fn warnings(&self, version: &Version) -> Vec<String> {
+        let name = self.name().as_str();
+        let findings = findings(&self.inputs.desired.spec);
+        let unenforced = self.egress.warning(name, version);
+        unenforced
+            .into_iter()
+            .chain(findings.iter().map(|f| f.warning(name)))
+            .collect()
     }
 
     /// Every step with what it does and its calls, temporary files shown

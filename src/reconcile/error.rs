@@ -79,13 +79,18 @@ pub enum ApplyError {
     )]
     Unmanaged { name: String, state: MachineState },
     #[error(
-        "{name}: refusing to create a machine with network.allow_cidrs on smolvm {version}: \
-         smolvm before {fixed} silently drops --allow-cidr on `create --from`, so egress would \
-         be unrestricted. Upgrade smolvm to {fixed} or later, or pass --allow-unenforced-egress \
-         to proceed anyway",
+        "{name}: refusing to create a machine with {keys} on smolvm {version}: \
+         smolvm before {fixed} silently drops --allow-cidr and --allow-host on `create --from`, \
+         so egress would be unrestricted. Upgrade smolvm to {fixed} or later, or pass \
+         --allow-unenforced-egress to proceed anyway",
         fixed = version::EGRESS_FIXED
     )]
-    EgressUnenforced { name: String, version: Version },
+    EgressUnenforced {
+        name: String,
+        version: Version,
+        /// The spec's allow-list keys, e.g. `network.allow_cidrs`.
+        keys: String,
+    },
     #[error(
         "{name}: bottle has no record of machine `{name}`; it only removes machines it created"
     )]

@@ -110,14 +110,19 @@ impl<S: Smolvm> Env<'_, S> {
             return Err(ApplyError::EgressUnenforced {
                 name: name.to_string(),
                 version: version.clone(),
+                keys: allow_list_keys(&desired.spec),
             });
         }
         let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
         let plan = self.make_plan(desired, opts.repack)?;
-        if let Some(w) = plan.egress.warning(name.as_str(), version) {
+        for w in plan.warnings(version) {
             self.report.line(name.as_str(), &w);
         }
         self.report.line(name.as_str(), &describe(&plan.decision));
+        if plan.steps.contains(&crate::plan::Step::Create) {
+            let line = format!("egress: {}", plan.egress_line());
+            self.report.line(name.as_str(), &line);
+        }
         let rules = self.rules(opts.on_failure);
         let exec = execute::Execution::apply(self, &plan, rules);
         let remove_with = exec.remove_with();
@@ -249,6 +254,15 @@ impl<S: Smolvm> Env<'_, S> {
     pub fn status(&self, name: &MachineName) -> Result<(Option<Record>, Observed), ApplyError> {
         self.look(name)
     }
+}
+
+/// The keys of the spec's allow-list, for the refusal of an unenforced one.
+fn allow_list_keys(spec: &crate::spec::Spec) -> String {
+    let keys = [
+        (!spec.allow_cidrs.is_empty()).then_some("network.allow_cidrs"),
+        (!spec.allow_hosts.is_empty()).then_some("network.allow_hosts"),
+    ];
+    keys.into_iter().flatten().collect::<Vec<_>>().join(" and ")
 }
 
 /// A one-line account of a decision.

@@ -9,6 +9,7 @@
 //! [`GuestTarget`] alone. Must not run anything.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use ipnet::IpNet;
 
 use super::call::{Call, Op};
 use super::version::Dialect;
-use crate::spec::{EnvVar, GuestPath, HostPath, ImageRef, MachineName};
+use crate::spec::{EnvVar, GuestPath, HostName, HostPath, ImageRef, MachineName};
 
 /// A path in a machine's guest, as `machine cp` names it: `NAME:/path`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +32,38 @@ impl fmt::Display for GuestTarget<'_> {
     }
 }
 
+/// One `--allow-host` value: a host name, or an address (which smolvm
+/// takes as it is). Neither can be read as a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowHost<'a> {
+    Name(&'a HostName),
+    Addr(IpAddr),
+}
+
+impl fmt::Display for AllowHost<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllowHost::Name(n) => f.write_str(n.as_str()),
+            AllowHost::Addr(a) => a.fmt(f),
+        }
+    }
+}
+
 /// What `machine create` is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Create<'a> {
     pub name: &'a MachineName,
     pub from: Option<&'a Path>,
     pub allow_cidrs: &'a [IpNet],
+    pub allow_hosts: &'a [AllowHost<'a>],
     pub env: &'a [EnvVar],
+}
+
+impl Create<'_> {
+    /// Whether there is an allow-list (and so a network).
+    fn has_allow_list(&self) -> bool {
+        !self.allow_cidrs.is_empty() || !self.allow_hosts.is_empty()
+    }
 }
 
 /// What `machine exec` is given besides the command.
@@ -106,11 +132,12 @@ impl Cli {
         self.call(Op::Pack, words)
     }
 
-    /// `smolvm machine create [--name N] [--from P] [--net] [--allow-cidr C]… [-e K=V]… [N]`
+    /// `smolvm machine create [--name N] [--from P] [--net] [--allow-cidr C]… [--allow-host H]… [-e K=V]… [N]`
     ///
-    /// `--net` appears iff there is at least one CIDR. The name is
-    /// positional and last in the positional dialect, `--name` first in
-    /// the other.
+    /// `--net` appears iff there is an allow-list (a CIDR or a host): on
+    /// the `--from` path a list alone does not switch networking on. The
+    /// name is positional and last in the positional dialect, `--name`
+    /// first in the other.
     pub fn machine_create(&self, c: &Create<'_>) -> Call {
         let mut v: Vec<String> = vec!["machine".into(), "create".into()];
         if self.dialect == Dialect::NameFlag {
@@ -119,11 +146,14 @@ impl Cli {
         if let Some(from) = c.from {
             v.extend(["--from".into(), from.to_string_lossy().into_owned()]);
         }
-        if !c.allow_cidrs.is_empty() {
+        if c.has_allow_list() {
             v.push("--net".into());
         }
         for cidr in c.allow_cidrs {
             v.extend(["--allow-cidr".into(), cidr.to_string()]);
+        }
+        for host in c.allow_hosts {
+            v.extend(["--allow-host".into(), host.to_string()]);
         }
         push_env(&mut v, c.env);
         if self.dialect == Dialect::Positional {
@@ -225,6 +255,7 @@ mod tests {
             name: &vm,
             from: Some(Path::new("/p.smolmachine")),
             allow_cidrs: &cidrs,
+            allow_hosts: &[],
             env: &env,
         };
         let cli = Cli::new("smolvm", Dialect::NameFlag);
@@ -245,6 +276,40 @@ mod tests {
         assert_eq!(
             cli.machine_create(&no_net).to_string(),
             "smolvm machine create --name vm --from /p.smolmachine"
+        );
+    }
+
+    #[test]
+    fn allow_hosts_follow_the_cidrs_and_switch_networking_on() {
+        let vm = name("vm");
+        let cidrs = ["10.0.0.0/8".parse().unwrap()];
+        let proxy = HostName::parse("proxy.internal").unwrap();
+        let hosts = [
+            AllowHost::Addr("10.0.0.0".parse().unwrap()),
+            AllowHost::Name(&proxy),
+            AllowHost::Addr("fd00::1".parse().unwrap()),
+        ];
+        let c = Create {
+            name: &vm,
+            from: None,
+            allow_cidrs: &cidrs,
+            allow_hosts: &hosts,
+            env: &[],
+        };
+        let old = Cli::new("smolvm", Dialect::Positional);
+        assert_eq!(
+            old.machine_create(&c).to_string(),
+            "smolvm machine create --net --allow-cidr 10.0.0.0/8 --allow-host 10.0.0.0 \
+             --allow-host proxy.internal --allow-host fd00::1 vm"
+        );
+        let hosts_only = Create {
+            allow_cidrs: &[],
+            allow_hosts: &hosts[1..2],
+            ..c
+        };
+        assert_eq!(
+            old.machine_create(&hosts_only).to_string(),
+            "smolvm machine create --net --allow-host proxy.internal vm"
         );
     }
 

@@ -66,21 +66,48 @@ impl Call {
     }
 }
 
+/// The whole call, shell-quoted: what `plan` prints and a hint tells a
+/// human to run, never shortened.
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&Argv(self.argv.clone()), f)
+        f.write_str(&shell_line(&self.argv))
     }
 }
 
-/// An argv, displayed shell-quoted so it can be pasted into a terminal.
+/// An argv as an error message names it: shell-quoted, and cut to its
+/// first [`SHOWN_HEAD`] bytes and its length when it is longer than
+/// [`MAX_SHOWN`] (see [`shorten`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Argv(pub Vec<String>);
 
 impl fmt::Display for Argv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words: Vec<String> = self.0.iter().map(|w| quote(w)).collect();
-        f.write_str(&words.join(" "))
+        f.write_str(&shorten(&shell_line(&self.0)))
     }
+}
+
+/// The longest text a message shows whole.
+pub const MAX_SHOWN: usize = 512;
+/// How much of a longer text a message shows.
+pub const SHOWN_HEAD: usize = 300;
+
+/// `text`, or, when it is longer than [`MAX_SHOWN`] bytes, its first
+/// [`SHOWN_HEAD`] bytes (to a character boundary) and `…(N bytes)`, its
+/// whole length.
+pub fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_SHOWN {
+        return text.into();
+    }
+    let mut end = SHOWN_HEAD;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…({} bytes)", &text[..end], text.len()).into()
+}
+
+fn shell_line(words: &[String]) -> String {
+    let words: Vec<String> = words.iter().map(|w| quote(w)).collect();
+    words.join(" ")
 }
 
 impl From<&Call> for Argv {
@@ -137,5 +164,32 @@ mod tests {
             r#"smolvm machine exec -- sh -c 'echo '\''hi'\'' > /x'"#
         );
         assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn a_long_argv_is_shortened_in_messages_but_not_as_a_call() {
+        let value = format!("A={}", "é".repeat(100_000));
+        let argv = ["smolvm", "machine", "create", "-e", &value].map(String::from);
+        let call = Call {
+            op: Op::Create,
+            argv: argv.to_vec(),
+        };
+        let whole = call.to_string();
+        assert_eq!(whole.len(), 200_029);
+        let shown = Argv::from(&call).to_string();
+        assert!(
+            shown.starts_with("smolvm machine create -e 'A=éé"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("é…(200029 bytes)"), "{shown}");
+        assert!(shown.len() <= SHOWN_HEAD + 20, "{}", shown.len());
+        let short = Argv(["smolvm", "--version"].map(String::from).to_vec());
+        assert_eq!(short.to_string(), "smolvm --version");
+        let edge = "x".repeat(MAX_SHOWN);
+        assert_eq!(shorten(&edge), edge);
+        assert_eq!(
+            shorten(&format!("{edge}y")),
+            format!("{}…(513 bytes)", "x".repeat(SHOWN_HEAD))
+        );
     }
 }

@@ -2,13 +2,15 @@
 //!
 //! Owns the contract with smolvm (`../shared/smolvm-cli.md`): every argv
 //! bottle runs or shows (`argv`, pure, the only place one is built), what a
-//! call is (`call`), which versions exist and what each enforces
+//! call is (`call`), whether a command line fits the kernel's argument
+//! limit (`arg_limit`), which versions exist and what each enforces
 //! (`version`), what smolvm's output means (`parse`), and running calls
 //! and reading their results (`client`). All process I/O sits behind the
 //! [`Smolvm`] trait; `process` is its real implementation. Takes the
 //! spec's validated value types as inputs, but knows nothing of specs,
 //! records, plans or the lifecycle, and nothing of the simulator.
 
+pub mod arg_limit;
 pub mod argv;
 pub mod call;
 mod client;

@@ -22,7 +22,11 @@ pub enum Dialect {
     NameFlag,
 }
 
-/// The first release whose `create --from` enforces `--allow-cidr`.
+/// The first release whose `create --from` enforces its allow-list:
+/// `--allow-cidr` and `--allow-host`, which earlier releases parse and then
+/// drop alike (smolvm PR #892). `--allow-host` itself exists at `create` in
+/// every release bottle speaks to (checked on 0.8.0 and 1.9.3), so no
+/// threshold of its own is needed.
 pub const EGRESS_FIXED: Version = Version::new(1, 8, 0);
 /// The oldest release bottle speaks to.
 pub const OLDEST: Version = Version::new(0, 8, 0);
@@ -63,7 +67,8 @@ impl Version {
         }
     }
 
-    /// Whether `create --from` with `--allow-cidr` really restricts egress.
+    /// Whether `create --from` with `--allow-cidr` or `--allow-host` really
+    /// restricts egress (and, through `--allow-host`, DNS).
     pub fn enforces_egress(&self) -> bool {
         *self >= EGRESS_FIXED
     }

@@ -26,7 +26,9 @@ pub use location::Location;
 pub use resolve::{Desired, Field, Fingerprint, resolve};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue};
 pub use validate::parse;
-pub use values::{EnvKey, EnvVar, GuestPath, HostPath, ImageRef, MachineName, ValueError};
+pub use values::{
+    EnvKey, EnvVar, GuestPath, HostName, HostPath, ImageRef, MachineName, ValueError,
+};
 
 /// The default deadline for the guest to answer after `start`.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,7 +41,15 @@ pub struct Spec {
     pub file: PathBuf,
     pub name: MachineName,
     pub image: Image,
+    /// The egress allow-list's networks (`--allow-cidr`).
     pub allow_cidrs: Vec<IpNet>,
+    /// The egress allow-list's host names (`--allow-host`): smolvm resolves
+    /// them at create, allows their addresses, and answers DNS for them.
+    pub allow_hosts: Vec<HostName>,
+    /// `network.dns` as written; `None` when the key is absent, which means
+    /// [`Dns::Closed`] (see [`Spec::dns`]). Kept apart from its meaning
+    /// only for the fingerprint (see `resolve`).
+    pub dns_written: Option<Dns>,
     /// Guest environment given at create, sorted by key.
     pub env: Vec<EnvVar>,
     pub copies: Vec<CopyEntry>,
@@ -49,6 +59,47 @@ pub struct Spec {
     pub execs: Vec<ExecStep>,
     /// Secrets by reference; their values are read by `resolve`.
     pub secrets: Vec<SecretRef>,
+    /// Where the values that make smolvm's command line long are written,
+    /// for problems found after validation (the argument limit).
+    pub places: Places,
+}
+
+impl Spec {
+    /// Whether the spec has an egress allow-list; without one the VM has
+    /// no network at all.
+    pub fn has_allow_list(&self) -> bool {
+        !self.allow_cidrs.is_empty() || !self.allow_hosts.is_empty()
+    }
+
+    /// What the guest's DNS may resolve when it has a network: closed
+    /// unless the spec says `dns = "open"`.
+    pub fn dns(&self) -> Dns {
+        self.dns_written.unwrap_or(Dns::Closed)
+    }
+}
+
+/// `network.dns`: whether the guest may resolve names beyond `allow_hosts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dns {
+    /// Only the names of `allow_hosts` resolve (none when it is empty);
+    /// every other query gets NXDOMAIN. The default.
+    Closed,
+    /// Every query is forwarded to the host's resolver, as smolvm does
+    /// when it is given no `--allow-host`.
+    Open,
+}
+
+/// Where parts of a spec are written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Places {
+    /// The top of the file, for problems with no better place.
+    pub file: Location,
+    /// Each `[env]` entry's key.
+    pub env: Vec<(EnvKey, Location)>,
+    /// The first element of `network.allow_cidrs`, if any.
+    pub allow_cidrs: Option<Location>,
+    /// The first element of `network.allow_hosts`, if any.
+    pub allow_hosts: Option<Location>,
 }
 
 /// Where a secret's value comes from.

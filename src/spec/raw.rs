@@ -90,6 +90,9 @@ pub struct RawImage {
 pub struct RawNetwork {
     #[serde(default)]
     pub allow_cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_hosts: Vec<Spanned<String>>,
+    pub dns: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

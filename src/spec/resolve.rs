@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::copies::{self, CopySummary, FileCopy, Walked, describe_io, update_file};
 use super::error::{Problem, SpecError};
 use super::secret::{self, Secret};
-use super::{Image, Spec};
+use super::{Dns, Image, Spec};
 
 /// A spec with its host side resolved: what bottle will make the VM be.
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     let fingerprint = Fingerprint {
         secrets: hash_debug(&refs),
         image,
-        network: hash_debug(&spec.allow_cidrs),
+        network: network_hash(&spec),
         env: hash_debug(&spec.env),
         copy: walked.hash,
         exec: hash_debug(&spec.execs),
@@ -134,6 +134,28 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
         secrets,
         fingerprint,
     })
+}
+
+/// The hash of the network. A spec without `allow_hosts` and `dns` hashes
+/// as it did before those keys existed (its CIDRs alone), so a machine
+/// bottle created then is not replaced by this version: it keeps the DNS it
+/// was created with (open) until its spec changes. Writing either key
+/// changes the hash, so `dns = "closed"` written out replaces such a
+/// machine with one whose DNS is closed. Past that, the meaning is hashed:
+/// `allow_hosts` without `dns` hashes as with `dns = "closed"`.
+fn network_hash(spec: &Spec) -> String {
+    match (spec.allow_hosts.is_empty(), spec.dns_written) {
+        (true, None) => hash_debug(&spec.allow_cidrs),
+        (false, _) | (true, Some(_)) => {
+            let cidrs = format!("{:?}", spec.allow_cidrs);
+            let hosts: Vec<&str> = spec.allow_hosts.iter().map(|h| h.as_str()).collect();
+            let dns = match spec.dns() {
+                Dns::Closed => "closed",
+                Dns::Open => "open",
+            };
+            hash_parts(&["network v2", &cidrs, &hosts.join(","), dns])
+        }
+    }
 }
 
 /// The hash of the image: its ref, or the pack file's path and content.
@@ -172,7 +194,7 @@ fn hash_parts(parts: &[&str]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-fn hash_debug<T: fmt::Debug>(v: &T) -> String {
+pub(super) fn hash_debug<T: fmt::Debug>(v: &T) -> String {
     hash_parts(&[&format!("{v:?}")])
 }
 

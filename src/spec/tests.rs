@@ -152,6 +152,85 @@ fn cidrs_must_parse_without_host_bits() {
 }
 
 #[test]
+fn network_reads_allow_hosts_and_dns() {
+    let text = format!(
+        "{MINIMAL}[network]\nallow_cidrs = [\"10.0.0.0/8\"]\nallow_hosts = [\"Proxy.Internal\"]\n"
+    );
+    let s = parse(Path::new("/specs/s.toml"), &text).unwrap();
+    assert_eq!(s.allow_hosts, [HostName::parse("proxy.internal").unwrap()]);
+    assert_eq!((s.dns_written, s.dns()), (None, Dns::Closed));
+    assert!(s.has_allow_list());
+    let open = format!("{MINIMAL}[network]\nallow_cidrs = [\"10.0.0.0/8\"]\ndns = \"open\"\n");
+    let s = parse(Path::new("/specs/s.toml"), &open).unwrap();
+    assert_eq!((s.dns_written, s.dns()), (Some(Dns::Open), Dns::Open));
+    let hosts_only = format!("{MINIMAL}[network]\nallow_hosts = [\"proxy\"]\ndns = \"closed\"\n");
+    let s = parse(Path::new("/specs/s.toml"), &hosts_only).unwrap();
+    assert!(s.allow_cidrs.is_empty() && s.has_allow_list());
+    let none = parse(Path::new("/specs/s.toml"), MINIMAL).unwrap();
+    assert!(!none.has_allow_list());
+}
+
+#[test]
+fn allow_hosts_are_host_names_without_ports() {
+    let net = |hosts: &str| format!("{MINIMAL}[network]\nallow_hosts = [{hosts}]\n");
+    assert_eq!(
+        one(&net("\"proxy\", \"proxy:3128\"")),
+        "5:25 network.allow_hosts[1]: `proxy:3128` has a port: give the host name alone \
+         (smolvm allows every port of an allowed host)"
+    );
+    assert_eq!(
+        one(&net("\"192.168.50.2\"")),
+        "5:16 network.allow_hosts[0]: `192.168.50.2` is an address, not a host name: \
+         put it in `network.allow_cidrs`"
+    );
+    let bad = one(&net("\"--net\""));
+    assert!(
+        bad.starts_with("5:16 network.allow_hosts[0]: `--net` is not a host name"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn dns_is_a_word_that_needs_an_allow_list() {
+    let net = |body: &str| format!("{MINIMAL}[network]\n{body}");
+    assert_eq!(
+        one(&net("allow_cidrs = [\"10.0.0.0/8\"]\ndns = \"shut\"\n")),
+        "6:7 network.dns: `shut` is not one of \"closed\" or \"open\""
+    );
+    for dns in ["open", "closed"] {
+        assert_eq!(
+            one(&net(&format!("dns = \"{dns}\"\n"))),
+            "5:7 network.dns: has no effect without an allow-list: a spec without \
+             `allow_cidrs` or `allow_hosts` has no network at all"
+        );
+    }
+    assert_eq!(
+        one(&net("allow_hosts = [\"proxy\"]\ndns = \"open\"\n")),
+        "6:7 network.dns: cannot be \"open\" with `allow_hosts`: given host names, \
+         smolvm answers DNS queries for those names only"
+    );
+}
+
+#[test]
+fn places_locate_env_entries_and_allow_lists() {
+    let text = format!("{MINIMAL}[network]\nallow_hosts = [\"p\"]\n[env]\nB = \"2\"\nA = \"1\"\n");
+    let s = parse(Path::new("/specs/s.toml"), &text).unwrap();
+    let env: Vec<(&str, usize)> = s
+        .places
+        .env
+        .iter()
+        .map(|(k, at)| (k.as_str(), at.line))
+        .collect();
+    assert_eq!(env, [("A", 8), ("B", 7)]);
+    assert_eq!(
+        s.places.allow_hosts.as_ref().map(|l| (l.line, l.column)),
+        Some((5, 16))
+    );
+    assert_eq!(s.places.allow_cidrs, None);
+    assert_eq!((s.places.file.line, s.places.file.column), (1, 1));
+}
+
+#[test]
 fn env_keys_and_values_are_checked() {
     let key = one(&format!("{MINIMAL}[env]\n\"1BAD\" = \"x\"\n"));
     assert!(
@@ -712,6 +791,28 @@ mod resolving {
             .fingerprint;
         assert_eq!(d, b, "readiness does not shape the VM");
         assert_ne!(a.hash(), b.hash());
+    }
+
+    /// A spec without `allow_hosts` and `dns` keeps the network hash of
+    /// before they existed (its CIDRs alone); writing either changes it,
+    /// and past that the meaning is hashed.
+    #[test]
+    fn dns_and_allow_hosts_shape_the_network_fingerprint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let net = |body: &str| {
+            let text = format!("[network]\nallow_cidrs = [\"10.0.0.0/8\"]\n{body}");
+            spec_in(tmp.path(), &text).unwrap().fingerprint
+        };
+        let keyless = net("");
+        let cidrs: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(keyless.network, resolve::hash_debug(&cidrs));
+        let closed = net("dns = \"closed\"\n");
+        let open = net("dns = \"open\"\n");
+        assert_eq!(closed.changed(&keyless), [Field::Network]);
+        assert_eq!(open.changed(&closed), [Field::Network]);
+        let hosts = net("allow_hosts = [\"proxy\"]\n");
+        assert_eq!(hosts.changed(&closed), [Field::Network]);
+        assert_eq!(hosts, net("allow_hosts = [\"PROXY\"]\ndns = \"closed\"\n"));
     }
 }
 

@@ -20,10 +20,13 @@ use toml::Spanned;
 
 use super::error::{Problem, SpecError};
 use super::location::{Location, key_part};
-use super::raw::{self, RawCopy, RawExec, RawImage, RawSecret, RawSpec, ShapeProblem, SpannedMap};
-use super::values::{self, EnvKey, EnvVar, GuestPath, ImageRef, MachineName, ValueError};
+use super::raw::{
+    self, RawCopy, RawExec, RawImage, RawNetwork, RawSecret, RawSpec, ShapeProblem, SpannedMap,
+};
+use super::values::{self, EnvKey, EnvVar, GuestPath, HostName, ImageRef, MachineName, ValueError};
 use super::{
-    CopyEntry, CopyVia, DEFAULT_READY_TIMEOUT, ExecStep, Image, SecretRef, SecretSource, Spec,
+    CopyEntry, CopyVia, DEFAULT_READY_TIMEOUT, Dns, ExecStep, Image, Places, SecretRef,
+    SecretSource, Spec,
 };
 
 /// Parse and validate spec `text` that was read from `file`.
@@ -85,6 +88,15 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The `[network]` table validated. A refused value is left out; its
+/// problem is recorded, so the spec is refused.
+#[derive(Default)]
+struct Network {
+    allow_cidrs: Vec<ipnet::IpNet>,
+    allow_hosts: Vec<HostName>,
+    dns: Option<Dns>,
 }
 
 struct Validator<'a> {
@@ -154,13 +166,12 @@ impl Validator<'_> {
         let image = self
             .required(&raw.image, 0, "", "image")
             .and_then(|i| self.image(i));
-        let allow_cidrs = raw.network.map_or_else(Vec::new, |n| {
-            let cidrs = n.allow_cidrs.iter().enumerate();
-            let checked: Vec<_> = cidrs
-                .map(|(i, c)| self.check(c, &format!("network.allow_cidrs[{i}]"), values::cidr))
-                .collect();
-            checked.into_iter().flatten().collect()
-        });
+        let network = raw
+            .network
+            .as_ref()
+            .map(|n| self.network(n))
+            .unwrap_or_default();
+        let places = self.places(&raw);
         let env = self.env(&raw.env, "env");
         let copies = self.copies(&raw.copy);
         let copy_via = match &raw.copy_via {
@@ -187,14 +198,74 @@ impl Validator<'_> {
             file: self.file.to_path_buf(),
             name: name?,
             image: image?,
-            allow_cidrs,
+            allow_cidrs: network.allow_cidrs,
+            allow_hosts: network.allow_hosts,
+            dns_written: network.dns,
             env,
             copies,
             copy_via: copy_via?,
             ready_timeout: ready_timeout?,
             execs,
             secrets,
+            places,
         })
+    }
+
+    /// The `[network]` table: the allow-list and the DNS rule.
+    fn network(&mut self, raw: &RawNetwork) -> Network {
+        let cidrs = raw.allow_cidrs.iter().enumerate();
+        let cidrs: Vec<_> = cidrs
+            .map(|(i, c)| self.check(c, &format!("network.allow_cidrs[{i}]"), values::cidr))
+            .collect();
+        let hosts = raw.allow_hosts.iter().enumerate();
+        let hosts: Vec<_> = hosts
+            .map(|(i, h)| self.check(h, &format!("network.allow_hosts[{i}]"), HostName::parse))
+            .collect();
+        Network {
+            allow_cidrs: cidrs.into_iter().flatten().collect(),
+            allow_hosts: hosts.into_iter().flatten().collect(),
+            dns: raw.dns.as_ref().and_then(|d| self.dns(d, raw)),
+        }
+    }
+
+    /// `network.dns`: one of its words, and only where it means something.
+    fn dns(&mut self, d: &Spanned<String>, raw: &RawNetwork) -> Option<Dns> {
+        let dns = match d.get_ref().as_str() {
+            "closed" => Dns::Closed,
+            "open" => Dns::Open,
+            other => {
+                let message = format!("`{other}` is not one of \"closed\" or \"open\"");
+                self.problem(d, "network.dns", message);
+                return None;
+            }
+        };
+        let message = match (dns, raw.allow_cidrs.is_empty(), raw.allow_hosts.is_empty()) {
+            (_, true, true) => {
+                "has no effect without an allow-list: a spec without `allow_cidrs` or \
+                 `allow_hosts` has no network at all"
+            }
+            (Dns::Open, _, false) => {
+                "cannot be \"open\" with `allow_hosts`: given host names, smolvm answers \
+                 DNS queries for those names only"
+            }
+            (Dns::Closed, _, _) | (Dns::Open, false, true) => return Some(dns),
+        };
+        self.problem(d, "network.dns", message);
+        None
+    }
+
+    /// Where the parts of `raw` that can make a command line long are.
+    fn places(&self, raw: &RawSpec) -> Places {
+        let network = raw.network.as_ref();
+        let first = |v: &Vec<Spanned<String>>| v.first().map(|s| self.at(s));
+        Places {
+            file: Location::at(self.file, self.text, 0),
+            env: (raw.env.keys())
+                .filter_map(|k| EnvKey::parse(k.get_ref()).ok().map(|e| (e, self.at(k))))
+                .collect(),
+            allow_cidrs: network.and_then(|n| first(&n.allow_cidrs)),
+            allow_hosts: network.and_then(|n| first(&n.allow_hosts)),
+        }
     }
 
     fn image(&mut self, raw: &Spanned<RawImage>) -> Option<Image> {

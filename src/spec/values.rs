@@ -55,6 +55,17 @@ pub enum ValueError {
     Colon(String),
     #[error("{0} is not an absolute path")]
     Relative(String),
+    #[error("`{0}` is an address, not a host name: put it in `network.allow_cidrs`")]
+    HostIsAddress(String),
+    #[error(
+        "`{0}` has a port: give the host name alone (smolvm allows every port of an allowed host)"
+    )]
+    HostPort(String),
+    #[error(
+        "`{0}` is not a host name (dot-separated labels of 1-63 letters, digits and `-`, \
+         not starting or ending with `-`, the last not all digits; e.g. `proxy.internal`)"
+    )]
+    NotHostName(String),
 }
 
 /// A newtype over `String` whose `Debug` is the string's own, so that types
@@ -106,6 +117,11 @@ text_type!(
 text_type!(
     /// An OCI image reference that cannot be read as a flag.
     ImageRef
+);
+text_type!(
+    /// A DNS host name as smolvm's `--allow-host` takes it, lowercased
+    /// (smolvm compares the names a guest asks for in lowercase).
+    HostName
 );
 text_type!(
     /// An absolute, UTF-8 host path without `:`, as smolvm's `cp` can take
@@ -202,6 +218,48 @@ impl GuestPath {
         debug_assert!(s.starts_with('/') && !s.contains('\0'), "{s}");
         GuestPath(s)
     }
+}
+
+impl HostName {
+    /// The longest DNS name (RFC 1035), without a trailing dot.
+    pub const MAX_LEN: usize = 253;
+
+    /// Admit a host name (RFC 1123 labels), lowercased. An IP address, a
+    /// `host:port` and a trailing dot are refused: an address belongs in
+    /// `allow_cidrs`, smolvm refuses ports, and smolvm matches names
+    /// without their trailing dot.
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        if s.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        if s.parse::<IpAddr>().is_ok() {
+            return Err(ValueError::HostIsAddress(s.to_string()));
+        }
+        if let Some((_, port)) = s.rsplit_once(':')
+            && !port.is_empty()
+            && port.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(ValueError::HostPort(s.to_string()));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(ValueError::TooLong { max: Self::MAX_LEN });
+        }
+        let labels: Vec<&str> = s.split('.').collect();
+        let last_numeric = labels
+            .last()
+            .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()));
+        if last_numeric || !labels.iter().all(|l| host_label(l)) {
+            return Err(ValueError::NotHostName(s.to_string()));
+        }
+        Ok(HostName(s.to_ascii_lowercase()))
+    }
+}
+
+/// One label of a host name: 1-63 letters, digits and `-`, not starting or
+/// ending with `-`.
+fn host_label(l: &str) -> bool {
+    let chars_ok = l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (1..=63).contains(&l.len()) && chars_ok && !l.starts_with('-') && !l.ends_with('-')
 }
 
 impl HostPath {
@@ -388,6 +446,58 @@ mod tests {
             GuestPath::parse("/w/").unwrap().join("a").unwrap().as_str(),
             "/w/a"
         );
+    }
+
+    #[test]
+    fn host_names_are_rfc_1123_names_lowercased() {
+        for (ok, as_given) in [
+            ("proxy", "proxy"),
+            ("Proxy.Internal", "proxy.internal"),
+            ("a-1.example.com", "a-1.example.com"),
+            ("9lives.example", "9lives.example"),
+        ] {
+            assert_eq!(HostName::parse(ok).unwrap().as_str(), as_given);
+        }
+        let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
+        assert_eq!(
+            HostName::parse(&long),
+            Err(ValueError::TooLong { max: 253 })
+        );
+        assert!(HostName::parse(&"a".repeat(63)).is_ok());
+        assert!(HostName::parse(&"a".repeat(64)).is_err());
+        assert_eq!(HostName::parse(""), Err(ValueError::Empty));
+        for addr in ["10.0.0.1", "fd00::1", "::1"] {
+            assert_eq!(
+                HostName::parse(addr),
+                Err(ValueError::HostIsAddress(addr.into()))
+            );
+        }
+        for port in ["proxy:8080", "proxy.internal:3128", "[::1]:80"] {
+            assert_eq!(
+                HostName::parse(port),
+                Err(ValueError::HostPort(port.into()))
+            );
+        }
+        for bad in [
+            "proxy.",
+            ".proxy",
+            "a..b",
+            "-a.b",
+            "a-.b",
+            "a_b",
+            "a b",
+            "--net",
+            "10.0.0",
+            "a.1",
+            "proxy:",
+            "ex\u{e4}mple.com",
+        ] {
+            assert_eq!(
+                HostName::parse(bad),
+                Err(ValueError::NotHostName(bad.into())),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
     let id = b.copy_id(&b.path("spec.toml"));
     let pack = format!("[TMP]/cache/packs/{key}");
     let flags = format!(
-        "--from {pack}.smolmachine --net --allow-cidr 192.168.50.2/32 -e HTTPS_PROXY=http://192.168.50.2:8888"
+        "--from {pack}.smolmachine --net --allow-cidr 192.168.50.2/32 --allow-host 192.168.50.2 \
+         -e HTTPS_PROXY=http://192.168.50.2:8888"
     );
     let create = match version {
         "0.8.0" => format!("smolvm machine create {flags} agent"),

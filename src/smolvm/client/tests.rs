@@ -84,6 +84,7 @@ fn create<'a>(n: &'a MachineName) -> Create<'a> {
         name: n,
         from: None,
         allow_cidrs: &[],
+        allow_hosts: &[],
         env: &[],
     }
 }
