@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::Bottle;
+use crate::support::{Bottle, finish};
 
 const CANARY: &str = "CANARY-7f3a9c1e-do-not-leak";
 const FILE_CANARY: &str = "FILECANARY-19b2d7";
@@ -94,7 +94,8 @@ fn secrets_reach_the_guest_and_nothing_else() {
     );
     assert_eq!(
         b.guest("agent", "/run/bottle/secrets/TOKEN").as_deref(),
-        Some(format!("{FILE_CANARY}\n").as_str())
+        Some(FILE_CANARY),
+        "a file's value is its contents without trailing newlines"
     );
     let guest = b.path("sim/guests/agent/run/bottle/secrets");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -306,4 +307,58 @@ fn missing_or_bad_secrets_are_located_spec_errors_before_anything_runs() {
         .status(2)
         .stderr_has("give exactly one of `from_env` or `from_file`");
     assert!(b.calls().is_empty(), "smolvm was run: {:#?}", b.calls());
+}
+
+/// `SECRET_SPEC` with `TOKEN` read from `path`.
+fn spec_with_token_file(path: &std::path::Path) -> String {
+    SECRET_SPEC.replace(
+        r#"TOKEN = { from_file = "token.txt" }"#,
+        &format!("TOKEN = {{ from_file = {:?} }}", path.display().to_string()),
+    )
+}
+
+/// A FIFO (which would block a reader forever), `/dev/zero` (which never
+/// ends), a directory and a 100 KiB file are refused as `from_file`,
+/// located at the secret, by `plan` and `apply`, before any smolvm call.
+#[test]
+fn a_secret_file_must_be_a_regular_file_of_at_most_64_kib() {
+    use rustix::fs::{CWD, FileType, Mode};
+    let b = Bottle::new();
+    secret_world(&b, SECRET_SPEC);
+    let fifo = b.path("fifo");
+    rustix::fs::mknodat(CWD, &fifo, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
+    let big = b.write("big.txt", &"x".repeat(100 * 1024));
+    let dir = b.path("ws");
+    let must_be_regular = "a secret file must be a regular file";
+    let cases = [
+        (
+            fifo.clone(),
+            format!("{} is a FIFO; {must_be_regular}", fifo.display()),
+        ),
+        (
+            "/dev/zero".into(),
+            format!("/dev/zero is a character device; {must_be_regular}"),
+        ),
+        (
+            dir.clone(),
+            format!("{} is a directory; {must_be_regular}", dir.display()),
+        ),
+        (
+            big.clone(),
+            format!(
+                "{} holds 102400 bytes; a secret file may hold at most 65536 (64 KiB)",
+                big.display()
+            ),
+        ),
+    ];
+    for (path, message) in cases {
+        let spec = b.write("spec.toml", &spec_with_token_file(&path));
+        let spec = spec.to_str().unwrap();
+        for args in [["plan", spec], ["apply", spec]] {
+            let run = finish(b.spawn(&[("HOST_API_KEY", CANARY)], &args));
+            run.status(2)
+                .stderr_has(&format!("{spec}:28:1: `secrets.TOKEN`: {message}"));
+        }
+    }
+    assert_eq!(b.calls(), Vec::<String>::new(), "smolvm was run");
 }
