@@ -277,6 +277,7 @@ impl<'a> Inputs<'a> {
         let args = Exec {
             name: self.name(),
             env: &e.env,
+            secrets: &[],
             workdir: e.workdir.as_ref(),
             timeout: e.timeout,
         };
