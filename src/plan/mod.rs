@@ -20,7 +20,8 @@ use crate::spec::{CopyVia, Desired, MachineName};
 pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
 pub use egress::{Egress, egress};
 pub use inputs::{
-    Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call,
+    Inputs, PackOut, PlanError, SecretDelivery, Staged, Upload, pack_key, secret_path,
+    teardown_call,
 };
 pub use step::{NotAStep, Step};
 
@@ -93,7 +94,7 @@ impl<'a> Plan<'a> {
 fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
     Shape {
         pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
-        secrets: !desired.secrets.is_empty(),
+        secrets: inputs.secrets_step(),
         copy: match (desired.files.len(), desired.spec.copy_via) {
             (0, _) => CopyShape::None,
             (_, CopyVia::Archive) => CopyShape::Archive,

@@ -12,6 +12,7 @@ mod archive;
 mod error;
 mod execute;
 pub mod report;
+mod secret_fd;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
