@@ -1,7 +1,8 @@
 //! The copy archive: every file of a spec's `[[copy]]` entries in one tar,
 //! streamed from disk (files are never held in memory), with their modes,
 //! owned by root in the guest. Written 0600 under a temporary name and
-//! removed when dropped.
+//! removed when dropped; held open until then, so the sweep of a killed
+//! bottle's leftovers (`sweep`) never takes it for one.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -10,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use crate::spec::FileCopy;
 
-/// A written archive, removed on drop.
+/// A written archive, held open and removed on drop.
 #[derive(Debug)]
 pub struct Archive {
     path: PathBuf,
+    _open: File,
 }
 
 impl Drop for Archive {
@@ -37,9 +39,10 @@ pub fn write(path: &Path, files: &[FileCopy]) -> io::Result<Archive> {
         .into_inner()?
         .into_inner()
         .map_err(io::IntoInnerError::into_error)?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let open = tmp.persist(path).map_err(|e| e.error)?;
     Ok(Archive {
         path: path.to_path_buf(),
+        _open: open,
     })
 }
 

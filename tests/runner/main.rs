@@ -11,6 +11,7 @@ mod failures;
 mod fault_matrix;
 mod gc_locks;
 mod invalid;
+mod leftovers;
 mod packs;
 mod parallel;
 mod pipes;
