@@ -76,7 +76,8 @@ pub enum Command {
         #[arg(value_name = "SPEC|NAME")]
         target: String,
     },
-    /// Remove every machine bottle owns whose apply never completed.
+    /// Remove every machine bottle owns whose apply never completed, and
+    /// the copy archives and secret temp files killed bottles left.
     Gc {
         /// Only list what would be removed.
         #[arg(long)]

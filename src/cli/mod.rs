@@ -375,7 +375,11 @@ fn gc(args: &Args, dry_run: bool, packs: bool) -> Exit {
     for p in &pruned {
         term::out(&format!("pack {}: {verb}\n", p.display()));
     }
-    if nothing && pruned.is_empty() {
+    let leftovers = env.gc_leftovers(dry_run);
+    for p in &leftovers {
+        term::out(&format!("leftover {}: {verb}\n", p.display()));
+    }
+    if nothing && pruned.is_empty() && leftovers.is_empty() {
         term::err("nothing to collect\n");
     }
     world.exit(worst)

@@ -13,7 +13,7 @@ use crate::smolvm::call::shorten;
 use crate::smolvm::{Call, Cli, GuestTarget, Version};
 use crate::spec::{
     CopyKind, CopyVia, Desired, EnvKey, FileCopy, GuestPath, HostPath, Image, ImageRef,
-    MachineName, SECRETS_DIR, ValueError,
+    MachineName, SECRETS_DIR, Secret, ValueError,
 };
 
 use super::step::Step;
@@ -83,8 +83,31 @@ pub struct Upload {
     pub guest: GuestPath,
 }
 
-/// Host files that exist only while a step runs: each secret's temporary
-/// copy. `bottle plan` shows them as [`Staged::shown`].
+/// How the secrets of an exec step reach its command, by smolvm version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretDelivery {
+    /// smolvm 1.0.0 and later: `exec --secret-env NAME=BOTTLE_SECRET_NAME`
+    /// with the value in smolvm's own environment. No file holds a value,
+    /// on the host or in the guest, and there is no secrets step.
+    SmolvmEnv,
+    /// smolvm 0.8.x (no `--secret-env`): the secrets step copies each value
+    /// into the guest as `/run/bottle/secrets/NAME` (0400) from a host
+    /// memfd, and the step's command runs under an `sh` that exports them.
+    GuestFiles,
+}
+
+impl SecretDelivery {
+    pub fn of(version: &Version) -> Self {
+        match version.has_secret_env() {
+            true => SecretDelivery::SmolvmEnv,
+            false => SecretDelivery::GuestFiles,
+        }
+    }
+}
+
+/// Host paths that exist only while a step runs: the path `cp` reads each
+/// secret from (`/proc/PID/fd/N` of an anonymous memfd of bottle's).
+/// `bottle plan` shows them as [`Staged::shown`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Staged {
     secrets: Vec<(EnvKey, HostPath)>,
@@ -95,13 +118,10 @@ impl Staged {
         Staged { secrets }
     }
 
-    /// The names plan output gives the temporary files:
-    /// `$TMPDIR/bottle-secret-XXXXXX` (the suffix is chosen when it runs).
+    /// The path plan output gives every secret's memfd: `/proc/PID/fd/N`
+    /// (bottle's pid and the descriptor are known only when it runs).
     pub fn shown(desired: &Desired) -> Self {
-        let shown = std::env::temp_dir().join("bottle-secret-XXXXXX");
-        let path = HostPath::parse(&shown)
-            .or_else(|_| HostPath::parse(Path::new("/tmp/bottle-secret-XXXXXX")));
-        let secrets = match path {
+        let secrets = match HostPath::parse(Path::new("/proc/PID/fd/N")) {
             Ok(p) => desired
                 .secrets
                 .iter()
@@ -125,6 +145,8 @@ pub struct Inputs<'a> {
     /// What `create --from` is given.
     pub from: PathBuf,
     pub upload: Option<Upload>,
+    /// How exec steps get their secrets on this smolvm.
+    pub secrets: SecretDelivery,
 }
 
 impl<'a> Inputs<'a> {
@@ -151,6 +173,7 @@ impl<'a> Inputs<'a> {
             pack,
             from,
             upload,
+            secrets: SecretDelivery::of(version),
         })
     }
 
@@ -158,10 +181,35 @@ impl<'a> Inputs<'a> {
         &self.desired.spec.name
     }
 
-    /// The command of the i-th exec step.
+    /// Whether the apply has a secrets step: only to put secret files in
+    /// the guest, on a smolvm without `--secret-env`.
+    pub fn secrets_step(&self) -> bool {
+        !self.desired.secrets.is_empty() && self.secrets == SecretDelivery::GuestFiles
+    }
+
+    /// The secrets the i-th exec step gives smolvm with `--secret-env`, in
+    /// the step's order (none when they travel as guest files).
+    fn exec_secrets(&self, i: usize) -> Vec<Secret> {
+        let wanted = &self.desired.spec.execs[i].secrets;
+        match self.secrets {
+            SecretDelivery::GuestFiles => Vec::new(),
+            SecretDelivery::SmolvmEnv => wanted
+                .iter()
+                .filter_map(|n| self.desired.secrets.iter().find(|s| &s.name == n))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The command of the i-th exec step. With guest files, a step given
+    /// secrets runs under `sh`, which reads each from its guest file into
+    /// the environment, so no value is ever on a command line.
     fn exec_command(&self, i: usize) -> Vec<String> {
         let e = &self.desired.spec.execs[i];
-        with_secrets(&e.run, &e.secrets)
+        match self.secrets {
+            SecretDelivery::SmolvmEnv => e.run.clone(),
+            SecretDelivery::GuestFiles => with_secrets(&e.run, &e.secrets),
+        }
     }
 
     /// The command that unpacks the uploaded archive at `/` and removes it.
@@ -274,9 +322,11 @@ impl<'a> Inputs<'a> {
 
     fn exec_call(&self, cli: &Cli, i: usize) -> Call {
         let e = &self.desired.spec.execs[i];
+        let secrets = self.exec_secrets(i);
         let args = Exec {
             name: self.name(),
             env: &e.env,
+            secrets: &secrets,
             workdir: e.workdir.as_ref(),
             timeout: e.timeout,
         };
@@ -397,6 +447,69 @@ pub fn teardown_call(cli: &Cli, name: &MachineName, t: Teardown) -> Call {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smolvm::Dialect;
+
+    /// A spec whose one exec step is given secret `TOKEN` (from a file).
+    fn desired_with_a_secret(dir: &Path) -> Desired {
+        std::fs::write(dir.join("token"), "t0ken-value\n").unwrap();
+        let text = "name = \"vm\"\n[image]\nref = \"a:1\"\n[[exec]]\nrun = [\"agent\"]\n\
+                    secrets = [\"TOKEN\"]\n[secrets]\nTOKEN = { from_file = \"token\" }\n";
+        let spec = crate::spec::parse(&dir.join("spec.toml"), text).unwrap();
+        crate::spec::resolve(spec).unwrap()
+    }
+
+    #[test]
+    fn from_1_0_0_secrets_go_through_smolvm_s_environment_and_no_step_copies_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = desired_with_a_secret(tmp.path());
+        let v = Version::new(1, 0, 0);
+        let inputs = Inputs::new(&d, tmp.path(), &v).unwrap();
+        assert_eq!(inputs.secrets, SecretDelivery::SmolvmEnv);
+        assert!(!inputs.secrets_step());
+        let cli = Cli::new("smolvm", Dialect::Positional);
+        let calls = inputs.calls(&cli, Step::Exec(0), &Staged::default());
+        assert_eq!(
+            calls[0].to_string(),
+            "smolvm machine exec --name vm --secret-env TOKEN=BOTTLE_SECRET_TOKEN -- agent"
+        );
+        let env: Vec<_> = calls[0]
+            .env
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.expose()))
+            .collect();
+        assert_eq!(env, [("BOTTLE_SECRET_TOKEN", &b"t0ken-value"[..])]);
+    }
+
+    #[test]
+    fn before_1_0_0_secrets_are_guest_files_read_by_a_wrapper() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = desired_with_a_secret(tmp.path());
+        let v = Version::new(0, 9, 9);
+        let inputs = Inputs::new(&d, tmp.path(), &v).unwrap();
+        assert_eq!(inputs.secrets, SecretDelivery::GuestFiles);
+        assert!(inputs.secrets_step());
+        let cli = Cli::new("smolvm", Dialect::Positional);
+        let exec = &inputs.calls(&cli, Step::Exec(0), &Staged::default())[0];
+        assert!(exec.env.is_empty());
+        assert_eq!(
+            exec.to_string(),
+            "smolvm machine exec --name vm -- sh -c 'export TOKEN=\"$(cat /run/bottle/secrets/TOKEN)\" \
+             && exec \"$@\"' bottle-secrets agent"
+        );
+        let shown: Vec<String> = inputs
+            .calls(&cli, Step::Secrets, &Staged::shown(&d))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "smolvm machine exec --name vm -- sh -c 'mkdir -p /run/bottle/secrets && chmod 700 /run/bottle/secrets'",
+                "smolvm machine cp /proc/PID/fd/N vm:/run/bottle/secrets/TOKEN",
+                "smolvm machine exec --name vm -- chmod 400 /run/bottle/secrets/TOKEN",
+            ]
+        );
+    }
 
     #[test]
     fn pack_keys_depend_on_image_and_smolvm_version() {

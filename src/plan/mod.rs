@@ -22,7 +22,8 @@ use crate::spec::{CopyVia, Desired, MachineName};
 pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
 pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
-    Inputs, PackOut, PlanError, Staged, Upload, pack_key, secret_path, teardown_call, with_secrets,
+    Inputs, PackOut, PlanError, SecretDelivery, Staged, Upload, pack_key, secret_path,
+    teardown_call, with_secrets,
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};
@@ -115,7 +116,7 @@ impl<'a> Plan<'a> {
 fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
     Shape {
         pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
-        secrets: !desired.secrets.is_empty(),
+        secrets: inputs.secrets_step(),
         copy: match (desired.files.len(), desired.spec.copy_via) {
             (0, _) => CopyShape::None,
             (_, CopyVia::Archive) => CopyShape::Archive,

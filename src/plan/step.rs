@@ -25,8 +25,10 @@ pub enum Step {
     Start,
     /// Probe `exec -- true` until it succeeds.
     WaitReady,
-    /// Put the spec's secrets into the guest: one `exec` to make their
-    /// directory private, one `cp` each, one `exec` to make them 0400.
+    /// Put the spec's secrets into the guest, on a smolvm without
+    /// `exec --secret-env` (0.8.x): one `exec` to make their directory
+    /// private, one `cp` each (from a host memfd), one `exec` to make them
+    /// 0400.
     Secrets,
     /// `cp` of the i-th file to copy (`copy_via = "cp"`).
     Copy(usize),

@@ -1,7 +1,9 @@
 //! The copy archive: every file and link of a spec's `[[copy]]` entries in
 //! one tar, streamed from disk (files are never held in memory), with their
 //! modes, owned by root in the guest. Written 0600 under a temporary name,
-//! renamed into place only when complete, and removed when dropped.
+//! renamed into place only when complete, held open and removed when
+//! dropped (so the sweep of a killed bottle's leftovers, `sweep`, never
+//! takes it for one).
 //!
 //! Always well-formed: each file entry holds exactly the bytes its header
 //! declares. A file that is not the regular file resolved from the spec
@@ -20,10 +22,11 @@ use std::path::{Path, PathBuf};
 
 use crate::spec::{CopyKind, FileCopy};
 
-/// A written archive, removed on drop.
+/// A written archive, held open and removed on drop.
 #[derive(Debug)]
 pub struct Archive {
     path: PathBuf,
+    _open: File,
 }
 
 impl Drop for Archive {
@@ -90,9 +93,10 @@ pub fn write(path: &Path, files: &[FileCopy]) -> Result<Archive, ArchiveError> {
         .into_inner()?
         .into_inner()
         .map_err(io::IntoInnerError::into_error)?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let open = tmp.persist(path).map_err(|e| e.error)?;
     Ok(Archive {
         path: path.to_path_buf(),
+        _open: open,
     })
 }
 

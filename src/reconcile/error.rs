@@ -47,7 +47,7 @@ pub enum StepError {
         #[source]
         source: super::archive::ArchiveError,
     },
-    #[error("cannot stage a secret in a host temp file")]
+    #[error("cannot stage a secret in an anonymous memory file (memfd)")]
     Secret {
         #[source]
         source: std::io::Error,

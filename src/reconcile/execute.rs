@@ -19,12 +19,13 @@ use std::time::Instant;
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
 use crate::plan::{Plan, Staged, Step, teardown_call};
 use crate::smolvm::{Call, Client, Known, MachineState, Op, Smolvm, SmolvmError};
-use crate::spec::{HostPath, MachineName};
+use crate::spec::MachineName;
 use crate::state::{Record, RecordPhase};
 
 use super::Env;
 use super::archive;
 use super::error::{ApplyError, StepError};
+use super::secret_fd::SecretFd;
 
 /// What a run is carrying out.
 enum Work<'a> {
@@ -219,32 +220,25 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
         self.run_calls(&plan.inputs.calls(cli, Step::Upload, &Staged::default()))
     }
 
-    /// Put each secret into the guest: a private directory, one `cp` per
-    /// secret from a 0600 host temp file removed right after, then 0400.
+    /// Put each secret into the guest (smolvm without `--secret-env`): a
+    /// private directory, one `cp` per secret from a host memfd that no
+    /// file system holds and that closes with this step (or with bottle,
+    /// however it exits), then 0400.
     fn secrets(&self, plan: &Plan<'_>) -> Result<(), StepError> {
-        let desired = plan.inputs.desired;
-        let mut files = Vec::new();
-        for s in &desired.secrets {
-            let tmp = secret_file(s.value.expose())?;
-            let path = HostPath::parse(tmp.path()).map_err(|e| StepError::Secret {
-                source: std::io::Error::other(e),
-            })?;
-            files.push((s.name.clone(), path, tmp));
-        }
-        let staged = Staged::new(
-            files
-                .iter()
-                .map(|(n, p, _)| (n.clone(), p.clone()))
-                .collect(),
-        );
+        let fds = plan
+            .inputs
+            .desired
+            .secrets
+            .iter()
+            .map(|s| Ok((s.name.clone(), SecretFd::new(s.value.expose())?)))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|source| StepError::Secret { source })?;
+        let paths = fds.iter().map(|(n, fd)| (n.clone(), fd.path().clone()));
+        let staged = Staged::new(paths.collect());
         let calls = plan
             .inputs
             .calls(self.client().cli(), Step::Secrets, &staged);
-        self.run_calls(&calls)?;
-        for (_, _, tmp) in files {
-            tmp.close().map_err(|source| StepError::Secret { source })?;
-        }
-        Ok(())
+        self.run_calls(&calls)
     }
 
     /// Pack the image into the cache; a failed pack leaves no file behind.
@@ -405,19 +399,6 @@ pub(super) fn may_run(state: &MachineState) -> bool {
         MachineState::Created | MachineState::Stopped => false,
         MachineState::Running | MachineState::Unreachable | MachineState::Other(_) => true,
     }
-}
-
-/// A 0600 host temp file holding `value` (removed when dropped or closed).
-fn secret_file(value: &[u8]) -> Result<tempfile::NamedTempFile, StepError> {
-    use std::io::Write;
-    let mut tmp = tempfile::Builder::new()
-        .prefix("bottle-secret-")
-        .tempfile()
-        .map_err(|source| StepError::Secret { source })?;
-    tmp.write_all(value)
-        .and_then(|()| tmp.flush())
-        .map_err(|source| StepError::Secret { source })?;
-    Ok(tmp)
 }
 
 /// A `delete` of a machine that is already gone has done its job.

@@ -6,12 +6,15 @@
 //! says which steps run with which calls, and the lifecycle
 //! (`crate::lifecycle`) says what follows each outcome. It never parses
 //! specs and never spawns a process: all smolvm I/O goes through
-//! [`Client`].
+//! [`Client`]. Each `apply` and `gc` also removes what killed bottles left
+//! on the host (`sweep`).
 
 mod archive;
 mod error;
 mod execute;
 pub mod report;
+mod secret_fd;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -114,6 +117,13 @@ impl<S: Smolvm> Env<'_, S> {
             });
         }
         let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
+        for path in sweep::sweep(&self.leftover_places()) {
+            let left = format!(
+                "removed {}, left by a bottle that was killed",
+                path.display()
+            );
+            self.report.line(name.as_str(), &left);
+        }
         let plan = self.make_plan(desired, opts.repack)?;
         for w in plan.warnings(version) {
             self.report.line(name.as_str(), &w);
@@ -201,6 +211,22 @@ impl<S: Smolvm> Env<'_, S> {
             });
         }
         Ok(out)
+    }
+
+    /// Remove (or with `dry_run` only list) the copy archives and secret
+    /// temp files that killed bottles left: files no process holds open.
+    pub fn gc_leftovers(&self, dry_run: bool) -> Vec<PathBuf> {
+        match dry_run {
+            true => sweep::find(&self.leftover_places()),
+            false => sweep::sweep(&self.leftover_places()),
+        }
+    }
+
+    fn leftover_places(&self) -> sweep::Places {
+        sweep::Places {
+            cache_dir: self.cache_dir.to_path_buf(),
+            tmp_dir: std::env::temp_dir(),
+        }
     }
 
     /// Remove cached packs that no record names (every record counts,

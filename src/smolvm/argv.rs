@@ -6,7 +6,9 @@
 //! ever appear as a flag's value, after `--`, or as types that cannot be
 //! read as a flag (a [`MachineName`] starts with a letter or digit; guest
 //! and host paths are absolute). `NAME:path` is formatted by
-//! [`GuestTarget`] alone. Must not run anything.
+//! [`GuestTarget`] alone. A secret never appears in an argv: `exec` names
+//! it as `--secret-env GUEST_VAR=BOTTLE_SECRET_GUEST_VAR` and the value
+//! goes into the call's environment ([`Call::env`]). Must not run anything.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,9 +17,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::call::{Call, Op};
+use super::call::{Call, ChildVar, Op};
 use super::version::Dialect;
-use crate::spec::{EnvVar, GuestPath, HostName, HostPath, ImageRef, MachineName};
+use crate::spec::{EnvKey, EnvVar, GuestPath, HostName, HostPath, ImageRef, MachineName, Secret};
 
 /// A path in a machine's guest, as `machine cp` names it: `NAME:/path`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,9 @@ impl Create<'_> {
 pub struct Exec<'a> {
     pub name: &'a MachineName,
     pub env: &'a [EnvVar],
+    /// Secrets given through smolvm's environment (`--secret-env`, which
+    /// only smolvm 1.0.0 and later have: see `Version::has_secret_env`).
+    pub secrets: &'a [Secret],
     pub workdir: Option<&'a GuestPath>,
     pub timeout: Option<Duration>,
 }
@@ -81,10 +86,17 @@ impl<'a> Exec<'a> {
         Exec {
             name,
             env: &[],
+            secrets: &[],
             workdir: None,
             timeout: None,
         }
     }
+}
+
+/// The variable of smolvm's environment that carries secret `name`:
+/// `BOTTLE_SECRET_NAME`, a prefix no smolvm setting uses.
+pub fn secret_env_var(name: &EnvKey) -> String {
+    format!("BOTTLE_SECRET_{name}")
 }
 
 /// The command line of one smolvm binary in one dialect.
@@ -110,7 +122,11 @@ impl Cli {
         let argv = std::iter::once(self.program.clone())
             .chain(words.into_iter().map(str::to_string))
             .collect();
-        Call { op, argv }
+        Call {
+            op,
+            argv,
+            env: Vec::new(),
+        }
     }
 
     /// `smolvm --version`
@@ -185,11 +201,19 @@ impl Cli {
         }
     }
 
-    /// `smolvm machine exec --name N [-e K=V]… [-w DIR] [--timeout D] -- CMD…`
+    /// `smolvm machine exec --name N [-e K=V]… [--secret-env K=BOTTLE_SECRET_K]…
+    /// [-w DIR] [--timeout D] -- CMD…`, each secret's value in the call's
+    /// environment as `BOTTLE_SECRET_K`.
     pub fn machine_exec(&self, e: &Exec<'_>, cmd: &[String]) -> Call {
         let mut v: Vec<String> = vec!["machine".into(), "exec".into(), "--name".into()];
         v.push(e.name.to_string());
         push_env(&mut v, e.env);
+        for s in e.secrets {
+            v.extend([
+                "--secret-env".into(),
+                format!("{}={}", s.name, secret_env_var(&s.name)),
+            ]);
+        }
         if let Some(w) = e.workdir {
             v.extend(["-w".into(), w.to_string()]);
         }
@@ -199,7 +223,9 @@ impl Cli {
         v.push("--".into());
         v.extend(cmd.iter().cloned());
         let op = Op::Exec { timeout: e.timeout };
-        self.call(op, v.iter().map(String::as_str))
+        let mut call = self.call(op, v.iter().map(String::as_str));
+        call.env = e.secrets.iter().map(child_var).collect();
+        call
     }
 
     /// The readiness probe: `smolvm machine exec --name N -- true`.
@@ -223,6 +249,13 @@ impl Cli {
     /// `smolvm machine ls --json`
     pub fn machine_ls(&self) -> Call {
         self.call(Op::Ls, ["machine", "ls", "--json"])
+    }
+}
+
+fn child_var(s: &Secret) -> ChildVar {
+    ChildVar {
+        name: secret_env_var(&s.name),
+        value: s.value.clone(),
     }
 }
 
@@ -358,6 +391,58 @@ mod tests {
             cli.probe(&vm).to_string(),
             "smolvm machine exec --name vm -- true"
         );
+    }
+
+    #[test]
+    fn exec_secrets_are_named_in_argv_and_valued_only_in_the_environment() {
+        let vm = name("vm");
+        let secret = |n: &str, v: &str| Secret {
+            name: EnvKey::parse(n).unwrap(),
+            value: crate::spec::SecretValue::new(v.as_bytes().to_vec()),
+        };
+        let secrets = [secret("API_KEY", "v4lue-one"), secret("TOKEN", "v4lue-two")];
+        let env = [EnvVar::new(EnvKey::parse("A").unwrap(), "b").unwrap()];
+        let e = Exec {
+            env: &env,
+            secrets: &secrets,
+            ..Exec::on(&vm)
+        };
+        let cmd = ["sh".to_string(), "-c".to_string(), "agent".to_string()];
+        let call = Cli::new("smolvm", Dialect::NameFlag).machine_exec(&e, &cmd);
+        assert_eq!(
+            call.to_string(),
+            "smolvm machine exec --name vm -e A=b --secret-env API_KEY=BOTTLE_SECRET_API_KEY \
+             --secret-env TOKEN=BOTTLE_SECRET_TOKEN -- sh -c agent"
+        );
+        let env: Vec<(&str, &[u8])> = call
+            .env
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.expose()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("BOTTLE_SECRET_API_KEY", &b"v4lue-one"[..]),
+                ("BOTTLE_SECRET_TOKEN", &b"v4lue-two"[..])
+            ]
+        );
+        let shown = format!("{call} {call:?}");
+        assert!(!shown.contains("v4lue"), "{shown}");
+    }
+
+    #[test]
+    fn calls_without_secrets_set_no_environment() {
+        let vm = name("vm");
+        let cli = Cli::new("smolvm", Dialect::Positional);
+        let calls = [
+            cli.machine_exec(&Exec::on(&vm), &["true".to_string()]),
+            cli.probe(&vm),
+            cli.machine_start(&vm),
+        ];
+        for c in calls {
+            assert!(c.env.is_empty(), "{c:?}");
+            assert!(!c.argv.iter().any(|w| w == "--secret-env"), "{c}");
+        }
     }
 
     #[test]

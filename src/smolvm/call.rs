@@ -1,11 +1,16 @@
-//! One smolvm invocation as a value: its argv and what kind of call it is.
+//! One smolvm invocation as a value: its argv, the variables its process
+//! gets in its environment, and what kind of call it is.
 //!
 //! Built only by `argv`; run by a [`Smolvm`](super::Smolvm) implementation
 //! and shown to humans through its `Display` (the argv shell-quoted, so it
-//! can be pasted into a terminal).
+//! can be pasted into a terminal). The environment carries secret values
+//! (for `exec --secret-env`): they are never shown, not by `Display` (argv
+//! only) nor by `Debug` (masked by [`SecretValue`]).
 
 use std::fmt;
 use std::time::Duration;
+
+use crate::spec::SecretValue;
 
 /// Which smolvm subcommand a call is: decides its time limit and how its
 /// result is read.
@@ -53,17 +58,28 @@ impl Op {
     }
 }
 
-/// A smolvm call: what it is and its full argv, program first.
+/// A smolvm call: what it is, its full argv (program first), and the
+/// variables set in the smolvm process's environment besides bottle's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub op: Op,
     pub argv: Vec<String>,
+    pub env: Vec<ChildVar>,
 }
 
 impl Call {
     pub fn kind(&self) -> Kind {
         self.op.kind()
     }
+}
+
+/// A variable of the smolvm process's own environment (never on its
+/// command line): the value a `--secret-env GUEST_VAR=HOST_VAR` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildVar {
+    /// The variable's name, e.g. `BOTTLE_SECRET_API_KEY`.
+    pub name: String,
+    pub value: SecretValue,
 }
 
 /// The whole call, shell-quoted: what `plan` prints and a hint tells a
@@ -146,6 +162,7 @@ mod tests {
     #[test]
     fn argv_is_shown_shell_quoted() {
         let c = Call {
+            env: Vec::new(),
             op: Op::Exec { timeout: None },
             argv: [
                 "smolvm",
@@ -173,6 +190,7 @@ mod tests {
         let call = Call {
             op: Op::Create,
             argv: argv.to_vec(),
+            env: Vec::new(),
         };
         let whole = call.to_string();
         assert_eq!(whole.len(), 200_029);

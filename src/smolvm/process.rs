@@ -1,5 +1,7 @@
 //! The real [`Smolvm`]: spawns the binary as a child process.
 //!
+//! A call's environment variables ([`Call::env`], secret values for
+//! `--secret-env`) are set on the child only, never on a command line.
 //! Each call runs in its own process group (so a terminal's Ctrl-C reaches
 //! bottle, not smolvm), with stdin closed and stdout/stderr drained on
 //! threads. At the time limit the whole group gets SIGTERM, and SIGKILL a
@@ -7,7 +9,9 @@
 //! tracks the groups in flight so a signal handler can kill them.
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -98,6 +102,11 @@ impl Smolvm for ProcessSmolvm {
             .ok_or_else(|| RunFailure::Spawn(std::io::Error::other("empty argv")))?;
         let mut cmd = Command::new(program);
         cmd.args(args)
+            .envs(
+                call.env
+                    .iter()
+                    .map(|v| (&v.name, OsStr::from_bytes(v.value.expose()))),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -196,6 +205,7 @@ mod tests {
         Call {
             op,
             argv: words.iter().map(|w| w.to_string()).collect(),
+            env: Vec::new(),
         }
     }
 
@@ -236,6 +246,19 @@ mod tests {
             Duration::from_secs(5),
         );
         assert!(matches!(missing, Err(RunFailure::Spawn(_))), "{missing:?}");
+    }
+
+    #[test]
+    fn a_call_s_environment_reaches_the_child() {
+        let mut c = sh("printf %s \"$BOTTLE_SECRET_T\"");
+        c.env.push(crate::smolvm::call::ChildVar {
+            name: "BOTTLE_SECRET_T".into(),
+            value: crate::spec::SecretValue::new(b"s3cr3t value".to_vec()),
+        });
+        let out = ProcessSmolvm::default()
+            .run(&c, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(out.stdout, "s3cr3t value");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! smolvm versions, the argv dialect each speaks, and what each enforces.
 //!
-//! Owns the version thresholds of the contract (`../shared/smolvm-cli.md`)
-//! and nothing else. Versions are semver: a pre-release orders before its
+//! Owns the version thresholds of the contract (`../shared/smolvm-cli.md`):
+//! dialects and feature queries (egress enforcement, `--secret-env`), and
+//! nothing else. Versions are semver: a pre-release orders before its
 //! release, so `1.8.0-rc.1` does not count as having the 1.8.0 egress fix.
 
 use std::fmt;
@@ -32,6 +33,8 @@ pub const EGRESS_FIXED: Version = Version::new(1, 8, 0);
 pub const OLDEST: Version = Version::new(0, 8, 0);
 /// The first release of the `--name` dialect.
 pub const NAME_FLAG_SINCE: Version = Version::new(1, 0, 2);
+/// The first release whose `exec` takes `--secret-env GUEST_VAR=HOST_VAR`.
+pub const SECRET_ENV_SINCE: Version = Version::new(1, 0, 0);
 /// The first minor release bottle does not know (with its pre-releases).
 pub const BEYOND: (u64, u64) = (1, 10);
 pub const SUPPORTED: &str = "0.8.0 to 1.9.x";
@@ -71,6 +74,13 @@ impl Version {
     /// restricts egress (and, through `--allow-host`, DNS).
     pub fn enforces_egress(&self) -> bool {
         *self >= EGRESS_FIXED
+    }
+
+    /// Whether `exec --secret-env GUEST_VAR=HOST_VAR` exists: smolvm reads
+    /// the value from its own environment, so it is on no command line and
+    /// in no file.
+    pub fn has_secret_env(&self) -> bool {
+        *self >= SECRET_ENV_SINCE
     }
 }
 
@@ -143,6 +153,16 @@ mod tests {
         assert!(v("1.8.0").enforces_egress());
         assert!(v("1.8.0+build.5").enforces_egress());
         assert!(v("1.9.3").enforces_egress());
+    }
+
+    #[test]
+    fn secret_env_exists_from_1_0_0_and_not_in_its_pre_releases() {
+        assert!(!v("0.8.0").has_secret_env());
+        assert!(!v("0.9.9").has_secret_env());
+        assert!(!v("1.0.0-rc.1").has_secret_env());
+        assert!(v("1.0.0").has_secret_env());
+        assert!(v("1.0.1").has_secret_env());
+        assert!(v("1.9.3").has_secret_env());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod failures;
 mod fault_matrix;
 mod gc_locks;
 mod invalid;
+mod leftovers;
 mod limits;
 mod network;
 mod packs;

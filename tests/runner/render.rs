@@ -203,7 +203,7 @@ fn no_secret_value_is_written_unless_asked_and_then_only_in_the_secret() {
     let secret: Secret = serde_json::from_value(find(&docs, "Secret").clone()).unwrap();
     let data = secret.data.unwrap();
     assert_eq!(data["API_KEY"].0, CANARY.as_bytes());
-    assert_eq!(data["TOKEN"].0, format!("{FILE_CANARY}\n").as_bytes());
+    assert_eq!(data["TOKEN"].0, FILE_CANARY.as_bytes());
     for d in docs.iter().filter(|d| d["kind"] != "Secret") {
         assert_eq!(
             leaks(&serde_json::to_string(d).unwrap()),

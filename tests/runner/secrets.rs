@@ -1,9 +1,17 @@
-//! Secrets reach the guest as 0400 files and as env of the steps that ask,
-//! and appear in no argv, no output, no state and no cache.
+//! Secrets reach only the exec steps that name them, and no file bottle
+//! makes: from smolvm 1.0.0 through smolvm's own environment (`exec
+//! --secret-env NAME=BOTTLE_SECRET_NAME`), with no secret file on the host
+//! or in the guest; on 0.8.x as 0400 guest files copied from host memfds.
+//! No value is in any argv, output, record, cache or temp file, also after
+//! a `kill -9` of bottle while it delivers them. A secret file that is not
+//! a regular file of at most 64 KiB is a spec error found before reading.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
-use crate::support::Bottle;
+use rustix::process::Signal;
+
+use crate::support::{Bottle, VERSIONS, finish, signal};
 
 const CANARY: &str = "CANARY-7f3a9c1e-do-not-leak";
 const FILE_CANARY: &str = "FILECANARY-19b2d7";
@@ -42,15 +50,32 @@ TOKEN = { from_file = "token.txt" }
 "#;
 
 /// Write `text` as `spec.toml` beside the agent's workspace and
-/// `token.txt`, which holds `FILE_CANARY`.
-fn secret_world(b: &Bottle, text: &str) -> std::path::PathBuf {
+/// `token.txt`, which holds `FILE_CANARY` and a newline; make the world's
+/// `tmp` directory, bottle's `$TMPDIR` in these tests.
+fn secret_world(b: &Bottle, text: &str) -> PathBuf {
     b.agent();
     b.write("token.txt", &format!("{FILE_CANARY}\n"));
+    std::fs::create_dir_all(b.path("tmp")).unwrap();
     b.write("spec.toml", text)
 }
 
+/// The environment of a run: the secret's host variable and `$TMPDIR`.
+fn secret_env(b: &Bottle) -> [(&'static str, String); 2] {
+    let tmp = b.path("tmp").to_string_lossy().into_owned();
+    [("HOST_API_KEY", CANARY.to_string()), ("TMPDIR", tmp)]
+}
+
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// `apply SPEC`, allowing the unenforced allow-list of smolvm 0.8.
+fn apply_args(spec: &str) -> [&str; 3] {
+    ["apply", "--allow-unenforced-egress", spec]
+}
+
 /// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return hits;
@@ -60,70 +85,148 @@ fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
         if p.is_dir() {
             hits.extend(files_containing(&p, needle));
         } else if std::fs::read(&p).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)) {
-            hits.push(p.display().to_string());
+            hits.push(p);
         }
     }
     hits
 }
 
-#[test]
-fn secrets_reach_the_guest_and_nothing_else() {
-    let b = Bottle::new();
-    let spec = secret_world(&b, SECRET_SPEC);
-    let spec = spec.to_str().unwrap();
-    std::fs::create_dir_all(b.path("tmp")).unwrap();
-    let tmpdir = b.path("tmp").to_string_lossy().into_owned();
-    let env = [("HOST_API_KEY", CANARY), ("TMPDIR", tmpdir.as_str())];
-    let plan = b.run_with(&env, &["plan", spec]);
-    plan.status(0)
-        .stdout_has("secrets API_KEY, TOKEN")
-        .stdout_has(&format!(
-            "machine cp {tmpdir}/bottle-secret-XXXXXX agent:/run/bottle/secrets/API_KEY"
-        ));
-    let apply = b.run_with(&env, &["apply", spec]);
-    apply.status(0);
-    let status = b.run_with(&env, &["status", "agent", "--json"]);
+/// Every file of the world that holds a secret value, relative to the
+/// world, but `token.txt` (the file one of them comes from): the state and
+/// cache directories, `$TMPDIR`, the simulator's call log and state, and
+/// the simulated guests' files.
+fn files_with_secrets(b: &Bottle) -> Vec<String> {
+    let root = b.tmp.path();
+    let mut v: Vec<String> = [CANARY, FILE_CANARY]
+        .iter()
+        .flat_map(|c| files_containing(root, c))
+        .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+        .filter(|p| p != "token.txt")
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
 
-    assert_eq!(
-        b.guest("agent", "/got").as_deref(),
-        Some(format!("{CANARY} {FILE_CANARY}\n").as_str())
-    );
+/// The guest files each version leaves holding a value after an apply:
+/// `/got`, which the step wrote itself, and on 0.8 the secret files.
+fn expected_secret_files(version: &str) -> Vec<String> {
+    let mut v = vec!["sim/guests/agent/got".to_string()];
+    if version == "0.8.0" {
+        v.push("sim/guests/agent/run/bottle/secrets/API_KEY".into());
+        v.push("sim/guests/agent/run/bottle/secrets/TOKEN".into());
+    }
+    v
+}
+
+#[test]
+fn secrets_reach_their_step_and_no_file_bottle_makes() {
+    for version in VERSIONS {
+        let b = Bottle::on(version);
+        let spec = secret_world(&b, SECRET_SPEC);
+        let spec = spec.to_str().unwrap();
+        let env = secret_env(&b);
+        let env = pairs(&env);
+        let plan = b.run_with(&env, &["plan", spec]);
+        plan.status(0);
+        plan_shows_delivery(version, &plan.stdout);
+        let apply = b.run_with(&env, &apply_args(spec));
+        apply.status(0);
+        let status = b.run_with(&env, &["status", "agent", "--json"]);
+
+        assert_eq!(
+            b.guest("agent", "/got").as_deref(),
+            Some(format!("{CANARY} {FILE_CANARY}\n").as_str()),
+            "{version}"
+        );
+        guest_holds_secrets_only_on_0_8(&b, version);
+        for run in [&plan, &apply, &status] {
+            for canary in [CANARY, FILE_CANARY] {
+                assert!(!run.stdout.contains(canary), "{version}: {canary} printed");
+                assert!(!run.stderr.contains(canary), "{version}: {canary} printed");
+            }
+        }
+        assert_eq!(files_with_secrets(&b), expected_secret_files(version));
+        assert_eq!(std::fs::read_dir(b.path("tmp")).unwrap().count(), 0);
+    }
+}
+
+/// From 1.0.0 the step names its secrets with `--secret-env` and there is
+/// no secrets step; on 0.8 the secrets step copies each from a memfd and
+/// the step reads them under `sh`.
+#[track_caller]
+fn plan_shows_delivery(version: &str, plan: &str) {
+    let step = "machine exec --name agent --secret-env API_KEY=BOTTLE_SECRET_API_KEY \
+                --secret-env TOKEN=BOTTLE_SECRET_TOKEN -- sh -c 'echo $API_KEY $TOKEN > /got'";
+    let cp = "machine cp /proc/PID/fd/N agent:/run/bottle/secrets/API_KEY";
+    let wrapper = r#"sh -c 'export API_KEY="$(cat /run/bottle/secrets/API_KEY)""#;
+    let on_0_8 = version == "0.8.0";
+    for (shown, expected) in [
+        (step, !on_0_8),
+        ("secrets API_KEY, TOKEN", on_0_8),
+        (cp, on_0_8),
+        (wrapper, on_0_8),
+        ("/run/bottle/secrets", on_0_8),
+        ("--secret-env", !on_0_8),
+    ] {
+        assert_eq!(
+            plan.contains(shown),
+            expected,
+            "{version}: {shown}:\n{plan}"
+        );
+    }
+}
+
+/// On 0.8 the guest holds each value in a 0400 file of a 0700 directory
+/// (a file's value without its trailing newline); from 1.0.0 there is no
+/// such directory at all.
+#[track_caller]
+fn guest_holds_secrets_only_on_0_8(b: &Bottle, version: &str) {
+    let dir = b.path("sim/guests/agent/run/bottle/secrets");
+    if version != "0.8.0" {
+        assert!(!b.path("sim/guests/agent/run/bottle").exists(), "{version}");
+        return;
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("API_KEY")), 0o400);
     assert_eq!(
         b.guest("agent", "/run/bottle/secrets/API_KEY").as_deref(),
         Some(CANARY)
     );
     assert_eq!(
         b.guest("agent", "/run/bottle/secrets/TOKEN").as_deref(),
-        Some(format!("{FILE_CANARY}\n").as_str())
+        Some(FILE_CANARY)
     );
-    let guest = b.path("sim/guests/agent/run/bottle/secrets");
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&guest), 0o700);
-    assert_eq!(mode(&guest.join("API_KEY")), 0o400);
+}
 
-    for canary in [CANARY, FILE_CANARY] {
-        let calls = std::fs::read_to_string(b.path("sim/calls.jsonl")).unwrap();
-        assert!(!calls.contains(canary), "{canary} in an argv");
-        for run in [&plan, &apply, &status] {
-            assert!(
-                !run.stdout.contains(canary) && !run.stderr.contains(canary),
-                "{canary} printed"
-            );
-        }
-        assert_eq!(
-            files_containing(&b.path("state"), canary),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            files_containing(&b.path("cache"), canary),
-            Vec::<String>::new()
-        );
+/// `kill -9` of bottle while smolvm holds its secrets: on 0.8 in the first
+/// `cp` of a secret (from a memfd), on 1.9.3 in the exec step given them
+/// with `--secret-env` (the third exec: unpack, the first step, this one).
+#[test]
+fn a_kill_9_while_secrets_are_delivered_leaves_no_value_in_any_file() {
+    for (version, hang, call) in [
+        ("0.8.0", "cp@1", "agent:/run/bottle/secrets/API_KEY"),
+        ("1.9.3", "exec@3", "--secret-env API_KEY"),
+    ] {
+        let b = Bottle::on(version);
+        let spec = secret_world(&b, SECRET_SPEC);
+        let spec = spec.to_str().unwrap();
+        let env = secret_env(&b);
+        let mut env = pairs(&env);
+        env.push(("SMOLVM_SIM_HANG", hang));
+        let child = b.spawn(&env, &apply_args(spec));
+        b.wait_for_call(call);
+        let hung = b.calls().pop().unwrap_or_default();
+        assert!(hung.contains(call), "{version}: hung in {hung}");
+        assert_eq!(files_with_secrets(&b), Vec::<String>::new(), "{version}");
+        signal(&child, Signal::KILL);
+        finish(child);
+        assert_eq!(files_with_secrets(&b), Vec::<String>::new(), "{version}");
+        assert_eq!(std::fs::read_dir(b.path("tmp")).unwrap().count(), 0);
+        b.kill_leftovers();
+        assert_eq!(files_with_secrets(&b), Vec::<String>::new(), "{version}");
     }
-    assert_eq!(
-        std::fs::read_dir(b.path("tmp")).unwrap().count(),
-        0,
-        "host temp files are removed"
-    );
 }
 
 /// The secret spec with a third step that prints `API_KEY` to stderr and
@@ -163,16 +266,16 @@ TOKEN = { from_file = "token.txt" }
 
 #[test]
 fn a_secret_echoed_by_a_failing_step_is_masked() {
-    let b = Bottle::new();
-    let spec = secret_world(&b, SECRET_SPEC_THEN_LEAK);
-    let run = b.run_with(
-        &[("HOST_API_KEY", CANARY)],
-        &["apply", spec.to_str().unwrap()],
-    );
-    run.status(1)
-        .stderr_has("exited with code 9: leaked ********");
-    assert!(!run.stderr.contains(CANARY), "{}", run.stderr);
-    assert!(b.world().machines.is_empty());
+    for version in VERSIONS {
+        let b = Bottle::on(version);
+        let spec = secret_world(&b, SECRET_SPEC_THEN_LEAK);
+        let env = secret_env(&b);
+        let run = b.run_with(&pairs(&env), &apply_args(spec.to_str().unwrap()));
+        run.status(1)
+            .stderr_has("exited with code 9: leaked ********");
+        assert!(!run.stderr.contains(CANARY), "{version}: {}", run.stderr);
+        assert!(b.world().machines.is_empty(), "{version}");
+    }
 }
 
 /// The secret spec with `API_KEY` from the host variable `OTHER_KEY`
@@ -306,4 +409,64 @@ fn missing_or_bad_secrets_are_located_spec_errors_before_anything_runs() {
         .status(2)
         .stderr_has("give exactly one of `from_env` or `from_file`");
     assert!(b.calls().is_empty(), "smolvm was run: {:#?}", b.calls());
+}
+
+/// `SECRET_SPEC` with `TOKEN` read from `path`.
+fn spec_with_token_file(path: &Path) -> String {
+    SECRET_SPEC.replace(
+        r#"TOKEN = { from_file = "token.txt" }"#,
+        &format!("TOKEN = {{ from_file = {:?} }}", path.display().to_string()),
+    )
+}
+
+/// A FIFO (which would block a reader forever), `/dev/zero` (which never
+/// ends), a directory and a 100 KiB file are refused as `from_file`,
+/// located at the secret, by `plan` and `apply`, before any smolvm call.
+#[test]
+fn a_secret_file_must_be_a_regular_file_of_at_most_64_kib() {
+    use rustix::fs::{CWD, FileType, Mode};
+    let b = Bottle::new();
+    secret_world(&b, SECRET_SPEC);
+    let fifo = b.path("fifo");
+    rustix::fs::mknodat(CWD, &fifo, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
+    let big = b.write("big.txt", &"x".repeat(100 * 1024));
+    let dir = b.path("ws");
+    let cases = [
+        (
+            fifo.clone(),
+            format!(
+                "{} is a FIFO; a secret file must be a regular file",
+                fifo.display()
+            ),
+        ),
+        (
+            "/dev/zero".into(),
+            "/dev/zero is a character device; a secret file must be a regular file".into(),
+        ),
+        (
+            dir.clone(),
+            format!(
+                "{} is a directory; a secret file must be a regular file",
+                dir.display()
+            ),
+        ),
+        (
+            big.clone(),
+            format!(
+                "{} holds 102400 bytes; a secret file may hold at most 65536 (64 KiB)",
+                big.display()
+            ),
+        ),
+    ];
+    let env = secret_env(&b);
+    for (path, message) in cases {
+        let spec = b.write("spec.toml", &spec_with_token_file(&path));
+        let spec = spec.to_str().unwrap();
+        for args in [vec!["plan", spec], apply_args(spec).to_vec()] {
+            let run = finish(b.spawn(&pairs(&env), &args));
+            run.status(2)
+                .stderr_has(&format!("{spec}:28:1: `secrets.TOKEN`: {message}"));
+        }
+    }
+    assert_eq!(b.calls(), Vec::<String>::new(), "smolvm was run");
 }

@@ -404,7 +404,7 @@ fn secret_values_are_rendered_only_when_asked_and_then_said() {
     let Some(Manifest::Secret(s)) = included.manifests.get(1) else {
         panic!("{:?}", included.manifests)
     };
-    assert_eq!(s.data.as_ref().unwrap()["TOKEN"].0, b"token-value\n");
+    assert_eq!(s.data.as_ref().unwrap()["TOKEN"].0, b"token-value");
     assert_eq!(s.type_.as_deref(), Some("Opaque"));
     assert_eq!(included.notes, [Note::SecretValues { name: "vm".into() }]);
 }

@@ -268,10 +268,10 @@ fn machine_exec_env_workdir_timeout() {
     let env = [var("FOO", "bar"), var("BAZ", "qux")];
     let w = GuestPath::parse("/app").unwrap();
     let args = Exec {
-        name: &n,
         env: &env,
         workdir: Some(&w),
         timeout: Some(Duration::from_secs(30)),
+        ..Exec::on(&n)
     };
     c.exec(&c.cli().machine_exec(&args, &["ls".to_string()]))
         .unwrap();
