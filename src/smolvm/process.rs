@@ -1,10 +1,14 @@
 //! The real [`Smolvm`]: spawns the binary as a child process.
 //!
 //! Each call runs in its own process group (so a terminal's Ctrl-C reaches
-//! bottle, not smolvm), with stdin closed and stdout/stderr drained on
-//! threads. At the time limit the whole group gets SIGTERM, and SIGKILL a
-//! second later (what is left of it, grandchildren included). An [`Interrupt`]
-//! tracks the groups in flight so a signal handler can kill them.
+//! bottle, not smolvm), with stdin closed, and stdout/stderr drained on threads into
+//! bounded [`Capture`]s (and into a [`Sink`] when one is given), so memory
+//! stays bounded whatever a call prints. At the time limit the whole group
+//! gets SIGTERM, and SIGKILL a second later (what is left of it,
+//! grandchildren included). An [`Interrupt`] tracks the groups in flight so
+//! a signal handler can kill them.
+//!
+//! Must not interpret exit codes or output.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -13,12 +17,13 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use shared_child::SharedChild;
 
-use super::{Call, Kind, Output, RunFailure, Smolvm};
+use super::capture::{Capture, Keep, TAIL_BYTES, WHOLE_CAP};
+use super::{Call, Kind, Output, RunFailure, Sink, Smolvm, Stream};
 
 /// How long a timed-out call's process group gets between SIGTERM and
 /// SIGKILL.
@@ -27,6 +32,9 @@ const KILL_GRACE: Duration = Duration::from_secs(1);
 /// How long to keep reading a pipe after the child exited (a grandchild
 /// may hold it open).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How much is read from a pipe at a time.
+const CHUNK: usize = 64 * 1024;
 
 /// A user's request to stop (a signal), and the smolvm process groups in
 /// flight that it must kill.
@@ -92,16 +100,28 @@ impl Smolvm for ProcessSmolvm {
     }
 
     fn run(&self, call: &Call, limit: Duration) -> Result<Output, RunFailure> {
-        let (program, args) = call
-            .argv
-            .split_first()
-            .ok_or_else(|| RunFailure::Spawn(std::io::Error::other("empty argv")))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        self.run_with(call, limit, None)
+    }
+
+    fn run_logged(
+        &self,
+        call: &Call,
+        limit: Duration,
+        sink: &Arc<dyn Sink>,
+    ) -> Result<Output, RunFailure> {
+        self.run_with(call, limit, Some(sink))
+    }
+}
+
+impl ProcessSmolvm {
+    /// Spawn `call`, wait for it within `limit`, and reap it.
+    fn run_with(
+        &self,
+        call: &Call,
+        limit: Duration,
+        sink: Option<&Arc<dyn Sink>>,
+    ) -> Result<Output, RunFailure> {
+        let mut cmd = command(call)?;
         if let Some(sig) = self.interrupt.signal()
             && call.kind() == Kind::Mutate
         {
@@ -113,37 +133,72 @@ impl Smolvm for ProcessSmolvm {
         if self.interrupt.raised.load(Ordering::SeqCst) != raised {
             kill_group(child.id());
         }
-        let result = wait(&child, limit);
+        let stdout_keep = match call.kind() {
+            Kind::Observe => Keep::Whole(WHOLE_CAP),
+            Kind::Mutate | Kind::Teardown => Keep::Tail(TAIL_BYTES),
+        };
+        let pid = child.id();
+        let stdout = drain(
+            child.take_stdout(),
+            (pid, Stream::Stdout),
+            stdout_keep,
+            sink,
+        );
+        let stderr = drain(
+            child.take_stderr(),
+            (pid, Stream::Stderr),
+            Keep::Tail(TAIL_BYTES),
+            sink,
+        );
+        let result = wait(&child, limit, stdout, stderr);
         self.interrupt.untrack(child.id());
         result
     }
 }
 
-fn wait(child: &SharedChild, limit: Duration) -> Result<Output, RunFailure> {
-    {
-        let stdout = drain(child.take_stdout());
-        let stderr = drain(child.take_stderr());
-        let status = match child.wait_timeout(limit).map_err(RunFailure::Spawn)? {
-            Some(status) => status,
-            None => {
-                signal_group(child.id(), Signal::TERM);
-                if !matches!(child.wait_timeout(KILL_GRACE), Ok(Some(_))) {
-                    kill_group(child.id());
-                    let _ = child.wait();
-                }
-                signal_group(child.id(), Signal::KILL);
-                return Err(RunFailure::TimedOut(limit));
+/// The command of `call`: its own process group, stdin closed, stdout and
+/// stderr piped.
+fn command(call: &Call) -> Result<Command, RunFailure> {
+    let (program, args) = call
+        .argv
+        .split_first()
+        .ok_or_else(|| RunFailure::Spawn(std::io::Error::other("empty argv")))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    Ok(cmd)
+}
+
+fn wait(
+    child: &SharedChild,
+    limit: Duration,
+    stdout: Drain,
+    stderr: Drain,
+) -> Result<Output, RunFailure> {
+    let status = match child.wait_timeout(limit).map_err(RunFailure::Spawn)? {
+        Some(status) => status,
+        None => {
+            signal_group(child.id(), Signal::TERM);
+            if !matches!(child.wait_timeout(KILL_GRACE), Ok(Some(_))) {
+                kill_group(child.id());
+                let _ = child.wait();
             }
-        };
-        let out = Output {
-            code: status.code().unwrap_or(-1),
-            stdout: collect(stdout),
-            stderr: collect(stderr),
-        };
-        match status.signal() {
-            Some(sig) => Err(RunFailure::Signalled(sig)),
-            None => Ok(out),
+            signal_group(child.id(), Signal::KILL);
+            return Err(RunFailure::TimedOut(limit));
         }
+    };
+    let by = Instant::now() + DRAIN_GRACE;
+    let out = Output {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.finish(by)?,
+        stderr: stderr.finish(by)?,
+    };
+    match status.signal() {
+        Some(sig) => Err(RunFailure::Signalled(sig)),
+        None => Ok(out),
     }
 }
 
@@ -159,20 +214,87 @@ fn signal_group(pid: u32, sig: Signal) {
     }
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-        });
-    }
-    rx
+/// One pipe being read on its own thread.
+struct Drain {
+    stream: Stream,
+    capture: Arc<Mutex<Capture>>,
+    /// Disconnects when the reading thread is done.
+    done: mpsc::Receiver<()>,
 }
 
-fn collect(rx: mpsc::Receiver<String>) -> String {
-    rx.recv_timeout(DRAIN_GRACE).unwrap_or_default()
+/// Read `pipe` (the `stream` of the call whose group `pid` leads) to its
+/// end on a thread, chunk by chunk, into a capture kept as `keep` says,
+/// and into `sink`. A whole-kept stream that overflows ends the call: its
+/// group is killed.
+fn drain<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    (pid, stream): (u32, Stream),
+    keep: Keep,
+    sink: Option<&Arc<dyn Sink>>,
+) -> Drain {
+    let capture = Arc::new(Mutex::new(Capture::new(keep)));
+    let (tx, done) = mpsc::channel::<()>();
+    if let Some(pipe) = pipe {
+        let capture = capture.clone();
+        let sink = sink.cloned();
+        thread::spawn(move || {
+            if !read_all(pipe, stream, &capture, sink.as_deref()) {
+                kill_group(pid);
+            }
+            drop(tx);
+        });
+    }
+    Drain {
+        stream,
+        capture,
+        done,
+    }
+}
+
+/// Whether the stream was read to its end (else the capture refused more).
+fn read_all(
+    mut pipe: impl Read,
+    stream: Stream,
+    capture: &Mutex<Capture>,
+    sink: Option<&dyn Sink>,
+) -> bool {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        };
+        if let Some(sink) = sink {
+            sink.write(stream, &buf[..n]);
+        }
+        let more = capture.lock().map(|mut c| c.push(&buf[..n]));
+        if !matches!(more, Ok(true)) {
+            return false;
+        }
+    }
+}
+
+impl Drain {
+    /// What was kept, once the reading thread is done or `by` passed
+    /// (a grandchild holding the pipe open); an overflow is a failure.
+    fn finish(self, by: Instant) -> Result<String, RunFailure> {
+        let _ = self
+            .done
+            .recv_timeout(by.saturating_duration_since(Instant::now()));
+        let capture = self
+            .capture
+            .lock()
+            .map_err(|_| RunFailure::Spawn(std::io::Error::other("output reader panicked")))?;
+        match capture.keep() {
+            Keep::Whole(cap) if capture.overflowed() => Err(RunFailure::Overflow {
+                stream: self.stream,
+                cap,
+            }),
+            Keep::Whole(_) | Keep::Tail(_) => Ok(capture.text()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +358,69 @@ mod tests {
             Duration::from_secs(5),
         );
         assert!(matches!(missing, Err(RunFailure::Spawn(_))), "{missing:?}");
+    }
+
+    /// Counts what it is given, per stream.
+    #[derive(Default)]
+    struct Counting(Mutex<[usize; 2]>);
+
+    impl Sink for Counting {
+        fn write(&self, stream: Stream, bytes: &[u8]) {
+            let i = match stream {
+                Stream::Stdout => 0,
+                Stream::Stderr => 1,
+            };
+            self.0.lock().unwrap()[i] += bytes.len();
+        }
+    }
+
+    #[test]
+    fn a_call_printing_megabytes_keeps_only_a_tail_and_the_sink_gets_it_all() {
+        let script = "head -c 20000000 /dev/zero; echo end; head -c 3000000 /dev/zero >&2";
+        let counting = Arc::new(Counting::default());
+        let sink: Arc<dyn Sink> = counting.clone();
+        let out = ProcessSmolvm::default()
+            .run_logged(&sh(script), Duration::from_secs(30), &sink)
+            .unwrap();
+        let marker = "[bottle: 19934468 earlier bytes not kept]\n";
+        assert!(out.stdout.starts_with(marker), "{:?}", &out.stdout[..60]);
+        assert!(out.stdout.ends_with("\0end\n"));
+        assert_eq!(out.stdout.len(), marker.len() + TAIL_BYTES);
+        assert!(out.stderr.len() < TAIL_BYTES + 64, "{}", out.stderr.len());
+        assert_eq!(*counting.0.lock().unwrap(), [20_000_004, 3_000_000]);
+    }
+
+    #[test]
+    fn an_observation_printing_more_than_it_may_fails_at_once() {
+        let started = std::time::Instant::now();
+        let r = ProcessSmolvm::default().run(
+            &call(
+                Op::Status,
+                &["sh", "-c", "head -c 9000000 /dev/zero; sleep 30"],
+            ),
+            Duration::from_secs(60),
+        );
+        assert!(
+            matches!(
+                r,
+                Err(RunFailure::Overflow {
+                    stream: Stream::Stdout,
+                    cap: WHOLE_CAP
+                })
+            ),
+            "{r:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the call was not ended"
+        );
+        let small = ProcessSmolvm::default()
+            .run(
+                &call(Op::Ls, &["sh", "-c", "head -c 100000 /dev/zero"]),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(small.stdout.len(), 100_000, "an answer is read whole");
     }
 
     #[test]
