@@ -20,7 +20,8 @@
 //! (the command line), `cmd` (a parsed command), `engine` (one call, fault
 //! injection), `lifecycle`, `egress`, `exec`, `secrets`, `cp`, `pack` and
 //! `view` (the commands' semantics), `messages` (every text printed),
-//! `reply`, `knobs`, `world` and `guest`.
+//! `reply`, `knobs`, `world`, `guest` and `stream` (guest output written
+//! in chunks rather than held, e.g. `head -c 200000000 /dev/zero`).
 
 mod cmd;
 mod cp;
@@ -36,6 +37,7 @@ mod pack;
 mod release;
 mod reply;
 mod secrets;
+mod stream;
 mod values;
 mod view;
 mod world;
@@ -51,6 +53,7 @@ pub use knobs::{DEFAULT_VERSION, Knobs, When, parse_faults, parse_hosts};
 pub use pack::PACK_MAGIC;
 pub use reply::{Reply, SimOutput};
 pub use secrets::{SecretEnv, SecretFile, Secrets};
+pub use stream::GuestStream;
 pub use world::{Egress, Home, Machine, Orphan, State, World};
 
 /// The `smolvm-sim` binary.
@@ -63,13 +66,19 @@ pub fn main() -> i32 {
         }
     };
     let argv: Vec<String> = std::env::args().collect();
-    match Engine::new(knobs).call(&argv) {
-        Reply::Done(out) => {
+    match Engine::new(knobs).call_streamed(&argv) {
+        (Reply::Done(out), stream) => {
             print!("{}", out.stdout);
+            if let Some(stream) = stream {
+                let mut stdout = std::io::stdout().lock();
+                if stream.write_to(&mut stdout).is_err() {
+                    return 141;
+                }
+            }
             eprint!("{}", out.stderr);
             out.code
         }
-        Reply::Hang => loop {
+        (Reply::Hang, _) => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
     }
