@@ -279,6 +279,7 @@ impl<'a> Inputs<'a> {
             env: &e.env,
             workdir: e.workdir.as_ref(),
             timeout: e.timeout,
+            stream: true,
         };
         cli.machine_exec(&args, &self.exec_command(i))
     }

@@ -271,6 +271,7 @@ fn machine_exec_env_workdir_timeout() {
         env: &env,
         workdir: Some(&w),
         timeout: Some(Duration::from_secs(30)),
+        stream: false,
     };
     c.exec(&c.cli().machine_exec(&args, &["ls".to_string()]))
         .unwrap();
