@@ -4,13 +4,14 @@
 //! calls for an apply, `down` or `gc` and writes records, and the copy
 //! archive (`archive`). It decides nothing itself: the plan (`crate::plan`)
 //! says which steps run with which calls, and the lifecycle
-//! (`crate::lifecycle`) says what follows each outcome. It never parses
-//! specs and never spawns a process: all smolvm I/O goes through
-//! [`Client`].
+//! (`crate::lifecycle`) says what follows each outcome. The per-machine
+//! log of exec steps' output is `log`'s. It never parses specs and never
+//! spawns a process: all smolvm I/O goes through [`Client`].
 
 mod archive;
 mod error;
 mod execute;
+mod log;
 pub mod report;
 
 use std::path::{Path, PathBuf};

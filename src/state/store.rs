@@ -89,6 +89,12 @@ impl Store {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// Where the output of machine `name`'s exec steps is logged:
+    /// `STATE_DIR/logs/NAME.log` (written by the executor).
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.with_file_name("logs").join(format!("{name}.log"))
+    }
+
     /// Lock machine `name` against other bottles, waiting up to `wait`.
     pub fn lock(
         &self,

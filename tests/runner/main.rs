@@ -14,6 +14,7 @@ mod invalid;
 mod packs;
 mod parallel;
 mod pipes;
+mod processes;
 mod reapply;
 mod secrets;
 mod signals;

@@ -1,0 +1,159 @@
+//! bottle's processes and what they hold: memory stays bounded whatever a
+//! step prints (the whole output goes to the machine's exec log, capped).
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Child;
+use std::time::Duration;
+
+use crate::support::Bottle;
+
+/// A spec named `name` with no copies and the given exec steps (each a
+/// TOML array of words).
+fn spec_with_steps(b: &Bottle, name: &str, steps: &[&str]) -> String {
+    let mut text = format!("name = \"{name}\"\n[image]\nref = \"img:1\"\n");
+    for run in steps {
+        text.push_str(&format!("[[exec]]\nrun = {run}\n"));
+    }
+    let path = b.write(&format!("{name}.toml"), &text);
+    path.to_string_lossy().into_owned()
+}
+
+/// The highest resident set bottle reached (`VmHWM`, in KiB), read until
+/// it exits, and its exit code.
+fn peak_rss_kib(mut child: Child) -> (u64, i32) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+        let hwm = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+        peak = peak.max(hwm.unwrap_or(0));
+        if let Some(exit) = child.try_wait().expect("try_wait") {
+            return (peak, exit.code().unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_step_printing_100_mb_keeps_bottle_small_and_its_log_capped() {
+    let b = Bottle::new();
+    let spec = spec_with_steps(&b, "loud", &[r#"["head", "-c", "100000000", "/dev/zero"]"#]);
+    let mut c = b.bottle_command(&["apply", &spec]);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let (peak, code) = peak_rss_kib(c.spawn().expect("spawn bottle"));
+    assert_eq!(code, 0);
+    assert!(peak > 0, "VmHWM was never read");
+    assert!(
+        peak < 64 * 1024,
+        "bottle reached {peak} KiB for 100 MB of output"
+    );
+
+    let log = b.path("state/logs/loud.log");
+    let bytes = std::fs::read(&log).unwrap();
+    let head = String::from_utf8_lossy(&bytes[..300]).into_owned();
+    assert!(head.starts_with("==> exec[0]: `"), "{head}");
+    assert!(
+        head.contains(" --stream -- head -c 100000000 /dev/zero`\n"),
+        "{head}"
+    );
+    let cap = 16 * 1024 * 1024;
+    assert!(
+        bytes.len() > cap && bytes.len() < cap + 1024,
+        "{} bytes",
+        bytes.len()
+    );
+    let text = String::from_utf8_lossy(&bytes[cap..]).into_owned();
+    assert!(
+        text.contains("[bottle: log cut here at its cap of 16 MiB"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("<== exit code"),
+        "nothing is written past the cut"
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&log), 0o600);
+    assert_eq!(mode(&b.path("state/logs")), 0o700);
+}
+
+#[test]
+fn a_step_printing_more_than_smolvms_buffer_is_logged_whole() {
+    let b = Bottle::new();
+    let twelve_mib = 12 * 1024 * 1024;
+    let spec = spec_with_steps(
+        &b,
+        "big",
+        &[
+            &format!(r#"["head", "-c", "{twelve_mib}", "/dev/zero"]"#),
+            r#"["echo", "second"]"#,
+        ],
+    );
+    b.run(&["apply", &spec]).status(0);
+    let bytes = std::fs::read(b.path("state/logs/big.log")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let zeros = bytes.iter().filter(|b| **b == 0).count();
+    assert_eq!(zeros, twelve_mib, "smolvm's 11 MiB buffer cut the output");
+    assert!(
+        text.contains("\n<== exit code 0\n==> exec[1]: `"),
+        "{}",
+        &text[text.len() - 300..]
+    );
+    assert!(
+        text.ends_with("-- echo second`\nsecond\n<== exit code 0\n"),
+        "{}",
+        &text[text.len() - 300..]
+    );
+}
+
+#[test]
+fn a_failed_step_names_its_log_which_holds_both_streams_secrets_masked() {
+    let b = Bottle::new();
+    b.write(
+        "spec.toml",
+        r#"name = "agent"
+[image]
+ref = "img:1"
+[secrets]
+API_KEY = { from_env = "HOST_API_KEY" }
+[[exec]]
+run = ["sh", "-c", "echo first"]
+[[exec]]
+run = ["sh", "-c", "echo out $API_KEY; echo oops >&2; exit 3"]
+secrets = ["API_KEY"]
+"#,
+    );
+    let spec = b.path("spec.toml");
+    let run = b.run_with(
+        &[("HOST_API_KEY", "canary-4711")],
+        &["apply", spec.to_str().unwrap()],
+    );
+    let log = b.path("state/logs/agent.log");
+    run.status(1).stderr_has(&format!(
+        "exited with code 3: oops; its output is in {}",
+        log.display()
+    ));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("==> exec[0]: `"), "{text}");
+    assert!(
+        text.contains("`\nfirst\n<== exit code 0\n==> exec[1]: `"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("`\nout ********\noops\n<== exit code 3\n"),
+        "{text}"
+    );
+
+    // The next apply starts the log afresh.
+    b.write(
+        "spec.toml",
+        "name = \"agent\"\n[image]\nref = \"img:1\"\n[[exec]]\nrun = [\"echo\", \"again\"]\n",
+    );
+    b.run(&["apply", spec.to_str().unwrap()]).status(0);
+    let again = std::fs::read_to_string(&log).unwrap();
+    assert!(again.starts_with("==> exec[0]: `"), "{again}");
+    assert!(again.ends_with("`\nagain\n<== exit code 0\n"), "{again}");
+}
