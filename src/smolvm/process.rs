@@ -1,7 +1,8 @@
 //! The real [`Smolvm`]: spawns the binary as a child process.
 //!
 //! Each call runs in its own process group (so a terminal's Ctrl-C reaches
-//! bottle, not smolvm), with stdin closed, and stdout/stderr drained on threads into
+//! bottle, not smolvm), with stdin closed, `NO_COLOR=1` (smolvm colours its
+//! log lines even into a pipe), and stdout/stderr drained on threads into
 //! bounded [`Capture`]s (and into a [`Sink`] when one is given), so memory
 //! stays bounded whatever a call prints. At the time limit the whole group
 //! gets SIGTERM, and SIGKILL a second later (what is left of it,
@@ -157,7 +158,7 @@ impl ProcessSmolvm {
 }
 
 /// The command of `call`: its own process group, stdin closed, stdout and
-/// stderr piped.
+/// stderr piped, `NO_COLOR=1`.
 fn command(call: &Call) -> Result<Command, RunFailure> {
     let (program, args) = call
         .argv
@@ -165,6 +166,7 @@ fn command(call: &Call) -> Result<Command, RunFailure> {
         .ok_or_else(|| RunFailure::Spawn(std::io::Error::other("empty argv")))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -358,6 +360,21 @@ mod tests {
             Duration::from_secs(5),
         );
         assert!(matches!(missing, Err(RunFailure::Spawn(_))), "{missing:?}");
+    }
+
+    #[test]
+    fn smolvm_runs_without_colours() {
+        let cmd = command(&sh("true")).unwrap();
+        let set: Vec<_> = cmd.get_envs().collect();
+        let no_color = (
+            std::ffi::OsStr::new("NO_COLOR"),
+            Some(std::ffi::OsStr::new("1")),
+        );
+        assert_eq!(set, [no_color], "whatever bottle's own environment says");
+        let out = ProcessSmolvm::default()
+            .run(&sh("printf %s \"$NO_COLOR\""), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(out.stdout, "1");
     }
 
     /// Counts what it is given, per stream.
