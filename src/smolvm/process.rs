@@ -9,6 +9,14 @@
 //! grandchildren included). An [`Interrupt`] tracks the groups in flight so
 //! a signal handler can kill them.
 //!
+//! No call outlives bottle: on Linux each child asks the kernel for
+//! SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), however bottle dies
+//! (`kill -9`, the OOM killer). The kernel ties that to the parent
+//! *thread*, which is safe here because [`ProcessSmolvm::run`] spawns and
+//! reaps a child on the same thread: no thread (an `apply -j N` worker
+//! included) can end while its call is in flight. Only smolvm itself is
+//! covered; what smolvm started is smolvm's to stop. Elsewhere there is no
+//! such request: a killed bottle leaves its call running until it ends.
 //! Must not interpret exit codes or output.
 
 use std::collections::HashSet;
@@ -115,7 +123,8 @@ impl Smolvm for ProcessSmolvm {
 }
 
 impl ProcessSmolvm {
-    /// Spawn `call`, wait for it within `limit`, and reap it.
+    /// Spawn `call`, wait for it within `limit`, and reap it, all on this
+    /// thread (which `PR_SET_PDEATHSIG` relies on).
     fn run_with(
         &self,
         call: &Call,
@@ -158,7 +167,7 @@ impl ProcessSmolvm {
 }
 
 /// The command of `call`: its own process group, stdin closed, stdout and
-/// stderr piped, `NO_COLOR=1`.
+/// stderr piped, `NO_COLOR=1`, and ended when bottle dies.
 fn command(call: &Call) -> Result<Command, RunFailure> {
     let (program, args) = call
         .argv
@@ -171,8 +180,36 @@ fn command(call: &Call) -> Result<Command, RunFailure> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    die_with_parent(&mut cmd);
     Ok(cmd)
 }
+
+/// Have the child killed when the thread that spawned it ends (with bottle,
+/// since the spawning thread reaps it first). Closes the race where bottle
+/// died before the request was made by checking the parent is still it.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use rustix::process::{getpid, getppid, set_parent_process_death_signal};
+    let parent = getpid();
+    let in_child = move || {
+        set_parent_process_death_signal(Some(Signal::KILL))?;
+        match getppid() == Some(parent) {
+            true => Ok(()),
+            false => Err(rustix::io::Errno::SRCH.into()),
+        }
+    };
+    // SAFETY: the closure runs in the forked child before exec. It makes
+    // two system calls (prctl, getppid), allocates nothing and takes no
+    // lock, so it is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(in_child);
+    }
+}
+
+/// Elsewhere, no equivalent is asked for (best effort: a killed bottle's
+/// call runs until it ends or hits smolvm's own limits).
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 fn wait(
     child: &SharedChild,

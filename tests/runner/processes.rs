@@ -1,11 +1,14 @@
-//! bottle's processes and what they hold: memory stays bounded whatever a
-//! step prints (the whole output goes to the machine's exec log, capped).
+//! bottle's processes and what they hold: no smolvm call outlives a killed
+//! bottle, and memory stays bounded whatever a step prints (the whole
+//! output goes to the machine's exec log, capped).
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Child;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::Bottle;
+use rustix::process::Signal;
+
+use crate::support::{Bottle, finish, signal};
 
 /// A spec named `name` with no copies and the given exec steps (each a
 /// TOML array of words).
@@ -16,6 +19,80 @@ fn spec_with_steps(b: &Bottle, name: &str, steps: &[&str]) -> String {
     }
     let path = b.write(&format!("{name}.toml"), &text);
     path.to_string_lossy().into_owned()
+}
+
+/// The processes of this world still alive after up to 5 s, then killed.
+fn survivors(b: &Bottle) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = b.processes_left();
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        left = b.processes_left();
+    }
+    b.kill_leftovers();
+    left
+}
+
+#[test]
+fn a_killed_bottle_leaves_no_smolvm_call_running() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let child = b.spawn(
+        &[("SMOLVM_SIM_HANG", "cp")],
+        &["apply", spec.to_str().unwrap()],
+    );
+    b.wait_for_call("machine cp");
+    signal(&child, Signal::KILL);
+    finish(child);
+    assert_eq!(
+        survivors(&b),
+        Vec::<String>::new(),
+        "the hung cp outlived bottle"
+    );
+}
+
+#[test]
+fn calls_run_by_parallel_workers_die_with_bottle_too() {
+    let b = Bottle::new();
+    let agent = b.agent();
+    let other = b.write(
+        "other.toml",
+        "name = \"other\"\n[image]\nref = \"img:1\"\n[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n",
+    );
+    let child = b.spawn(
+        &[("SMOLVM_SIM_HANG", "cp")],
+        &[
+            "apply",
+            "-j",
+            "2",
+            agent.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    for _ in 0..2000 {
+        if b.calls()
+            .iter()
+            .filter(|c| c.contains("machine cp"))
+            .count()
+            == 2
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let hung = b
+        .calls()
+        .iter()
+        .filter(|c| c.contains("machine cp"))
+        .count();
+    assert_eq!(hung, 2, "both workers are in a cp: {:#?}", b.calls());
+    signal(&child, Signal::KILL);
+    finish(child);
+    assert_eq!(
+        survivors(&b),
+        Vec::<String>::new(),
+        "a worker's cp outlived bottle"
+    );
 }
 
 /// The highest resident set bottle reached (`VmHWM`, in KiB), read until
