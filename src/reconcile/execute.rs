@@ -321,7 +321,8 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             .calls(self.client().cli(), Step::Pack, &Staged::default());
         let wait = calls.first().map(|c| self.client().limit(c));
         let before = modified(&out.sidecar);
-        let _lock = crate::state::lock_file(out.lock.clone(), out.image.as_str(), wait)?;
+        let stopped = || self.client().interrupted();
+        let _lock = crate::state::lock_file(out.lock.clone(), out.image.as_str(), wait, &stopped)?;
         if out.cached() && modified(&out.sidecar) != before {
             self.line(&format!(
                 "pack {}: packed meanwhile by another apply; using it",

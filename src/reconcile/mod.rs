@@ -21,7 +21,7 @@ use crate::lifecycle::{DeleteKind, End, OnFailure, Rules, State};
 use crate::plan::{Decision, Egress, Observed, Plan, decide};
 use crate::smolvm::{Client, Clock, Dialect, Smolvm};
 use crate::spec::{Desired, MachineName};
-use crate::state::{Record, RecordPhase, Store};
+use crate::state::{MachineLock, Record, RecordPhase, StateError, Store};
 
 pub use error::{ApplyError, StepError};
 pub use report::Report;
@@ -113,7 +113,7 @@ impl<S: Smolvm> Env<'_, S> {
                 version: version.clone(),
             });
         }
-        let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
+        let _lock = self.lock(name)?;
         let plan = self.make_plan(desired, opts.repack)?;
         if let Some(w) = plan.egress.warning(name.as_str(), version) {
             self.report.line(name.as_str(), &w);
@@ -137,7 +137,7 @@ impl<S: Smolvm> Env<'_, S> {
     /// Stop and delete a machine bottle owns, then forget it: a teardown
     /// run of the lifecycle.
     pub fn down(&self, name: &MachineName) -> Result<Observed, ApplyError> {
-        let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
+        let _lock = self.lock(name)?;
         let (record, observed) = self.look(name)?;
         if record.is_none() {
             return Err(ApplyError::NotOwned {
@@ -225,7 +225,7 @@ impl<S: Smolvm> Env<'_, S> {
         pruned.retain(|sidecar| {
             let stub = sidecar.with_extension("");
             let lock = sidecar.with_extension("lock");
-            let Ok(_held) = crate::state::lock_file(lock, "pack", None) else {
+            let Ok(_held) = crate::state::lock_file(lock, "pack", None, &|| None) else {
                 return false;
             };
             let removed = std::fs::remove_file(sidecar).is_ok();
@@ -233,6 +233,26 @@ impl<S: Smolvm> Env<'_, S> {
             removed
         });
         Ok(pruned)
+    }
+
+    /// Lock machine `name` against other bottles. With `--wait-lock`, a
+    /// busy lock is waited for, saying so, until it is free, the wait is
+    /// over, or a signal arrives (then nothing was changed).
+    fn lock(&self, name: &MachineName) -> Result<MachineLock, StateError> {
+        let stopped = || self.client.interrupted();
+        let first = self.store.lock(name.as_str(), None, &stopped);
+        let (Err(StateError::Locked { pid, .. }), Some(wait)) = (&first, self.lock_wait) else {
+            return first;
+        };
+        let holder = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        self.report.line(
+            name.as_str(),
+            &format!(
+                "waiting up to {} for another bottle{holder} working on it",
+                humantime::format_duration(wait)
+            ),
+        );
+        self.store.lock(name.as_str(), Some(wait), &stopped)
     }
 
     /// The rules of a run on this smolvm.

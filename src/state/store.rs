@@ -54,6 +54,8 @@ pub enum StateError {
         pid: Option<u32>,
         waited: Option<std::time::Duration>,
     },
+    #[error("stopped waiting for another bottle working on machine `{name}`: signal {signal}")]
+    Interrupted { name: String, signal: i32 },
 }
 
 /// The default state directory: `$XDG_STATE_HOME/bottle`.
@@ -95,18 +97,20 @@ impl Store {
         self.dir.with_file_name("logs").join(format!("{name}.log"))
     }
 
-    /// Lock machine `name` against other bottles, waiting up to `wait`.
+    /// Lock machine `name` against other bottles, waiting up to `wait`
+    /// unless `stopped` names a signal first.
     pub fn lock(
         &self,
         name: &str,
         wait: Option<std::time::Duration>,
+        stopped: &dyn Fn() -> Option<i32>,
     ) -> Result<MachineLock, StateError> {
         let dir = self.dir.with_file_name("locks");
         make_private_dir(&dir).map_err(|source| StateError::Dir {
             path: dir.clone(),
             source,
         })?;
-        super::lock::acquire(dir.join(format!("{name}.lock")), name, wait)
+        super::lock::acquire(dir.join(format!("{name}.lock")), name, wait, stopped)
     }
 
     /// The names of every machine bottle has a record of.

@@ -1,9 +1,12 @@
 //! bottle's processes and what they hold: no smolvm call outlives a killed
-//! bottle, and memory stays bounded whatever a step prints (the whole
-//! output goes to the machine's exec log, capped).
+//! bottle, memory stays bounded whatever a step prints (the whole output
+//! goes to the machine's exec log, capped), and a signal ends a wait for
+//! another bottle's lock at once.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Child;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
@@ -233,4 +236,93 @@ secrets = ["API_KEY"]
     let again = std::fs::read_to_string(&log).unwrap();
     assert!(again.starts_with("==> exec[0]: `"), "{again}");
     assert!(again.ends_with("`\nagain\n<== exit code 0\n"), "{again}");
+}
+
+/// A spawned bottle whose stderr is read line by line as it comes.
+struct Watched {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Watched {
+    fn new(mut child: Child) -> Self {
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watched {
+            child,
+            lines,
+            seen: String::new(),
+        }
+    }
+
+    /// Wait (up to 20 s) for a stderr line containing `text`.
+    #[track_caller]
+    fn wait_line(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+            if line.contains(text) {
+                return;
+            }
+        }
+        panic!("no stderr line containing {text:?}:\n{}", self.seen);
+    }
+
+    /// Its exit code (waiting up to 30 s) and all of its stderr.
+    #[track_caller]
+    fn finish(mut self) -> (i32, String) {
+        let code = finish(self.child).code;
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        (code, self.seen)
+    }
+}
+
+#[test]
+fn a_signal_ends_a_wait_for_the_lock_at_once_changing_nothing() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    let holder = b.spawn(&[("SMOLVM_SIM_HANG", "cp")], &["apply", spec]);
+    b.wait_for_call("machine cp");
+    let before = b.calls();
+    let record = b.record("agent");
+    let mut waiter = Watched::new(b.spawn(&[], &["apply", "--wait-lock", spec]));
+    waiter.wait_line("agent: waiting up to 10m for another bottle");
+    let started = Instant::now();
+    signal(&waiter.child, Signal::INT);
+    let (code, stderr) = waiter.finish();
+    let waited = started.elapsed();
+    let (calls, record_after) = (b.calls(), b.record("agent"));
+    signal(&holder, Signal::INT);
+    finish(holder).status(130);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("stopped waiting for another bottle working on machine `agent`: signal 2"),
+        "{stderr}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "the wait outlasted the signal"
+    );
+    assert_eq!(
+        calls[before.len()..],
+        ["smolvm --version"],
+        "the waiter changed nothing"
+    );
+    assert_eq!(record_after, record, "the holder's record");
 }
