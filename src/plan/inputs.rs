@@ -329,6 +329,7 @@ impl<'a> Inputs<'a> {
             secrets: &secrets,
             workdir: e.workdir.as_ref(),
             timeout: e.timeout,
+            stream: true,
         };
         cli.machine_exec(&args, &self.exec_command(i))
     }
@@ -470,7 +471,7 @@ mod tests {
         let calls = inputs.calls(&cli, Step::Exec(0), &Staged::default());
         assert_eq!(
             calls[0].to_string(),
-            "smolvm machine exec --name vm --secret-env TOKEN=BOTTLE_SECRET_TOKEN -- agent"
+            "smolvm machine exec --name vm --secret-env TOKEN=BOTTLE_SECRET_TOKEN --stream -- agent"
         );
         let env: Vec<_> = calls[0]
             .env
@@ -493,7 +494,7 @@ mod tests {
         assert!(exec.env.is_empty());
         assert_eq!(
             exec.to_string(),
-            "smolvm machine exec --name vm -- sh -c 'export TOKEN=\"$(cat /run/bottle/secrets/TOKEN)\" \
+            "smolvm machine exec --name vm --stream -- sh -c 'export TOKEN=\"$(cat /run/bottle/secrets/TOKEN)\" \
              && exec \"$@\"' bottle-secrets agent"
         );
         let shown: Vec<String> = inputs

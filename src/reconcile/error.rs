@@ -15,16 +15,36 @@ fn guest_tail(stderr: &str) -> String {
     }
 }
 
+/// `; its output is in PATH` when the command's output was logged.
+fn logged_in(log: &Option<std::path::PathBuf>) -> String {
+    log.as_ref()
+        .map(|p| format!("; its output is in {}", p.display()))
+        .unwrap_or_default()
+}
+
 /// Why one step of an apply (or one teardown call) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error(transparent)]
     Smolvm(#[from] SmolvmError),
-    #[error("`{argv}` exited with code {code}{}", guest_tail(stderr))]
+    #[error(
+        "`{argv}` exited with code {code}{}{}",
+        guest_tail(stderr),
+        logged_in(log)
+    )]
     Exec {
         argv: Argv,
         code: i32,
+        /// The last 64 KiB of what it printed on stderr.
         stderr: String,
+        /// The exec log holding all it printed, for an exec step.
+        log: Option<std::path::PathBuf>,
+    },
+    #[error("cannot open the exec log {}", path.display())]
+    Log {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("`{argv}` succeeded but wrote no pack at {}", path.display())]
     NoPack {

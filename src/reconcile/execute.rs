@@ -13,18 +13,21 @@
 //! written, nothing is created. A record is never kept for a machine whose
 //! name was taken by someone else.
 
+use std::cell::OnceCell;
 use std::fs;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
 use crate::plan::{Plan, Staged, Step, teardown_call};
-use crate::smolvm::{Call, Client, Known, MachineState, Op, Smolvm, SmolvmError};
+use crate::smolvm::{Call, Client, Known, MachineState, Op, Sink, Smolvm, SmolvmError};
 use crate::spec::MachineName;
 use crate::state::{Record, RecordPhase};
 
 use super::Env;
 use super::archive;
 use super::error::{ApplyError, StepError};
+use super::log::{self, ExecLog};
 use super::secret_fd::SecretFd;
 
 /// What a run is carrying out.
@@ -52,6 +55,8 @@ pub(super) struct Execution<'a, 'e, S> {
     record: Option<Record>,
     /// Steps of this run that succeeded, in order.
     done: Vec<Step>,
+    /// The exec log, started afresh by this run's first exec step.
+    log: OnceCell<Arc<ExecLog>>,
 }
 
 impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
@@ -64,6 +69,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             rules,
             record: None,
             done: Vec::new(),
+            log: OnceCell::new(),
         }
     }
 
@@ -76,6 +82,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             rules,
             record: None,
             done: Vec::new(),
+            log: OnceCell::new(),
         }
     }
 
@@ -163,6 +170,9 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             Step::Pack => self.pack(plan),
             Step::Secrets => self.secrets(plan),
             Step::Upload => self.upload(plan),
+            Step::Exec(_) => {
+                self.exec_step(step, &plan.inputs.calls(cli, step, &Staged::default()))
+            }
             _ => self.run_calls(&plan.inputs.calls(cli, step, &Staged::default())),
         }
     }
@@ -183,6 +193,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
                         argv: r.argv,
                         code,
                         stderr: r.stderr,
+                        log: None,
                     }),
                 }
             }
@@ -202,6 +213,50 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             | Op::Status
             | Op::Ls => Ok(c.run(call).map(drop)?),
         }
+    }
+
+    /// Run an exec step's calls, each one's whole output going to the
+    /// machine's exec log (memory keeps only a tail of it).
+    fn exec_step(&self, step: Step, calls: &[Call]) -> Result<(), StepError> {
+        let log = self.exec_log()?;
+        let sink: Arc<dyn Sink> = log.clone();
+        for call in calls {
+            log.begin(&format!("{step}: `{call}`"));
+            let result = self.client().exec_logged(call, &sink);
+            let how = match &result {
+                Ok(r) => format!("exit code {}", r.code),
+                Err(e) => format!("did not finish: {}", chain(e)),
+            };
+            if let Some(e) = log.end(&how) {
+                let path = log.path().display();
+                self.line(&format!("cannot write the exec log {path}: {e}"));
+            }
+            let r = result?;
+            if r.code != 0 {
+                return Err(StepError::Exec {
+                    argv: r.argv,
+                    code: r.code,
+                    stderr: r.stderr,
+                    log: Some(log.path().to_path_buf()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The machine's exec log, started afresh on first use in this run.
+    fn exec_log(&self) -> Result<Arc<ExecLog>, StepError> {
+        if let Some(log) = self.log.get() {
+            return Ok(log.clone());
+        }
+        let path = self.env.store.log_path(self.name.as_str());
+        let words = self
+            .plan()
+            .map(|p| log::secret_words(p.inputs.desired))
+            .unwrap_or_default();
+        let log = ExecLog::create(path.clone(), words)
+            .map_err(|source| StepError::Log { path, source })?;
+        Ok(self.log.get_or_init(|| Arc::new(log)).clone())
     }
 
     /// Write the copy archive, `cp` it to the guest, and remove it.
@@ -260,7 +315,8 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             .calls(self.client().cli(), Step::Pack, &Staged::default());
         let wait = calls.first().map(|c| self.client().limit(c));
         let before = modified(&out.sidecar);
-        let _lock = crate::state::lock_file(out.lock.clone(), out.image.as_str(), wait)?;
+        let stopped = || self.client().interrupted();
+        let _lock = crate::state::lock_file(out.lock.clone(), out.image.as_str(), wait, &stopped)?;
         if out.cached() && modified(&out.sidecar) != before {
             self.line(&format!(
                 "pack {}: packed meanwhile by another apply; using it",
@@ -399,6 +455,17 @@ pub(super) fn may_run(state: &MachineState) -> bool {
         MachineState::Created | MachineState::Stopped => false,
         MachineState::Running | MachineState::Unreachable | MachineState::Other(_) => true,
     }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(&format!(": {c}"));
+        source = c.source();
+    }
+    s
 }
 
 /// A `delete` of a machine that is already gone has done its job.

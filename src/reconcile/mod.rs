@@ -4,14 +4,15 @@
 //! calls for an apply, `down` or `gc` and writes records, and the copy
 //! archive (`archive`). It decides nothing itself: the plan (`crate::plan`)
 //! says which steps run with which calls, and the lifecycle
-//! (`crate::lifecycle`) says what follows each outcome. It never parses
-//! specs and never spawns a process: all smolvm I/O goes through
-//! [`Client`]. Each `apply` and `gc` also removes what killed bottles left
-//! on the host (`sweep`).
+//! (`crate::lifecycle`) says what follows each outcome. The per-machine
+//! log of exec steps' output is `log`'s. It never parses specs and never
+//! spawns a process: all smolvm I/O goes through [`Client`]. Each `apply`
+//! and `gc` also removes what killed bottles left on the host (`sweep`).
 
 mod archive;
 mod error;
 mod execute;
+mod log;
 pub mod report;
 mod secret_fd;
 mod sweep;
@@ -23,7 +24,7 @@ use crate::lifecycle::{DeleteKind, End, OnFailure, Rules, State};
 use crate::plan::{Decision, Egress, Observed, Plan, decide};
 use crate::smolvm::{Client, Clock, Dialect, Smolvm};
 use crate::spec::{Desired, MachineName};
-use crate::state::{Record, RecordPhase, Store};
+use crate::state::{MachineLock, Record, RecordPhase, StateError, Store};
 
 pub use error::{ApplyError, StepError};
 pub use report::Report;
@@ -116,7 +117,7 @@ impl<S: Smolvm> Env<'_, S> {
                 keys: allow_list_keys(&desired.spec),
             });
         }
-        let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
+        let _lock = self.lock(name)?;
         for path in sweep::sweep(&self.leftover_places()) {
             let left = format!(
                 "removed {}, left by a bottle that was killed",
@@ -151,7 +152,7 @@ impl<S: Smolvm> Env<'_, S> {
     /// Stop and delete a machine bottle owns, then forget it: a teardown
     /// run of the lifecycle.
     pub fn down(&self, name: &MachineName) -> Result<Observed, ApplyError> {
-        let _lock = self.store.lock(name.as_str(), self.lock_wait)?;
+        let _lock = self.lock(name)?;
         let (record, observed) = self.look(name)?;
         if record.is_none() {
             return Err(ApplyError::NotOwned {
@@ -255,7 +256,7 @@ impl<S: Smolvm> Env<'_, S> {
         pruned.retain(|sidecar| {
             let stub = sidecar.with_extension("");
             let lock = sidecar.with_extension("lock");
-            let Ok(_held) = crate::state::lock_file(lock, "pack", None) else {
+            let Ok(_held) = crate::state::lock_file(lock, "pack", None, &|| None) else {
                 return false;
             };
             let removed = std::fs::remove_file(sidecar).is_ok();
@@ -263,6 +264,26 @@ impl<S: Smolvm> Env<'_, S> {
             removed
         });
         Ok(pruned)
+    }
+
+    /// Lock machine `name` against other bottles. With `--wait-lock`, a
+    /// busy lock is waited for, saying so, until it is free, the wait is
+    /// over, or a signal arrives (then nothing was changed).
+    fn lock(&self, name: &MachineName) -> Result<MachineLock, StateError> {
+        let stopped = || self.client.interrupted();
+        let first = self.store.lock(name.as_str(), None, &stopped);
+        let (Err(StateError::Locked { pid, .. }), Some(wait)) = (&first, self.lock_wait) else {
+            return first;
+        };
+        let holder = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        self.report.line(
+            name.as_str(),
+            &format!(
+                "waiting up to {} for another bottle{holder} working on it",
+                humantime::format_duration(wait)
+            ),
+        );
+        self.store.lock(name.as_str(), Some(wait), &stopped)
     }
 
     /// The rules of a run on this smolvm.

@@ -68,8 +68,8 @@ pub struct Exec {
     pub timeout: Option<Duration>,
     /// `-d/--detach` (1.9.x): run in the background, print nothing.
     pub detach: bool,
-    /// `-i`, `-t` and `--stream`: accepted; the simulator has no terminal
-    /// and always answers with the whole output at once.
+    /// `-i` and `-t`: accepted; the simulator has no terminal. Without
+    /// `--stream` each output stream is cut at 11 MiB.
     pub interactive: bool,
     pub tty: bool,
     pub stream: bool,

@@ -16,6 +16,7 @@ use super::knobs::Knobs;
 use super::messages;
 use super::release::Release;
 use super::reply::{Outcome, Reply, SimOutput};
+use super::stream::GuestStream;
 use super::world::{Home, State, World};
 
 /// A simulated smolvm.
@@ -36,8 +37,26 @@ impl Engine {
         Release(self.knobs.version.clone())
     }
 
-    /// Handle one invocation; `argv[0]` is the program.
+    /// Handle one invocation; `argv[0]` is the program. A streamed guest
+    /// output is read into the reply whole (in-process callers take output
+    /// whole; the binary streams it, see [`Engine::call_streamed`]).
     pub fn call(&self, argv: &[String]) -> Reply {
+        match self.call_streamed(argv) {
+            (Reply::Done(mut out), Some(stream)) => match stream.to_text() {
+                Ok(text) => {
+                    out.stdout.push_str(&text);
+                    Reply::Done(out)
+                }
+                Err(e) => Reply::Done(SimOutput::error(format!("smolvm-sim stream: {e}"))),
+            },
+            (reply, _) => reply,
+        }
+    }
+
+    /// Handle one invocation; a guest command's streamed output comes
+    /// back apart from the reply, to be written after its stdout with no
+    /// lock held.
+    pub fn call_streamed(&self, argv: &[String]) -> (Reply, Option<GuestStream>) {
         std::thread::sleep(self.knobs.latency);
         let parsed = grammar::parse(&self.release(), argv);
         if matches!(parsed, Ok(Cmd::Start { .. })) {
@@ -50,8 +69,9 @@ impl Engine {
                 Err(e) => Outcome::Done(usage(&e)),
             }
         });
-        match decided {
+        let reply = match decided {
             Ok(Outcome::Done(out)) => Reply::Done(out),
+            Ok(Outcome::Streamed(out, stream)) => return (Reply::Done(out), Some(stream)),
             Ok(Outcome::Hang) => Reply::Hang,
             Ok(Outcome::TimedOut(after)) => {
                 std::thread::sleep(after);
@@ -61,7 +81,8 @@ impl Engine {
                 "smolvm-sim state at {}: {e}",
                 self.home.dir.display()
             ))),
-        }
+        };
+        (reply, None)
     }
 
     /// Count the call and fire an injected fault, if one is due. A hung

@@ -6,8 +6,10 @@
 //! (`SMOLVM_SIM_READY_AFTER`, `SMOLVM_SIM_READY_MS`); `--secret-env` and
 //! `--secret-file` (of `create` and of `exec`) are resolved on the host
 //! now and reach only the command's environment; `-d` runs it and prints
-//! nothing. A timed-out `exec` is decided in `engine.rs`. Nothing here runs
-//! a host program.
+//! nothing. Without `--stream` each stream is cut at 11 MiB, as smolvm's
+//! buffered exec does; a streaming command's output (`head -c N FILE`) is
+//! written after the world lock is released. A timed-out `exec` is decided
+//! in `engine.rs`. Nothing here runs a host program.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ use super::engine::{Engine, now_us};
 use super::guest::Guest;
 use super::messages;
 use super::reply::{Outcome, SimOutput};
+use super::stream::GuestStream;
 use super::world::{Machine, State, World};
 
 /// The machine `name` if its guest agent can be reached, or the refusal.
@@ -78,15 +81,47 @@ impl Engine {
             cwd: e.workdir.clone().unwrap_or_else(|| "/".into()),
             env,
         };
-        let ran = guest.run(&e.cmd);
+        let ran = match guest.streamed(&e.cmd) {
+            Some(Ok(_)) if e.detach => return SimOutput::ok("").into(),
+            Some(Ok(stream)) => return streamed(e.stream, stream),
+            Some(Err(refused)) => refused,
+            None => guest.run(&e.cmd),
+        };
         match e.detach {
             true => SimOutput::ok("").into(),
             false => SimOutput {
                 code: ran.code,
-                stdout: ran.stdout,
-                stderr: ran.stderr,
+                stdout: buffered(e.stream, ran.stdout),
+                stderr: buffered(e.stream, ran.stderr),
             }
             .into(),
         }
     }
+}
+
+/// How much of each stream smolvm keeps without `--stream`: it buffers
+/// the output and cuts each stream at 11 MiB (the contract; the simulator
+/// keeps the first 11 MiB).
+const BUFFERED_CAP: usize = 11 * 1024 * 1024;
+
+/// A stream as smolvm passes it on: whole with `--stream`, else cut.
+fn buffered(stream: bool, mut text: String) -> String {
+    if !stream && text.len() > BUFFERED_CAP {
+        let mut end = BUFFERED_CAP;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// A streaming guest command's reply: exit 0, its output cut as
+/// [`buffered`] says.
+fn streamed(stream: bool, out: GuestStream) -> Outcome {
+    let out = match stream {
+        true => out,
+        false => out.capped(BUFFERED_CAP as u64),
+    };
+    Outcome::Streamed(SimOutput::ok(""), out)
 }

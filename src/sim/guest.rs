@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 use super::rootfs::{self, Last};
 use super::untar;
 
+use super::stream::GuestStream;
+
+/// The most `head -c N` prints inside `sh -c`, whose output the simulator
+/// holds in memory (as the whole command it is streamed, without limit).
+const HELD_HEAD_MAX: u64 = 16 * 1024 * 1024;
+
 /// What a guest command printed and returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ran {
@@ -93,6 +99,7 @@ impl Guest<'_> {
             ("rm", rest) => self.rm(rest),
             ("ln", rest) => self.ln(rest),
             ("tar", rest) => self.tar(rest),
+            ("head", ["-c", n, file]) => self.head(n, file),
             ("sh", ["-c", script, params @ ..]) => {
                 let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
                 self.sh(script, &params)
@@ -105,6 +112,55 @@ impl Guest<'_> {
                 Err(_) => Ran::err(1, format!("chmod: invalid mode '{mode}'\n")),
             },
             (other, _) => Ran::err(127, format!("sh: {other}: not found\n")),
+        }
+    }
+
+    /// A command whose output is streamed rather than held, when `argv`
+    /// is one (`head -c N FILE` as the whole command), or why it fails.
+    pub fn streamed(&self, argv: &[String]) -> Option<Result<GuestStream, Ran>> {
+        match argv {
+            [head, c, n, file] if head == "head" && c == "-c" => Some(self.head_stream(n, file)),
+            _ => None,
+        }
+    }
+
+    /// `head -c N FILE`: the first N bytes of a guest file, or N NUL bytes
+    /// of `/dev/zero`.
+    fn head_stream(&self, n: &str, file: &str) -> Result<GuestStream, Ran> {
+        let Ok(len) = n.parse::<u64>() else {
+            return Err(Ran::err(1, format!("head: invalid number '{n}'\n")));
+        };
+        let path = self
+            .path(file)
+            .map_err(|e| Ran::err(1, format!("head: {e}\n")))?;
+        if path == self.root.join("dev/zero") {
+            return Ok(GuestStream::Zeros(len));
+        }
+        match path.is_file() {
+            true => Ok(GuestStream::File { path, len }),
+            false => Err(Ran::err(
+                1,
+                format!("head: {file}: No such file or directory\n"),
+            )),
+        }
+    }
+
+    /// `head -c N FILE` inside `sh -c`, where output is held: at most
+    /// [`HELD_HEAD_MAX`] bytes.
+    fn head(&self, n: &str, file: &str) -> Ran {
+        match self.head_stream(n, file) {
+            Err(r) => r,
+            Ok(s) if s.clone().capped(HELD_HEAD_MAX) != s => Ran::err(
+                1,
+                format!(
+                    "head: smolvm-sim holds output inside `sh -c`: at most {HELD_HEAD_MAX} bytes \
+                     (run head as the whole exec command to stream more)\n"
+                ),
+            ),
+            Ok(s) => match s.to_text() {
+                Ok(text) => Ran::ok(text),
+                Err(e) => Ran::err(1, format!("head: {file}: {e}\n")),
+            },
         }
     }
 
@@ -568,6 +624,25 @@ mod tests {
             "rm removes the link, not its target"
         );
         assert_eq!(g.run(&s(&["ln", "/a", "/b"])).code, 1, "hard links");
+    }
+
+    #[test]
+    fn head_streams_as_a_whole_command_and_is_held_inside_sh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = guest(tmp.path());
+        std::fs::write(tmp.path().join("f"), "hello world").unwrap();
+        let big = g.streamed(&s(&["head", "-c", "300000000", "/dev/zero"]));
+        assert_eq!(big, Some(Ok(GuestStream::Zeros(300_000_000))));
+        let file = g.streamed(&s(&["head", "-c", "5", "/f"])).unwrap().unwrap();
+        assert_eq!(file.to_text().unwrap(), "hello");
+        assert_eq!(g.streamed(&s(&["echo", "x"])), None);
+        let missing = g.streamed(&s(&["head", "-c", "5", "/nope"])).unwrap();
+        assert_eq!(missing.unwrap_err().code, 1);
+        let held = g.run(&s(&["sh", "-c", "head -c 3 /dev/zero; echo !"]));
+        assert_eq!(held.stdout, "\0\0\0!\n");
+        let too_big = g.run(&s(&["sh", "-c", "head -c 20000000 /dev/zero"]));
+        assert_eq!(too_big.code, 1, "{too_big:?}");
+        assert_eq!(g.run(&s(&["head", "-c", "x", "/f"])).code, 1);
     }
 
     #[test]

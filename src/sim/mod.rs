@@ -21,8 +21,9 @@
 //! injection), `lifecycle`, `egress`, `exec`, `secrets`, `cp`, `pack` and
 //! `view` (the commands' semantics), `messages` (every text printed),
 //! `reply`, `knobs`, `world`, `guest` (the built-in commands), `rootfs`
-//! (guest paths on the host, links followed inside the guest root only)
-//! and `untar` (`tar -x`).
+//! (guest paths on the host, links followed inside the guest root only),
+//! `untar` (`tar -x`) and `stream` (guest output written in chunks rather
+//! than held, e.g. `head -c 200000000 /dev/zero`).
 
 mod cmd;
 mod cp;
@@ -39,6 +40,7 @@ mod release;
 mod reply;
 mod rootfs;
 mod secrets;
+mod stream;
 mod untar;
 mod values;
 mod view;
@@ -55,6 +57,7 @@ pub use knobs::{DEFAULT_VERSION, Knobs, When, parse_faults, parse_hosts};
 pub use pack::PACK_MAGIC;
 pub use reply::{Reply, SimOutput};
 pub use secrets::{SecretEnv, SecretFile, Secrets};
+pub use stream::GuestStream;
 pub use world::{Egress, Home, Machine, Orphan, State, World};
 
 /// The `smolvm-sim` binary.
@@ -67,13 +70,19 @@ pub fn main() -> i32 {
         }
     };
     let argv: Vec<String> = std::env::args().collect();
-    match Engine::new(knobs).call(&argv) {
-        Reply::Done(out) => {
+    match Engine::new(knobs).call_streamed(&argv) {
+        (Reply::Done(out), stream) => {
             print!("{}", out.stdout);
+            if let Some(stream) = stream {
+                let mut stdout = std::io::stdout().lock();
+                if stream.write_to(&mut stdout).is_err() {
+                    return 141;
+                }
+            }
             eprint!("{}", out.stderr);
             out.code
         }
-        Reply::Hang => loop {
+        (Reply::Hang, _) => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
     }

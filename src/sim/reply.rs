@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use super::stream::GuestStream;
+
 /// What a finished call printed and returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimOutput {
@@ -64,6 +66,8 @@ pub(super) enum Outcome {
     Hang,
     /// A guest command killed by `exec --timeout` after this long: exit 124.
     TimedOut(Duration),
+    /// This output, with the stream written on stdout after its stdout.
+    Streamed(SimOutput, GuestStream),
 }
 
 impl From<SimOutput> for Outcome {

@@ -78,6 +78,10 @@ pub struct Exec<'a> {
     pub secrets: &'a [Secret],
     pub workdir: Option<&'a GuestPath>,
     pub timeout: Option<Duration>,
+    /// `--stream`: smolvm passes the output on as it arrives, rather than
+    /// buffering each stream and cutting it at 11 MiB. For exec steps,
+    /// whose whole output goes to bottle's log.
+    pub stream: bool,
 }
 
 impl<'a> Exec<'a> {
@@ -89,6 +93,7 @@ impl<'a> Exec<'a> {
             secrets: &[],
             workdir: None,
             timeout: None,
+            stream: false,
         }
     }
 }
@@ -202,8 +207,8 @@ impl Cli {
     }
 
     /// `smolvm machine exec --name N [-e K=V]… [--secret-env K=BOTTLE_SECRET_K]…
-    /// [-w DIR] [--timeout D] -- CMD…`, each secret's value in the call's
-    /// environment as `BOTTLE_SECRET_K`.
+    /// [-w DIR] [--timeout D] [--stream] -- CMD…`, each secret's value in the
+    /// call's environment as `BOTTLE_SECRET_K`.
     pub fn machine_exec(&self, e: &Exec<'_>, cmd: &[String]) -> Call {
         let mut v: Vec<String> = vec!["machine".into(), "exec".into(), "--name".into()];
         v.push(e.name.to_string());
@@ -219,6 +224,9 @@ impl Cli {
         }
         if let Some(t) = e.timeout {
             v.extend(["--timeout".into(), format_duration(t)]);
+        }
+        if e.stream {
+            v.push("--stream".into());
         }
         v.push("--".into());
         v.extend(cmd.iter().cloned());
@@ -380,6 +388,11 @@ mod tests {
         assert_eq!(
             call.to_string(),
             "smolvm machine exec --name vm -w /w --timeout 1m30s -- ls --name -e"
+        );
+        let streamed = Exec { stream: true, ..e };
+        assert_eq!(
+            cli.machine_exec(&streamed, &cmd).to_string(),
+            "smolvm machine exec --name vm -w /w --timeout 1m30s --stream -- ls --name -e"
         );
         assert_eq!(
             call.op,

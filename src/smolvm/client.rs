@@ -6,8 +6,16 @@
 //! exit is an error for every call but `exec`, whose exit code is the
 //! guest command's. Builds no argv of its own: every command line comes
 //! from [`Cli`]. Must not know whether it talks to smolvm or a simulator.
+//!
+//! Reading results: an observation's answer (`--version`, `status --json`,
+//! `ls --json`) arrives whole, up to `capture::WHOLE_CAP` (8 MiB; more
+//! fails the call), and is parsed; of every other call only the last
+//! 64 KiB of each stream is kept, enough for smolvm's `Error:` line and a
+//! guest command's last words. An exec step's full output goes to a
+//! [`Sink`] ([`Client::exec_logged`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::argv::Cli;
@@ -16,10 +24,10 @@ use super::error::SmolvmError;
 use super::parse::{self, Known, MachineState, MachineStatus};
 use super::ready::{self, Clock, Readiness};
 use super::version::{Dialect, Version};
-use super::{Limits, Output, RunFailure, Smolvm};
+use super::{Limits, Output, RunFailure, Sink, Smolvm};
 use crate::spec::MachineName;
 
-/// What a guest command did.
+/// What a guest command did (of its output, what [`Output`] keeps).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecResult {
     pub argv: Argv,
@@ -130,14 +138,26 @@ impl<S: Smolvm> Client<S> {
         self.exec_within(call, self.limit(call))
     }
 
+    /// [`Client::exec`], also giving `sink` all the command prints as it
+    /// arrives (the result keeps only a bounded tail of each stream).
+    pub fn exec_logged(
+        &self,
+        call: &Call,
+        sink: &Arc<dyn Sink>,
+    ) -> Result<ExecResult, SmolvmError> {
+        let out = self
+            .smolvm
+            .run_logged(call, self.limit(call), sink)
+            .map_err(|cause| SmolvmError::Run {
+                argv: Argv::from(call),
+                cause,
+            })?;
+        Ok(exec_result(call, out))
+    }
+
     fn exec_within(&self, call: &Call, limit: Duration) -> Result<ExecResult, SmolvmError> {
         let out = run(&self.smolvm, call, limit)?;
-        Ok(ExecResult {
-            argv: Argv::from(call),
-            code: out.code,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        Ok(exec_result(call, out))
     }
 
     /// `machine status --name N --json`; `None` when there is no such machine.
@@ -248,6 +268,15 @@ impl<S: Smolvm> Client<S> {
             ) => Err(e),
             Err(e) => Ok(Some(chain(&e))),
         }
+    }
+}
+
+fn exec_result(call: &Call, out: Output) -> ExecResult {
+    ExecResult {
+        argv: Argv::from(call),
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
     }
 }
 

@@ -54,6 +54,8 @@ pub enum StateError {
         pid: Option<u32>,
         waited: Option<std::time::Duration>,
     },
+    #[error("stopped waiting for another bottle working on machine `{name}`: signal {signal}")]
+    Interrupted { name: String, signal: i32 },
 }
 
 /// The default state directory: `$XDG_STATE_HOME/bottle`.
@@ -89,18 +91,26 @@ impl Store {
         self.dir.join(format!("{name}.json"))
     }
 
-    /// Lock machine `name` against other bottles, waiting up to `wait`.
+    /// Where the output of machine `name`'s exec steps is logged:
+    /// `STATE_DIR/logs/NAME.log` (written by the executor).
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.with_file_name("logs").join(format!("{name}.log"))
+    }
+
+    /// Lock machine `name` against other bottles, waiting up to `wait`
+    /// unless `stopped` names a signal first.
     pub fn lock(
         &self,
         name: &str,
         wait: Option<std::time::Duration>,
+        stopped: &dyn Fn() -> Option<i32>,
     ) -> Result<MachineLock, StateError> {
         let dir = self.dir.with_file_name("locks");
         make_private_dir(&dir).map_err(|source| StateError::Dir {
             path: dir.clone(),
             source,
         })?;
-        super::lock::acquire(dir.join(format!("{name}.lock")), name, wait)
+        super::lock::acquire(dir.join(format!("{name}.lock")), name, wait, stopped)
     }
 
     /// The names of every machine bottle has a record of.

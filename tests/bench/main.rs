@@ -5,8 +5,10 @@
 //! takes `BENCH_BOOT_MS` (default 250), and prints one table of ratios, each
 //! measured within this run against a baseline on the same simulator: the
 //! same smolvm calls replayed back to back without bottle, a one-file copy,
-//! per-file copying, a single apply. It measures and reports; it asserts
-//! nothing about time, so it never flakes. Nothing here runs a real VM.
+//! per-file copying, a single apply, an apply whose step prints nothing
+//! (for bottle's peak memory, read from `/proc/PID/status` `VmHWM`). It
+//! measures and reports; it asserts nothing about time, so it never flakes.
+//! Nothing here runs a real VM.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -171,6 +173,39 @@ impl Lab {
         path
     }
 
+    /// A spec with no copies whose one exec step runs `run` (a TOML array).
+    fn spec_running(&self, name: &str, run: &str) -> PathBuf {
+        let text =
+            format!("name = \"{name}\"\n[image]\nref = \"agent:1\"\n[[exec]]\nrun = {run}\n");
+        let path = self.path(&format!("{name}.toml"));
+        std::fs::write(&path, text).expect("write spec");
+        path
+    }
+
+    /// Run bottle (it must exit 0), reading its `VmHWM` until it exits:
+    /// its peak resident memory in KiB, and the wall time.
+    fn bottle_peak_rss(&self, args: &[&str]) -> (u64, Duration) {
+        let mut c = self.command(BOTTLE, args, &self.sim_home());
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let t = Instant::now();
+        let mut child = c.spawn().expect("run bottle");
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak = 0;
+        loop {
+            let status = std::fs::read_to_string(&status_file).unwrap_or_default();
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+            if let Some(exit) = child.try_wait().expect("try_wait") {
+                assert!(exit.success(), "bottle {args:?} failed");
+                return (peak, t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// A tree of `n` files of a few hundred bytes, 25 per directory.
     fn tree(&self, dir: &str, n: usize) {
         for i in 0..n {
@@ -290,6 +325,7 @@ fn main() {
     rows.push(converged(latency, boot));
     rows.push(fleet(latency, boot));
     rows.push(overhead(latency, boot));
+    rows.push(memory(latency, boot));
 
     println!();
     println!("| metric | measured | goal | met |");
@@ -449,5 +485,28 @@ fn overhead(latency: u64, boot: u64) -> Row {
         ),
         goal: "<= 1.05x + 20 ms",
         met: Some(ms(bottle) <= limit),
+    }
+}
+
+/// bottle's peak resident memory applying a spec whose exec step prints
+/// 200 MB, vs the same apply of a step that prints nothing.
+fn memory(latency: u64, boot: u64) -> Row {
+    let lab = Lab::new(latency, boot);
+    let quiet = lab.spec_running("quiet", r#"["true"]"#);
+    let loud = lab.spec_running("loud", r#"["head", "-c", "200000000", "/dev/zero"]"#);
+    let (base, _) = lab.bottle_peak_rss(&["apply", quiet.to_str().expect("utf-8")]);
+    let (peak, wall) = lab.bottle_peak_rss(&["apply", loud.to_str().expect("utf-8")]);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    Row {
+        metric: "peak RSS of bottle, exec step printing 200 MB",
+        measured: format!(
+            "{:.1} MiB vs {:.1} MiB for a silent step = {:.2}x; apply took {:.0} ms (one run, VmHWM)",
+            mib(peak),
+            mib(base),
+            mib(peak) / mib(base).max(0.1),
+            ms(wall)
+        ),
+        goal: "<= 64 MiB",
+        met: Some(peak <= 64 * 1024),
     }
 }

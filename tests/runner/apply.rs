@@ -24,7 +24,7 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
         "smolvm machine exec --name agent -- true".into(),
         format!("smolvm machine cp [TMP]/cache/uploads/agent-{id}.tar agent:/tmp/bottle-copy-{id}.tar"),
         format!("smolvm machine exec --name agent -- sh -c 'tar -xf /tmp/bottle-copy-{id}.tar -C / && rm -f /tmp/bottle-copy-{id}.tar'"),
-        "smolvm machine exec --name agent -w /workspace -- sh -c 'cat README.md > /done; printenv HTTPS_PROXY >> /done'"
+        "smolvm machine exec --name agent -w /workspace --stream -- sh -c 'cat README.md > /done; printenv HTTPS_PROXY >> /done'"
             .into(),
     ]
 }

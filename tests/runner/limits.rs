@@ -88,7 +88,7 @@ fn a_long_argv_in_an_error_is_shortened() {
         .stderr_has("long: exec sh -c echo xxx")
         .stderr_has("…(50011 bytes)");
     let stderr = b.normalize(&run.stderr);
-    let argv = "`smolvm machine exec --name long -- sh -c 'echo xxx";
+    let argv = "`smolvm machine exec --name long --stream -- sh -c 'echo xxx";
     let at = stderr.find(argv).expect(&stderr);
     let shown = &stderr[at..];
     let end = shown.find(" bytes)` exited with code 1").expect(&stderr);

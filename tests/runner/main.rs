@@ -18,6 +18,7 @@ mod network;
 mod packs;
 mod parallel;
 mod pipes;
+mod processes;
 mod readme;
 mod reapply;
 mod render;

@@ -157,7 +157,7 @@ fn secrets_reach_their_step_and_no_file_bottle_makes() {
 #[track_caller]
 fn plan_shows_delivery(version: &str, plan: &str) {
     let step = "machine exec --name agent --secret-env API_KEY=BOTTLE_SECRET_API_KEY \
-                --secret-env TOKEN=BOTTLE_SECRET_TOKEN -- sh -c 'echo $API_KEY $TOKEN > /got'";
+                --secret-env TOKEN=BOTTLE_SECRET_TOKEN --stream -- sh -c 'echo $API_KEY $TOKEN > /got'";
     let cp = "machine cp /proc/PID/fd/N agent:/run/bottle/secrets/API_KEY";
     let wrapper = r#"sh -c 'export API_KEY="$(cat /run/bottle/secrets/API_KEY)""#;
     let on_0_8 = version == "0.8.0";

@@ -380,6 +380,39 @@ fn exec_failure_returns_result() {
     );
 }
 
+/// Keeps what it is given, per stream.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<(crate::smolvm::Stream, String)>>);
+
+impl crate::smolvm::Sink for Kept {
+    fn write(&self, stream: crate::smolvm::Stream, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        self.0.lock().unwrap().push((stream, text));
+    }
+}
+
+#[test]
+fn a_logged_exec_gives_the_sink_all_it_printed_and_returns_its_result() {
+    use crate::smolvm::{Sink, Stream};
+    let f = Fake::answering(out(3, "built\n", "oops\n"));
+    let c = client(&f);
+    let n = name("agent-xyz");
+    let kept = std::sync::Arc::new(Kept::default());
+    let sink: std::sync::Arc<dyn Sink> = kept.clone();
+    let cmd = ["make".to_string()];
+    let r = c
+        .exec_logged(&c.cli().machine_exec(&Exec::on(&n), &cmd), &sink)
+        .unwrap();
+    assert_eq!((r.code, r.stderr.as_str()), (3, "oops\n"));
+    assert_eq!(
+        *kept.0.lock().unwrap(),
+        [
+            (Stream::Stdout, "built\n".to_string()),
+            (Stream::Stderr, "oops\n".to_string())
+        ]
+    );
+}
+
 // --- TestWaitExecReady ---
 
 /// A clock that only moves when slept on.
