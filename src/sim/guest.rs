@@ -385,9 +385,53 @@ impl Guest<'_> {
         }
     }
 
+    /// What follows a `$`: `$(…)`, `$@` (a marker [`Guest::words`] splices),
+    /// `$0`…`$9`, `$NAME` or `${NAME}`.
+    fn expand(
+        &self,
+        chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+        params: &[String],
+    ) -> String {
+        if chars.next_if_eq(&'(').is_some() {
+            let mut inner = String::new();
+            let mut depth = 1;
+            for n in chars.by_ref() {
+                depth += match n {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                if depth == 0 {
+                    break;
+                }
+                inner.push(n);
+            }
+            return self
+                .sh(&inner, params)
+                .stdout
+                .trim_end_matches('\n')
+                .to_string();
+        }
+        if chars.next_if_eq(&'@').is_some() {
+            return ALL_PARAMS.to_string();
+        }
+        if let Some(d) = chars.next_if(char::is_ascii_digit) {
+            let n = d.to_digit(10).unwrap_or(0) as usize;
+            return params.get(n).cloned().unwrap_or_default();
+        }
+        let braced = chars.next_if_eq(&'{').is_some();
+        let mut name = String::new();
+        while let Some(n) = chars.next_if(|n| n.is_ascii_alphanumeric() || *n == '_') {
+            name.push(n);
+        }
+        if braced {
+            chars.next_if_eq(&'}');
+        }
+        self.env.get(&name).cloned().unwrap_or_default()
+    }
+
     /// Split `s` into words, expanding as `sh` would (see [`Guest::sh`]).
     fn words(&self, s: &str, params: &[String]) -> Vec<String> {
-        const ALL_PARAMS: &str = "\u{0}@\u{0}";
         let mut out = Vec::new();
         let mut cur = String::new();
         let mut quote: Option<char> = None;
@@ -403,39 +447,7 @@ impl Guest<'_> {
                 (Some('\''), c) => cur.push(c),
                 (_, '$') => {
                     has = true;
-                    if chars.next_if_eq(&'(').is_some() {
-                        let mut inner = String::new();
-                        let mut depth = 1;
-                        for n in chars.by_ref() {
-                            depth += match n {
-                                '(' => 1,
-                                ')' => -1,
-                                _ => 0,
-                            };
-                            if depth == 0 {
-                                break;
-                            }
-                            inner.push(n);
-                        }
-                        cur.push_str(self.sh(&inner, params).stdout.trim_end_matches('\n'));
-                    } else if chars.next_if_eq(&'@').is_some() {
-                        cur.push_str(ALL_PARAMS);
-                    } else if let Some(d) = chars.next_if(char::is_ascii_digit) {
-                        let n = d.to_digit(10).unwrap_or(0) as usize;
-                        cur.push_str(params.get(n).map_or("", String::as_str));
-                    } else {
-                        let braced = chars.next_if_eq(&'{').is_some();
-                        let mut name = String::new();
-                        while let Some(n) =
-                            chars.next_if(|n| n.is_ascii_alphanumeric() || *n == '_')
-                        {
-                            name.push(n);
-                        }
-                        if braced {
-                            chars.next_if_eq(&'}');
-                        }
-                        cur.push_str(self.env.get(&name).map_or("", String::as_str));
-                    }
+                    cur.push_str(&self.expand(&mut chars, params));
                 }
                 (None, c) if c.is_whitespace() => {
                     if has || !cur.is_empty() {
@@ -473,6 +485,9 @@ fn ln_args<'a>(args: &[&'a str]) -> (String, Vec<&'a str>) {
     }
     (flags, rest)
 }
+
+/// The marker `$@` expands to before the words are spliced.
+const ALL_PARAMS: &str = "\u{0}@\u{0}";
 
 /// Split a script into commands; the flag says the command follows `&&`.
 fn split_script(script: &str) -> Vec<(String, bool)> {

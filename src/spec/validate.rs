@@ -174,18 +174,7 @@ impl Validator<'_> {
         let places = self.places(&raw);
         let env = self.env(&raw.env, "env");
         let copies = self.copies(&raw.copy);
-        let copy_via = match &raw.copy_via {
-            None => Some(CopyVia::Archive),
-            Some(v) => match v.get_ref().as_str() {
-                "archive" => Some(CopyVia::Archive),
-                "cp" => Some(CopyVia::Cp),
-                other => {
-                    let message = format!("`{other}` is not one of \"archive\" or \"cp\"");
-                    self.problem(v, "copy_via", message);
-                    None
-                }
-            },
-        };
+        let copy_via = self.copy_via(raw.copy_via.as_ref());
         let ready_timeout = raw
             .ready
             .and_then(|r| r.timeout)
@@ -209,6 +198,22 @@ impl Validator<'_> {
             secrets,
             places,
         })
+    }
+
+    /// How copies travel: `archive` (the default) or `cp`.
+    fn copy_via(&mut self, raw: Option<&Spanned<String>>) -> Option<CopyVia> {
+        let Some(v) = raw else {
+            return Some(CopyVia::Archive);
+        };
+        match v.get_ref().as_str() {
+            "archive" => Some(CopyVia::Archive),
+            "cp" => Some(CopyVia::Cp),
+            other => {
+                let message = format!("`{other}` is not one of \"archive\" or \"cp\"");
+                self.problem(v, "copy_via", message);
+                None
+            }
+        }
     }
 
     /// The `[network]` table: the allow-list and the DNS rule.
