@@ -25,12 +25,15 @@ if [ ${#files[@]} -eq 0 ]; then
         src/plan/decide.rs
         src/plan/egress.rs
         src/plan/inputs.rs
+        src/plan/limits.rs
         src/plan/mod.rs
         src/plan/step.rs
+        src/smolvm/arg_limit.rs
         src/smolvm/argv.rs
         src/smolvm/call.rs
         src/smolvm/parse.rs
         src/smolvm/version.rs
+        src/spec/copies.rs
         src/spec/resolve.rs
         src/state/record.rs
         src/state/store.rs
@@ -41,7 +44,8 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 
 jobs=${MUTANTS_JOBS:-1}
 cargo mutants --no-shuffle -j "$jobs" "${args[@]}" -- --lib || true
-cargo mutants --no-shuffle -j "$jobs" --iterate "${args[@]}" -- --lib --test runner || true
+cargo mutants --no-shuffle -j "$jobs" --iterate --timeout "${MUTANTS_TIMEOUT:-60}" \
+    "${args[@]}" -- --lib --test runner || true
 
 python3 - <<'PY'
 import collections, os
@@ -67,7 +71,8 @@ for f in sorted(per):
 print(f"{'total':28} {total['caught']:7} {total['missed']:7} {total['timeout']:8} {total['unviable']:9}")
 viable = total["caught"] + total["missed"] + total["timeout"]
 score = 100.0 * total["caught"] / viable if viable else 100.0
-print(f"caught {total['caught']} of {viable} viable mutants ({score:.1f}%)")
+print(f"caught {total['caught']} of {viable} viable mutants ({score:.1f}%); "
+      f"a timeout means the tests hung on the mutant: not counted as caught")
 for m in kinds["missed"] + kinds["timeout"]:
     print(f"  survived: {m}")
 PY
