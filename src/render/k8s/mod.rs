@@ -162,6 +162,15 @@ fn admit(d: &Desired) -> Result<(&ImageRef, Vec<Root>), RenderError> {
             None
         }
     };
+    if let Some(at) = &d.spec.places.allow_hosts {
+        problems.push(Problem {
+            at: at.clone(),
+            key: "network.allow_hosts".into(),
+            message: "a NetworkPolicy allows addresses, not host names: list the hosts' \
+                      networks in `network.allow_cidrs` to run this spec on Kubernetes"
+                .into(),
+        });
+    }
     let roots = copies::roots(d).unwrap_or_else(|p| {
         problems.extend(p);
         Vec::new()

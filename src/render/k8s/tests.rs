@@ -292,6 +292,20 @@ fn a_pack_and_a_name_kubernetes_cannot_take_are_refused_together() {
     );
 }
 
+/// Host names are part of a host's allow-list, but a NetworkPolicy cannot
+/// say them: such a spec is refused rather than rendered narrower.
+#[test]
+fn allow_hosts_are_refused_where_the_spec_names_them() {
+    let w = World::new();
+    let text = "name = \"vm\"\n[image]\nref = \"a:1\"\n[network]\nallow_cidrs = [\"10.0.0.0/8\"]\nallow_hosts = [\"pypi.org\"]\n";
+    assert_eq!(
+        refused(&w.desired(text)),
+        [
+            "6:16 network.allow_hosts: a NetworkPolicy allows addresses, not host names: list the hosts' networks in `network.allow_cidrs` to run this spec on Kubernetes"
+        ]
+    );
+}
+
 const STEPS: &str = r#"name = "vm"
 [image]
 ref = "alpine:3.20"
