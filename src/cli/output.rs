@@ -3,7 +3,7 @@
 //! control characters escaped.
 
 use crate::reconcile::Report;
-use crate::spec::{Desired, MIN_SECRET_LEN};
+use crate::spec::{Desired, mask_words};
 
 /// Replaces secret values with `********`.
 #[derive(Debug, Default)]
@@ -13,21 +13,7 @@ impl Mask {
     /// A mask of every secret of `desired`: each value, and each of its
     /// lines long enough to mask.
     pub fn of(desired: &[Desired]) -> Self {
-        let mut words: Vec<String> = Vec::new();
-        for s in desired.iter().flat_map(|d| &d.secrets) {
-            let text = String::from_utf8_lossy(s.value.expose()).into_owned();
-            words.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| l.chars().count() >= MIN_SECRET_LEN)
-                    .map(str::to_string),
-            );
-            words.push(text.trim().to_string());
-        }
-        words.retain(|w| !w.is_empty());
-        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
-        words.dedup();
-        Mask(words)
+        Mask(mask_words(desired.iter().flat_map(|d| &d.secrets)))
     }
 
     pub fn apply(&self, text: &str) -> String {

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
 use crate::plan::{Plan, Staged, Step, teardown_call};
-use crate::smolvm::{Call, Client, Known, MachineState, Op, Sink, Smolvm, SmolvmError};
+use crate::smolvm::{Call, Client, Known, MachineState, Op, Sink, Smolvm, SmolvmError, one_line};
 use crate::spec::MachineName;
 use crate::state::{Record, RecordPhase};
 
@@ -225,7 +225,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             let result = self.client().exec_logged(call, &sink);
             let how = match &result {
                 Ok(r) => format!("exit code {}", r.code),
-                Err(e) => format!("did not finish: {}", chain(e)),
+                Err(e) => format!("did not finish: {}", one_line(e)),
             };
             if let Some(e) = log.end(&how) {
                 let path = log.path().display();
@@ -455,17 +455,6 @@ pub(super) fn may_run(state: &MachineState) -> bool {
         MachineState::Created | MachineState::Stopped => false,
         MachineState::Running | MachineState::Unreachable | MachineState::Other(_) => true,
     }
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(&format!(": {c}"));
-        source = c.source();
-    }
-    s
 }
 
 /// A `delete` of a machine that is already gone has done its job.

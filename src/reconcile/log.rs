@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::smolvm::{Sink, Stream};
-use crate::spec::{Desired, MIN_SECRET_LEN};
+use crate::spec::{Desired, mask_words};
 
 /// The most a log holds: 16 MiB (plus the line saying it was cut).
 pub const LOG_CAP: u64 = 16 * 1024 * 1024;
@@ -174,15 +174,10 @@ fn index(stream: Stream) -> usize {
 /// What the log masks of `desired`'s secrets: each value, trimmed, and
 /// each of its lines long enough to mask (as bottle masks its own output).
 pub fn secret_words(desired: &Desired) -> Vec<Vec<u8>> {
-    let mut words: Vec<Vec<u8>> = Vec::new();
-    for s in &desired.secrets {
-        let text = String::from_utf8_lossy(s.value.expose()).into_owned();
-        let lines = text.lines().map(str::trim);
-        let long = lines.filter(|l| l.chars().count() >= MIN_SECRET_LEN);
-        words.extend(long.map(|l| l.as_bytes().to_vec()));
-        words.push(text.trim().as_bytes().to_vec());
-    }
-    words
+    mask_words(&desired.secrets)
+        .into_iter()
+        .map(String::into_bytes)
+        .collect()
 }
 
 /// The byte strings masked in the log, longest first.

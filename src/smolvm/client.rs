@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::argv::Cli;
 use super::call::{Argv, Call, Op};
-use super::error::SmolvmError;
+use super::error::{SmolvmError, one_line};
 use super::parse::{self, Known, MachineState, MachineStatus};
 use super::ready::{self, Clock, Readiness};
 use super::version::{Dialect, Version};
@@ -266,7 +266,7 @@ impl<S: Smolvm> Client<S> {
                     ..
                 },
             ) => Err(e),
-            Err(e) => Ok(Some(chain(&e))),
+            Err(e) => Ok(Some(one_line(&e))),
         }
     }
 }
@@ -278,17 +278,6 @@ fn exec_result(call: &Call, out: Output) -> ExecResult {
         stdout: out.stdout,
         stderr: out.stderr,
     }
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(&format!(": {c}"));
-        source = c.source();
-    }
-    s
 }
 
 fn run<S: Smolvm>(smolvm: &S, call: &Call, limit: Duration) -> Result<Output, SmolvmError> {

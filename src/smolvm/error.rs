@@ -24,6 +24,18 @@ fn stderr_tail(stderr: &str) -> String {
     }
 }
 
+/// An error and its causes on one line (`outer: cause: cause`), for a
+/// message that must fit in one line (a probe's last failure, a log).
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(&format!(": {c}"));
+        source = c.source();
+    }
+    s
+}
+
 /// A smolvm call that did not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum SmolvmError {

@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use argv::{Cli, GuestTarget};
 pub use call::{Argv, Call, Kind, Op};
 pub use client::{Client, ExecResult, is_available, locate};
-pub use error::SmolvmError;
+pub use error::{SmolvmError, one_line};
 pub use parse::{Known, MachineState, MachineStatus};
 pub use ready::{Clock, Readiness, SystemClock};
 pub use version::{Dialect, Version};

@@ -24,7 +24,7 @@ pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves};
 pub use error::{Problem, SpecError};
 pub use location::Location;
 pub use resolve::{Desired, Field, Fingerprint, resolve};
-pub use secret::{MIN_SECRET_LEN, Secret, SecretValue};
+pub use secret::{MIN_SECRET_LEN, Secret, SecretValue, mask_words};
 pub use validate::parse;
 pub use values::{
     EnvKey, EnvVar, GuestPath, HostName, HostPath, ImageRef, MachineName, ValueError,

@@ -56,6 +56,26 @@ pub struct Secret {
     pub value: SecretValue,
 }
 
+/// What to mask in output for `secrets`: each value trimmed, and each of
+/// its lines long enough to mask; longest first, without repeats.
+pub fn mask_words<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for s in secrets {
+        let text = String::from_utf8_lossy(s.value.expose()).into_owned();
+        let lines = text.lines().map(str::trim);
+        words.extend(
+            lines
+                .filter(|l| l.chars().count() >= MIN_SECRET_LEN)
+                .map(str::to_string),
+        );
+        words.push(text.trim().to_string());
+    }
+    words.retain(|w| !w.is_empty());
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    words.dedup();
+    words
+}
+
 /// Read a secret's value from the host.
 pub fn read(r: &SecretRef) -> Result<Secret, Problem> {
     let problem = |message: String| Problem {
