@@ -49,16 +49,19 @@ cargo mutants --no-shuffle -j "$jobs" "${args[@]}" -- --lib || true
 cargo mutants --no-shuffle -j "$jobs" --iterate --timeout "${MUTANTS_TIMEOUT:-60}" \
     "${args[@]}" -- --lib --test runner || true
 
+# Phase 1's outcomes are in mutants.out.old, phase 2's (its survivors,
+# tested again) in mutants.out.
 python3 - <<'PY'
 import collections, os
-def lines(name):
-    path = os.path.join("mutants.out", name)
+def lines(run, name):
+    path = os.path.join(run, name)
     return open(path).read().splitlines() if os.path.exists(path) else []
+old, new = "mutants.out.old", "mutants.out"
 kinds = {
-    "caught": lines("caught.txt") + lines("previously_caught.txt"),
-    "missed": lines("missed.txt"),
-    "timeout": lines("timeout.txt"),
-    "unviable": lines("unviable.txt"),
+    "caught": lines(old, "caught.txt") + lines(new, "caught.txt"),
+    "missed": lines(new, "missed.txt"),
+    "timeout": lines(new, "timeout.txt"),
+    "unviable": lines(old, "unviable.txt") + lines(new, "unviable.txt"),
 }
 per = collections.defaultdict(collections.Counter)
 for kind, found in kinds.items():

@@ -184,6 +184,16 @@ mod tests {
     }
 
     #[test]
+    fn a_long_text_is_cut_at_a_character_boundary_and_says_its_length() {
+        let short = "x".repeat(MAX_SHOWN);
+        assert_eq!(shorten(&short), short.as_str());
+        // Byte 300 falls inside an `é`: the cut moves back to 299.
+        let text = format!("a{}", "é".repeat(400));
+        let want = format!("a{}…(801 bytes)", "é".repeat(149));
+        assert_eq!(shorten(&text), want.as_str());
+    }
+
+    #[test]
     fn a_long_argv_is_shortened_in_messages_but_not_as_a_call() {
         let value = format!("A={}", "é".repeat(100_000));
         let argv = ["smolvm", "machine", "create", "-e", &value].map(String::from);
