@@ -75,9 +75,12 @@ for f in sorted(per):
     print(f"{f:28} {c['caught']:7} {c['missed']:7} {c['timeout']:8} {c['unviable']:9}")
 print(f"{'total':28} {total['caught']:7} {total['missed']:7} {total['timeout']:8} {total['unviable']:9}")
 viable = total["caught"] + total["missed"] + total["timeout"]
-score = 100.0 * total["caught"] / viable if viable else 100.0
-print(f"caught {total['caught']} of {viable} viable mutants ({score:.1f}%); "
-      f"a timeout means the tests hung on the mutant: not counted as caught")
-for m in kinds["missed"] + kinds["timeout"]:
+detected = total["caught"] + total["timeout"]
+score = 100.0 * detected / viable if viable else 100.0
+print(f"caught {detected} of {viable} viable mutants ({score:.1f}%), "
+      f"{total['timeout']} of them by a timeout (the suite did not pass in time)")
+for m in kinds["timeout"]:
+    print(f"  timeout: {m}")
+for m in kinds["missed"]:
     print(f"  survived: {m}")
 PY
