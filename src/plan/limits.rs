@@ -240,7 +240,8 @@ mod tests {
         // Each entry: `-e` and `K=V`, each with its NUL and its pointer.
         let entries = (2 + 1 + 8) * 2 + (1002 + 1 + 8) + (1003 + 1 + 8);
         assert!(
-            p.message.contains(&format!("`[env]` takes {entries} bytes of it")),
+            p.message
+                .contains(&format!("`[env]` takes {entries} bytes of it")),
             "{}",
             p.message
         );
