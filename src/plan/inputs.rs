@@ -445,6 +445,14 @@ pub fn teardown_call(cli: &Cli, name: &MachineName, t: Teardown) -> Call {
     }
 }
 
+/// The calls of a whole teardown of machine `name`: what a failure after
+/// `create` makes, and what a hint tells a human to run.
+pub fn teardown_calls(cli: &Cli, name: &MachineName) -> Vec<Call> {
+    [Teardown::Stop, Teardown::Delete]
+        .map(|t| teardown_call(cli, name, t))
+        .to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

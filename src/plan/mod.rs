@@ -23,12 +23,10 @@ pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, st
 pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
     Inputs, PackOut, PlanError, SecretDelivery, Staged, Upload, pack_key, secret_path,
-    teardown_call, with_secrets,
+    teardown_call, teardown_calls, with_secrets,
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};
-
-use crate::lifecycle::Teardown;
 
 /// One apply worked out: the decision, the egress, and the steps with
 /// their inputs.
@@ -107,9 +105,7 @@ impl<'a> Plan<'a> {
 
     /// The calls a failure after `create` makes.
     pub fn teardown(&self, cli: &Cli) -> Vec<Call> {
-        [Teardown::Stop, Teardown::Delete]
-            .map(|t| teardown_call(cli, self.name(), t))
-            .to_vec()
+        teardown_calls(cli, self.name())
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
-use crate::plan::{Plan, Staged, Step, teardown_call};
+use crate::plan::{Plan, Staged, Step, teardown_call, teardown_calls};
 use crate::smolvm::{Call, Client, Known, MachineState, Op, Sink, Smolvm, SmolvmError, one_line};
 use crate::spec::MachineName;
 use crate::state::{Record, RecordPhase};
@@ -400,9 +400,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
 
     /// The calls that remove this machine by hand.
     pub fn remove_with(&self) -> Vec<Call> {
-        [Teardown::Stop, Teardown::Delete]
-            .map(|t| teardown_call(self.client().cli(), self.name, t))
-            .to_vec()
+        teardown_calls(self.client().cli(), self.name)
     }
 }
 
