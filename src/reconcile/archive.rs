@@ -102,10 +102,31 @@ pub fn write(path: &Path, files: &[FileCopy]) -> Result<Archive, ArchiveError> {
 
 fn append<W: Write>(builder: &mut tar::Builder<W>, f: &FileCopy) -> Result<(), ArchiveError> {
     let name = f.guest.as_str().trim_start_matches('/');
+    append_entry(builder, f, name, Mtime::OfFile)
+}
+
+/// The modification time a file entry carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mtime {
+    /// The file's own.
+    OfFile,
+    /// Zero, so that the same files always make the same archive.
+    Zero,
+}
+
+/// Append `f` as entry `name`: a regular file as exactly the bytes its
+/// header declares (refused if it changed or is no longer that file), a
+/// link as a link. Nothing is followed.
+pub fn append_entry<W: Write>(
+    builder: &mut tar::Builder<W>,
+    f: &FileCopy,
+    name: &str,
+    mtime: Mtime,
+) -> Result<(), ArchiveError> {
     match &f.kind {
         CopyKind::File => {
             let file = open_regular(f.host.as_path())?;
-            append_file(builder, name, f.host.as_path(), &file, &file)
+            append_file(builder, name, f.host.as_path(), &file, &file, mtime)
         }
         CopyKind::Link { target } => Ok(builder.append_link(&mut link_header(), name, target)?),
     }
@@ -144,6 +165,7 @@ fn append_file<W: Write, R: Read>(
     host: &Path,
     file: &File,
     content: R,
+    mtime: Mtime,
 ) -> Result<(), ArchiveError> {
     let read = |source| ArchiveError::Read {
         file: host.to_path_buf(),
@@ -156,7 +178,7 @@ fn append_file<W: Write, R: Read>(
     let before = file.metadata().map_err(read)?;
     let size = before.len();
     let mut body = Exact::new(content, size);
-    let appended = builder.append_data(&mut file_header(&before), name, &mut body);
+    let appended = builder.append_data(&mut file_header(&before, mtime), name, &mut body);
     match (appended, body.fault.take()) {
         (_, Some(Fault::Short)) => return Err(changed(Change::Shrank { size })),
         (_, Some(Fault::Read(source))) => return Err(read(source)),
@@ -177,12 +199,15 @@ fn same_state(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     (a.len(), a.mtime(), a.mtime_nsec()) == (b.len(), b.mtime(), b.mtime_nsec())
 }
 
-fn file_header(meta: &fs::Metadata) -> tar::Header {
+fn file_header(meta: &fs::Metadata, mtime: Mtime) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
     header.set_size(meta.len());
     header.set_mode(meta.mode() & 0o7777);
-    header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
+    header.set_mtime(match mtime {
+        Mtime::OfFile => u64::try_from(meta.mtime()).unwrap_or(0),
+        Mtime::Zero => 0,
+    });
     header.set_uid(0);
     header.set_gid(0);
     header

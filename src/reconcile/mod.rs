@@ -9,7 +9,7 @@
 //! spawns a process: all smolvm I/O goes through [`Client`]. Each `apply`
 //! and `gc` also removes what killed bottles left on the host (`sweep`).
 
-mod archive;
+pub(crate) mod archive;
 mod error;
 mod execute;
 mod log;

@@ -138,7 +138,7 @@ fn archive_meddled(src: &Path, during: impl FnMut()) -> Result<Vec<u8>, ArchiveE
         file: &file,
         during: Some(during),
     };
-    append_file(&mut builder, "w/f", src, &file, content)?;
+    append_file(&mut builder, "w/f", src, &file, content, Mtime::OfFile)?;
     Ok(builder.into_inner().unwrap())
 }
 

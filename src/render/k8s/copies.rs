@@ -12,9 +12,7 @@
 //! Reads the files to copy; writes nothing.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::io;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
@@ -27,6 +25,7 @@ use crate::spec::{
 
 use super::super::RenderError;
 use super::meta;
+use crate::reconcile::archive::{Mtime, append_entry};
 
 /// The most a ConfigMap may hold (its keys and values together).
 pub const CONFIG_MAP_LIMIT: u64 = 1024 * 1024;
@@ -145,14 +144,14 @@ fn problem_at(d: &Desired, dest: &GuestPath, message: String) -> Problem {
 /// a refusal if it would not fit a ConfigMap. File sizes are checked before
 /// any file is read.
 pub fn archive(d: &Desired, roots: &[Root]) -> Result<Vec<u8>, RenderError> {
-    let sizes: u64 = d.files.iter().map(file_size).sum();
+    let sizes: u64 = d.copies.iter().map(|c| c.bytes).sum();
     too_big(d, sizes, "hold")?;
     let mut builder = tar::Builder::new(Vec::new());
     for f in &d.files {
         if let Some(entry) = entry_path(f, roots) {
-            append(&mut builder, f, &entry).map_err(|source| RenderError::Read {
+            append_entry(&mut builder, f, &entry, Mtime::Zero).map_err(|e| RenderError::Read {
                 path: f.host.as_path().to_path_buf(),
-                source,
+                source: io::Error::other(e),
             })?;
         }
     }
@@ -166,10 +165,6 @@ pub fn archive(d: &Desired, roots: &[Root]) -> Result<Vec<u8>, RenderError> {
         "make an archive of",
     )?;
     Ok(bytes)
-}
-
-fn file_size(f: &FileCopy) -> u64 {
-    std::fs::metadata(f.host.as_path()).map_or(0, |m| m.len())
 }
 
 /// Refuse `bytes` over the ConfigMap limit, located at the first copy.
@@ -207,21 +202,6 @@ fn entry_path(f: &FileCopy, roots: &[Root]) -> Option<String> {
         }
         RootKind::File { .. } | RootKind::Dir => None,
     })
-}
-
-fn append(builder: &mut tar::Builder<Vec<u8>>, f: &FileCopy, entry: &str) -> io::Result<()> {
-    let mut file = File::open(f.host.as_path())?;
-    let meta = file.metadata()?;
-    let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.read_to_end(&mut content)?;
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(content.len() as u64);
-    header.set_mode(meta.mode() & 0o7777);
-    header.set_mtime(0);
-    header.set_uid(0);
-    header.set_gid(0);
-    builder.append_data(&mut header, entry, content.as_slice())
 }
 
 /// The ConfigMap holding the archive.

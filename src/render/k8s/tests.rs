@@ -111,6 +111,37 @@ fn archive_entries(r: &Rendered) -> Vec<(String, u32, u64, u64, String)> {
     out
 }
 
+/// A link in a copied tree goes into the ConfigMap as a link: what it
+/// points to on the host (here a canary outside the tree) never does.
+#[test]
+fn a_link_in_a_copied_tree_is_archived_as_a_link_never_followed() {
+    let w = World::new();
+    w.file("secret.txt", b"CANARY-k8s-link", 0o600);
+    w.file("ws/a.txt", b"a\n", 0o644);
+    std::os::unix::fs::symlink("../secret.txt", w.dir.path().join("ws/notes.txt")).unwrap();
+    let d =
+        w.desired("name = \"vm\"\n[image]\nref = \"a:1\"\n[[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n");
+    let r = render(&d, &pod_options()).unwrap();
+    let cm = config_map_of(&r);
+    let bytes = &cm.binary_data.unwrap()[ARCHIVE_KEY].0;
+    let needle = b"CANARY-k8s-link";
+    assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let links: Vec<(String, String)> = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|e| e.header().entry_type() == tar::EntryType::Symlink)
+        .map(|e| {
+            let target = e.link_name().unwrap().unwrap().display().to_string();
+            (e.path().unwrap().display().to_string(), target)
+        })
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(links[0].0.ends_with("/notes.txt"), "{links:?}");
+    assert_eq!(links[0].1, "../secret.txt");
+}
+
 const COPIES: &str = r#"name = "vm"
 [image]
 ref = "alpine:3.20"
