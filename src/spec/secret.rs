@@ -16,6 +16,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
+use super::copies::describe_io;
 use super::error::Problem;
 use super::values::EnvKey;
 use super::{SecretRef, SecretSource};
@@ -168,13 +169,6 @@ fn too_big(path: &Path, len: u64) -> String {
         "{} holds {len} bytes; a secret file may hold at most {MAX_SECRET_FILE} (64 KiB)",
         path.display()
     )
-}
-
-fn describe_io(path: &Path, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
-        _ => format!("cannot read {}: {e}", path.display()),
-    }
 }
 
 /// A value bottle can deliver and mask: no NUL byte, at least
