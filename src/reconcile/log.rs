@@ -8,9 +8,9 @@
 //! `********`, even when one arrives split across chunks. It receives
 //! output through smolvm's [`Sink`] and never runs or decides anything.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -49,8 +49,7 @@ impl ExecLog {
     /// 0600), masking `secrets` (see [`secret_words`]).
     pub fn create(path: PathBuf, secrets: Vec<Vec<u8>>) -> io::Result<ExecLog> {
         if let Some(dir) = path.parent() {
-            DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            crate::state::make_private_dir(dir)?;
         }
         let file = OpenOptions::new()
             .write(true)

@@ -11,4 +11,5 @@ mod store;
 
 pub use lock::{MachineLock, acquire as lock_file};
 pub use record::{Record, RecordPhase};
+pub(crate) use store::make_private_dir;
 pub use store::{StateError, Store, default_cache_dir, default_state_dir};

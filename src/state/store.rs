@@ -199,7 +199,7 @@ impl Store {
 }
 
 /// Create `dir` (and missing parents) as 0700, and make `dir` itself 0700.
-fn make_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn make_private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
