@@ -129,9 +129,18 @@ impl Engine {
     }
 }
 
-/// Whether `path` is a pack the simulator wrote, or the refusal.
+/// Whether `path` is a pack the simulator wrote, or the refusal. Only its
+/// first bytes are read: a pack may be large, and the world is locked.
 fn check_pack(path: &str) -> Result<(), SimOutput> {
-    match fs::read(path) {
+    let head = fs::File::open(path).and_then(|f| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(f, PACK_MAGIC.len() as u64),
+            &mut bytes,
+        )
+        .map(|_| bytes)
+    });
+    match head {
         Ok(bytes) if bytes.starts_with(PACK_MAGIC.as_bytes()) => Ok(()),
         Ok(_) => Err(messages::not_a_pack()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(messages::pack_missing(path)),
