@@ -102,9 +102,28 @@ struct World {
     lock_wait: Option<std::time::Duration>,
 }
 
+/// Where smolvm and bottle's directories are, worked out once per run.
+struct Found {
+    program: Result<PathBuf, smolvm::SmolvmError>,
+    dirs: Result<(PathBuf, PathBuf), state::StateError>,
+}
+
+impl Found {
+    fn of(args: &Args) -> Self {
+        Found {
+            program: smolvm_program(args),
+            dirs: state_dirs(args),
+        }
+    }
+}
+
 impl World {
     fn open(args: &Args) -> Result<World, Error> {
-        let program = smolvm_program(args)?;
+        Self::open_at(args, Found::of(args))
+    }
+
+    fn open_at(args: &Args, found: Found) -> Result<World, Error> {
+        let program = found.program?;
         let program = program.to_string_lossy().into_owned();
         let limits = args.step_timeout.map_or_else(Limits::default, Limits::all);
         let smolvm = ProcessSmolvm::default();
@@ -118,7 +137,7 @@ impl World {
                 client.version()
             ));
         }
-        let (state_dir, cache_dir) = state_dirs(args)?;
+        let (state_dir, cache_dir) = found.dirs?;
         Ok(World {
             client,
             store: Store::new(&state_dir),
@@ -215,10 +234,11 @@ fn with_specs(
     let out = Out {
         mask: Mask::of(&desired),
     };
-    if let Err(exit) = check_arg_limits(args, &desired, &out.mask) {
+    let found = Found::of(args);
+    if let Err(exit) = check_arg_limits(&found, &desired, &out.mask) {
         return exit;
     }
-    let world = match World::open(args) {
+    let world = match World::open_at(args, found) {
         Ok(w) => w,
         Err(e) => return error::report(&e, &out.mask),
     };
@@ -256,15 +276,15 @@ fn with_specs(
 /// Refuse (exit 2) a spec whose `create` call would not fit the kernel's
 /// argument limit, before any smolvm call. When smolvm or the cache
 /// directory cannot be found, this passes: opening the world says so.
-fn check_arg_limits(args: &Args, desired: &[Desired], mask: &Mask) -> Result<(), Exit> {
-    let (Ok(program), Ok((_, cache_dir))) = (smolvm_program(args), state_dirs(args)) else {
+fn check_arg_limits(found: &Found, desired: &[Desired], mask: &Mask) -> Result<(), Exit> {
+    let (Ok(program), Ok((_, cache_dir))) = (&found.program, &found.dirs) else {
         return Ok(());
     };
     let program = program.to_string_lossy();
     let (limit, env) = (ArgLimit::of_system(), EnvSize::of_process());
     let refused = desired
         .iter()
-        .filter_map(|d| plan::check_create(d, &program, &cache_dir, limit, env).err());
+        .filter_map(|d| plan::check_create(d, &program, cache_dir, limit, env).err());
     let worst = refused.map(|e| error::report(&e.into(), mask)).max();
     worst.map_or(Ok(()), Err)
 }
