@@ -40,6 +40,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::spec::values::duration(s).map_err(|e| e.to_string())
 }
 
+/// What the user allows an apply to do to a machine it keeps or replaces.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct AllowArgs {
+    /// Replace a machine whose spec changed in a field that forces it
+    /// (image, network, env), or that another spec owns, without asking.
+    /// Its disk, and all work in it, is lost.
+    #[arg(long)]
+    pub replace: bool,
+    /// Take over a machine that another spec file owns (as when the
+    /// project moved), then apply this spec to it as a re-apply.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Run every exec step again, even those that already ran on the
+    /// machine.
+    #[arg(long)]
+    pub rerun_exec: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Bring each spec's machine to the state its spec describes.
@@ -60,6 +78,8 @@ pub enum Command {
         /// by its name; one spec's failure tears down only that spec).
         #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
+        #[command(flatten)]
+        allow: AllowArgs,
     },
     /// Show what `apply` would do and the exact smolvm calls; changes nothing.
     Plan {
@@ -69,6 +89,22 @@ pub enum Command {
         allow_unenforced_egress: bool,
         #[arg(long)]
         repack: bool,
+        #[command(flatten)]
+        allow: AllowArgs,
+    },
+    /// Stop a machine bottle owns, keeping its disk (`start` or `apply`
+    /// starts it again).
+    Stop {
+        /// A spec file or a machine name.
+        #[arg(value_name = "SPEC|NAME")]
+        target: String,
+    },
+    /// Start a machine bottle owns that is stopped, and wait until it
+    /// answers. Runs no exec step.
+    Start {
+        /// A spec file (its `ready.timeout` applies) or a machine name.
+        #[arg(value_name = "SPEC|NAME")]
+        target: String,
     },
     /// Stop and delete a machine bottle created, and forget it.
     Down {

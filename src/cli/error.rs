@@ -42,9 +42,14 @@ impl Error {
                 RenderError::Yaml { .. } => Exit::Failed,
             },
             Error::Apply(e) => match e {
-                ApplyError::Step { .. } | ApplyError::Down { .. } => Exit::Failed,
+                ApplyError::Step { .. }
+                | ApplyError::Down { .. }
+                | ApplyError::Gone { .. }
+                | ApplyError::Switch { .. } => Exit::Failed,
                 ApplyError::Observe { cause, .. } => smolvm_exit(cause),
                 ApplyError::Unmanaged { .. }
+                | ApplyError::OwnedElsewhere { .. }
+                | ApplyError::ReplaceRefused { .. }
                 | ApplyError::EgressUnenforced { .. }
                 | ApplyError::NotOwned { .. }
                 | ApplyError::Plan { .. }

@@ -6,6 +6,7 @@ mod args;
 mod error;
 mod exit;
 mod output;
+mod prompt;
 mod render;
 mod signals;
 pub(crate) mod term;
@@ -19,14 +20,14 @@ use clap::Parser;
 
 use crate::lifecycle::OnFailure;
 use crate::plan::{self, Decision, Egress, Observed};
-use crate::reconcile::{Collected, Env, Options, report};
+use crate::reconcile::{Collected, Env, Options, Switched, report};
 use crate::smolvm::arg_limit::{ArgLimit, EnvSize};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
 use crate::state::{self, Store};
 use output::{Mask, Out};
 
-pub use args::{Args, Command};
+pub use args::{AllowArgs, Args, Command};
 pub use error::Error;
 pub use exit::Exit;
 
@@ -59,6 +60,7 @@ pub fn run(args: Args) -> Exit {
             allow_unenforced_egress,
             repack,
             jobs,
+            allow,
         } => {
             let opts = Options {
                 on_failure: match keep_on_failure {
@@ -67,6 +69,7 @@ pub fn run(args: Args) -> Exit {
                 },
                 allow_unenforced_egress: *allow_unenforced_egress,
                 repack: *repack,
+                allow: allow.into(),
             };
             with_specs(&args, specs, usize::from(*jobs), |env, d, out| {
                 apply_one(env, d, opts, out)
@@ -76,13 +79,17 @@ pub fn run(args: Args) -> Exit {
             specs,
             allow_unenforced_egress,
             repack,
+            allow,
         } => with_specs(&args, specs, 1, |env, d, out| {
-            plan_one(env, d, *allow_unenforced_egress, *repack, out)
+            let opts = Options::plan(*repack, allow.into());
+            plan_one(env, d, *allow_unenforced_egress, opts, out)
         }),
+        Command::Stop { target } => with_target(&args, target, stop_one),
+        Command::Start { target } => with_target(&args, target, start_one),
         Command::Down { target } => with_target(&args, target, down_one),
         Command::Gc { dry_run, packs } => gc(&args, *dry_run, *packs),
         Command::Status { target, json } => {
-            with_target(&args, target, |env, name| status_one(env, name, *json))
+            with_target(&args, target, |env, t| status_one(env, &t.name, *json))
         }
         Command::Render(target) => crate::render::run(target),
     }
@@ -100,6 +107,7 @@ struct World {
     cache_dir: PathBuf,
     active: Arc<signals::Active>,
     lock_wait: Option<std::time::Duration>,
+    confirm: prompt::Prompt,
 }
 
 /// Where smolvm and bottle's directories are, worked out once per run.
@@ -144,6 +152,7 @@ impl World {
             cache_dir,
             active,
             lock_wait: args.wait_lock,
+            confirm: prompt::Prompt::default(),
         })
     }
 
@@ -154,6 +163,7 @@ impl World {
             cache_dir: &self.cache_dir,
             clock: &SystemClock,
             report,
+            confirm: &self.confirm,
             lock_wait: self.lock_wait,
         }
     }
@@ -304,10 +314,10 @@ fn plan_one(
     env: &Env<'_, ProcessSmolvm>,
     desired: &Desired,
     allow_unenforced: bool,
-    repack: bool,
+    opts: Options,
     out: &Out,
 ) -> Exit {
-    let plan = match env.plan(desired, repack) {
+    let plan = match env.plan(desired, opts) {
         Ok(plan) => plan,
         Err(e) => return error::report(&e.into(), &out.mask),
     };
@@ -324,25 +334,37 @@ fn plan_one(
     Exit::Ok
 }
 
+/// A command's target: the machine, and its spec when it was named by
+/// its spec file.
+struct Target {
+    name: MachineName,
+    spec: Option<spec::Spec>,
+}
+
 /// A target is a spec file (by extension or existence) or a machine name.
-fn target_name(target: &str) -> Result<MachineName, Error> {
+fn target_of(target: &str) -> Result<Target, Error> {
     let path = Path::new(target);
     if target.ends_with(".toml") || path.is_file() {
-        return Ok(spec::load(path)?.name);
+        let spec = spec::load(path)?;
+        return Ok(Target {
+            name: spec.name.clone(),
+            spec: Some(spec),
+        });
     }
-    MachineName::parse(target).map_err(|cause| Error::Target {
+    let name = MachineName::parse(target).map_err(|cause| Error::Target {
         target: target.to_string(),
         cause,
-    })
+    })?;
+    Ok(Target { name, spec: None })
 }
 
 fn with_target(
     args: &Args,
     target: &str,
-    each: impl Fn(&Env<'_, ProcessSmolvm>, &MachineName) -> Result<(), Error>,
+    each: impl Fn(&Env<'_, ProcessSmolvm>, &Target) -> Result<(), Error>,
 ) -> Exit {
     let mask = Mask::default();
-    let name = match target_name(target) {
+    let name = match target_of(target) {
         Ok(n) => n,
         Err(e) => return error::report(&e, &mask),
     };
@@ -405,7 +427,27 @@ fn gc(args: &Args, dry_run: bool, packs: bool) -> Exit {
     world.exit(worst)
 }
 
-fn down_one(env: &Env<'_, ProcessSmolvm>, name: &MachineName) -> Result<(), Error> {
+fn stop_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> {
+    let said = match env.stop(&target.name)? {
+        Switched::Done => "stopped (its disk is kept; `bottle start` or `bottle apply` starts it)",
+        Switched::Already(_) => "already stopped",
+    };
+    env.report.line(target.name.as_str(), said);
+    Ok(())
+}
+
+fn start_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> {
+    let timeout = target.spec.as_ref().map(|s| s.ready_timeout);
+    let said = match env.start(&target.name, timeout)? {
+        Switched::Done => "started",
+        Switched::Already(_) => "already running",
+    };
+    env.report.line(target.name.as_str(), said);
+    Ok(())
+}
+
+fn down_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> {
+    let name = &target.name;
     let said = match env.down(name)? {
         Observed::Missing => "already gone; record removed",
         Observed::Present(_) => "removed",
@@ -423,4 +465,14 @@ fn status_one(env: &Env<'_, ProcessSmolvm>, name: &MachineName, json: bool) -> R
     };
     term::out(&format!("{text}\n"));
     Ok(())
+}
+
+impl From<&AllowArgs> for plan::Allow {
+    fn from(a: &AllowArgs) -> Self {
+        plan::Allow {
+            replace: a.replace,
+            adopt: a.adopt,
+            rerun_exec: a.rerun_exec,
+        }
+    }
 }

@@ -1,12 +1,18 @@
 //! The decision: desired vs recorded vs observed → what an apply does, and
 //! the steps that carry it out.
 //!
-//! Pure; every combination is matched explicitly.
+//! Pure; every combination is matched explicitly. What forces a new
+//! machine is [`Field::forces_replacement`]: the fields smolvm takes at
+//! `create` (image, network, env). Everything else is brought up to date
+//! in place: changed copies are sent again, and exec steps run once per
+//! machine for each content (see [`exec_hash`](crate::spec::exec_hash)).
+
+use std::path::{Path, PathBuf};
 
 use super::step::Step;
 use crate::smolvm::MachineState;
-use crate::spec::{Field, Fingerprint};
-use crate::state::{Record, RecordPhase};
+use crate::spec::{CopyDiff, Field, Fingerprint};
+use crate::state::RecordPhase;
 
 /// What smolvm says about the machine's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,13 +21,97 @@ pub enum Observed {
     Present(MachineState),
 }
 
+/// What bottle's record says, with what was applied in the current
+/// fingerprint form (see [`super::applied`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub phase: RecordPhase,
+    /// The spec file that owns the machine.
+    pub owner: PathBuf,
+    pub applied: Fingerprint,
+}
+
+/// What the user allowed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allow {
+    /// `--replace`: replace a machine whose spec changed in a field that
+    /// forces it (or that another spec owns) without asking.
+    pub replace: bool,
+    /// `--adopt`: take over a machine another spec file owns.
+    pub adopt: bool,
+    /// `--rerun-exec`: run every exec step again.
+    pub rerun_exec: bool,
+}
+
+/// The spec being applied: its fingerprint and its file.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    pub fingerprint: &'a Fingerprint,
+    pub owner: &'a Path,
+}
+
 /// Why a machine bottle owns is replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplaceReason {
-    /// The spec changed in these fields.
+    /// The spec changed in these fields; at least one forces replacement.
     Changed(Vec<Field>),
     /// The apply that created it never completed.
     Incomplete,
+    /// Another spec file owns it, and `--replace` was given.
+    OtherOwner(PathBuf),
+}
+
+impl ReplaceReason {
+    /// Whether the replacement destroys a machine whose apply completed,
+    /// so the user must agree first (`--replace`, or yes at the prompt).
+    pub fn needs_consent(&self) -> bool {
+        match self {
+            ReplaceReason::Changed(_) => true,
+            ReplaceReason::Incomplete | ReplaceReason::OtherOwner(_) => false,
+        }
+    }
+}
+
+/// One `[[copy]]` to send again into a running machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyWork {
+    /// Its index in the spec.
+    pub index: usize,
+    pub dest: String,
+    /// Its entries compared with what was sent (all added when nothing of
+    /// it was sent).
+    pub diff: CopyDiff,
+}
+
+/// Why an exec step runs in an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecWhy {
+    /// No step at its place has run on the machine.
+    New,
+    /// A different step at its place ran; this content has not.
+    Changed,
+    /// It ran, and `--rerun-exec` asks for it again.
+    Rerun,
+}
+
+/// One exec step to run in an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecWork {
+    pub index: usize,
+    pub why: ExecWhy,
+}
+
+/// What an in-place update does to a machine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Work {
+    pub copies: Vec<CopyWork>,
+    pub execs: Vec<ExecWork>,
+}
+
+impl Work {
+    pub fn is_empty(&self) -> bool {
+        self.copies.is_empty() && self.execs.is_empty()
+    }
 }
 
 /// What an apply will do.
@@ -33,19 +123,33 @@ pub enum Decision {
     Create { stale_record: bool },
     /// The machine matches the spec and runs: no mutating call at all.
     Unchanged,
-    /// The machine matches the spec but is not running: start it and wait.
-    Restart { state: MachineState },
-    /// Delete the machine bottle owns and create it anew.
+    /// Keep the machine: start it if it is not running, send the changed
+    /// copies, run the exec steps that have not run. With no work, a
+    /// restart, or (running) only a new record: a secret's source changed,
+    /// or a step that ran was removed.
+    Update { state: MachineState, work: Work },
+    /// Delete the machine bottle owns and create it anew. `consented` is
+    /// false when the user has not yet agreed to a replacement that needs
+    /// it ([`ReplaceReason::needs_consent`]).
     Replace {
         reason: ReplaceReason,
         state: MachineState,
+        consented: bool,
     },
     /// A machine bottle has no record of holds the name: refuse.
     Unmanaged { state: MachineState },
+    /// Another spec file owns the machine: refuse (`--adopt` takes it over,
+    /// `--replace` replaces it).
+    OwnedElsewhere { owner: PathBuf, state: MachineState },
 }
 
-/// Decide what applying `desired` does.
-pub fn decide(desired: &Fingerprint, record: Option<&Record>, observed: &Observed) -> Decision {
+/// Decide what applying `want` does.
+pub fn decide(
+    want: Want<'_>,
+    record: Option<&Recorded>,
+    observed: &Observed,
+    allow: Allow,
+) -> Decision {
     let (record, state) = match (record, observed) {
         (None, Observed::Missing) => {
             return Decision::Create {
@@ -60,24 +164,104 @@ pub fn decide(desired: &Fingerprint, record: Option<&Record>, observed: &Observe
         }
         (Some(r), Observed::Present(state)) => (r, state.clone()),
     };
-    let changed = desired.changed(&record.fingerprint);
-    match (record.phase, changed.is_empty()) {
-        (RecordPhase::Creating | RecordPhase::Failed, _) => Decision::Replace {
+    match (owns(&record.owner, want.owner), allow.adopt, allow.replace) {
+        (true, _, _) | (false, true, _) => {}
+        (false, false, true) => {
+            return Decision::Replace {
+                reason: ReplaceReason::OtherOwner(record.owner.clone()),
+                state,
+                consented: true,
+            };
+        }
+        (false, false, false) => {
+            return Decision::OwnedElsewhere {
+                owner: record.owner.clone(),
+                state,
+            };
+        }
+    }
+    match record.phase {
+        RecordPhase::Creating | RecordPhase::Failed => Decision::Replace {
             reason: ReplaceReason::Incomplete,
             state,
+            consented: true,
         },
-        (RecordPhase::Complete, false) => Decision::Replace {
+        RecordPhase::Complete => complete(want.fingerprint, &record.applied, state, allow),
+    }
+}
+
+/// The decision for a machine whose creation completed.
+fn complete(
+    want: &Fingerprint,
+    applied: &Fingerprint,
+    state: MachineState,
+    allow: Allow,
+) -> Decision {
+    let changed = want.changed(applied);
+    if changed.iter().any(|f| f.forces_replacement()) {
+        return Decision::Replace {
             reason: ReplaceReason::Changed(changed),
             state,
-        },
-        (RecordPhase::Complete, true) => match state {
-            MachineState::Running => Decision::Unchanged,
-            MachineState::Created
-            | MachineState::Stopped
-            | MachineState::Unreachable
-            | MachineState::Other(_) => Decision::Restart { state },
-        },
+            consented: allow.replace,
+        };
     }
+    let work = work(want, applied, allow.rerun_exec);
+    match (state, work.is_empty(), changed.is_empty()) {
+        (MachineState::Running, true, true) => Decision::Unchanged,
+        (state, _, _) => Decision::Update { state, work },
+    }
+}
+
+/// Whether the spec file `want` is the owner a record names. A schema-1
+/// record named its spec as typed: a relative path owns the canonical
+/// paths that end with it.
+fn owns(recorded: &Path, want: &Path) -> bool {
+    match recorded.is_absolute() {
+        true => recorded == want,
+        false => want.ends_with(recorded),
+    }
+}
+
+/// What an in-place update must do: each copy whose content differs from
+/// what was sent to its destination, and each exec step whose content has
+/// not run (all of them with `rerun`).
+fn work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Work {
+    let copies = want
+        .copies
+        .iter()
+        .enumerate()
+        .filter_map(|(index, c)| {
+            let sent = applied.copies.iter().find(|s| s.dest == c.dest);
+            match sent {
+                Some(s) if s.hash == c.hash => None,
+                Some(s) => Some(c.diff(s)),
+                None => Some(CopyDiff {
+                    added: c.entries.len(),
+                    ..CopyDiff::default()
+                }),
+            }
+            .map(|diff| CopyWork {
+                index,
+                dest: c.dest.clone(),
+                diff,
+            })
+        })
+        .collect();
+    let execs = want
+        .execs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, hash)| {
+            let why = match (applied.execs.contains(hash), rerun) {
+                (true, false) => return None,
+                (true, true) => ExecWhy::Rerun,
+                (false, _) if index < applied.execs.len() => ExecWhy::Changed,
+                (false, _) => ExecWhy::New,
+            };
+            Some(ExecWork { index, why })
+        })
+        .collect();
+    Work { copies, execs }
 }
 
 /// Whether a machine in `state` may have a VM process to stop.
@@ -88,11 +272,12 @@ fn may_run(state: &MachineState) -> bool {
     }
 }
 
-/// The shape of the spec that decides the steps of a full apply.
+/// The shape of the spec that decides the steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     pub pack: bool,
     pub secrets: bool,
+    /// How the files this apply sends travel.
     pub copy: CopyShape,
     pub execs: usize,
 }
@@ -112,8 +297,10 @@ pub enum CopyShape {
 pub fn steps(decision: &Decision, shape: Shape) -> Vec<Step> {
     let mut v = Vec::new();
     match decision {
-        Decision::Unchanged | Decision::Unmanaged { .. } => return v,
-        Decision::Restart { .. } => return vec![Step::Start, Step::WaitReady],
+        Decision::Unchanged | Decision::Unmanaged { .. } | Decision::OwnedElsewhere { .. } => {
+            return v;
+        }
+        Decision::Update { state, work } => return update_steps(state, work, shape),
         Decision::Create { .. } => {}
         Decision::Replace { state, .. } => {
             v.extend(shape.pack.then_some(Step::Pack));
@@ -126,152 +313,31 @@ pub fn steps(decision: &Decision, shape: Shape) -> Vec<Step> {
     }
     v.extend([Step::Record, Step::Create, Step::Start, Step::WaitReady]);
     v.extend(shape.secrets.then_some(Step::Secrets));
-    match shape.copy {
-        CopyShape::None => {}
-        CopyShape::Archive => v.extend([Step::Upload, Step::Unpack]),
-        CopyShape::Files(n) => v.extend((0..n).map(Step::Copy)),
-    }
+    v.extend(copy_steps(shape.copy));
     v.extend((0..shape.execs).map(Step::Exec));
     v
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fp(image: &str) -> Fingerprint {
-        Fingerprint {
-            image: image.into(),
-            network: "n".into(),
-            env: "e".into(),
-            copy: "c".into(),
-            exec: "x".into(),
-            secrets: String::new(),
-        }
+/// An update: start unless running, then (secret files for the steps that
+/// run, on smolvm 0.8) the copies, then the exec steps that run.
+fn update_steps(state: &MachineState, work: &Work, shape: Shape) -> Vec<Step> {
+    let mut v = Vec::new();
+    if *state != MachineState::Running {
+        v.extend([Step::Start, Step::WaitReady]);
     }
+    v.extend((shape.secrets && !work.execs.is_empty()).then_some(Step::Secrets));
+    v.extend(copy_steps(shape.copy));
+    v.extend(work.execs.iter().map(|e| Step::Exec(e.index)));
+    v
+}
 
-    fn record(phase: RecordPhase, image: &str) -> Record {
-        Record {
-            name: "vm".into(),
-            spec_file: "s.toml".into(),
-            spec_hash: fp(image).hash(),
-            fingerprint: fp(image),
-            phase,
-            completed: vec![],
-            pack: None,
-            smolvm_version: crate::smolvm::Version::new(1, 9, 3),
-        }
-    }
-
-    const RUNNING: Observed = Observed::Present(MachineState::Running);
-
-    #[test]
-    fn every_combination_decides() {
-        let complete = record(RecordPhase::Complete, "a");
-        let creating = record(RecordPhase::Creating, "a");
-        let d = |r: Option<&Record>, o: &Observed| decide(&fp("a"), r, o);
-        assert_eq!(
-            d(None, &Observed::Missing),
-            Decision::Create {
-                stale_record: false
-            }
-        );
-        assert_eq!(
-            d(Some(&complete), &Observed::Missing),
-            Decision::Create { stale_record: true }
-        );
-        assert_eq!(
-            d(None, &RUNNING),
-            Decision::Unmanaged {
-                state: MachineState::Running
-            }
-        );
-        assert_eq!(d(Some(&complete), &RUNNING), Decision::Unchanged);
-        let stopped = Observed::Present(MachineState::Stopped);
-        assert_eq!(
-            d(Some(&complete), &stopped),
-            Decision::Restart {
-                state: MachineState::Stopped
-            }
-        );
-        assert_eq!(
-            d(Some(&creating), &RUNNING),
-            Decision::Replace {
-                reason: ReplaceReason::Incomplete,
-                state: MachineState::Running
-            }
-        );
-        let changed = decide(&fp("b"), Some(&complete), &RUNNING);
-        assert_eq!(
-            changed,
-            Decision::Replace {
-                reason: ReplaceReason::Changed(vec![Field::Image]),
-                state: MachineState::Running
-            }
-        );
-    }
-
-    #[test]
-    fn steps_follow_the_decision() {
-        let shape = Shape {
-            pack: true,
-            secrets: false,
-            copy: CopyShape::Files(2),
-            execs: 1,
-        };
-        use Step::*;
-        let full = [
-            Pack,
-            Record,
-            Create,
-            Start,
-            WaitReady,
-            Copy(0),
-            Copy(1),
-            Exec(0),
-        ];
-        assert_eq!(
-            steps(
-                &Decision::Create {
-                    stale_record: false
-                },
-                shape
-            ),
-            full
-        );
-        assert_eq!(steps(&Decision::Unchanged, shape), []);
-        let restart = Decision::Restart {
-            state: MachineState::Stopped,
-        };
-        assert_eq!(steps(&restart, shape), [Start, WaitReady]);
-        let replace = |state| Decision::Replace {
-            reason: ReplaceReason::Incomplete,
-            state,
-        };
-        assert_eq!(
-            steps(&replace(MachineState::Running), shape),
-            [
-                Pack,
-                StopOld,
-                DeleteOld,
-                Record,
-                Create,
-                Start,
-                WaitReady,
-                Copy(0),
-                Copy(1),
-                Exec(0)
-            ]
-        );
-        let no_pack = Shape {
-            pack: false,
-            secrets: true,
-            copy: CopyShape::None,
-            execs: 0,
-        };
-        assert_eq!(
-            steps(&replace(MachineState::Stopped), no_pack),
-            [DeleteOld, Record, Create, Start, WaitReady, Secrets]
-        );
+fn copy_steps(copy: CopyShape) -> Vec<Step> {
+    match copy {
+        CopyShape::None => Vec::new(),
+        CopyShape::Archive => vec![Step::Upload, Step::Unpack],
+        CopyShape::Files(n) => (0..n).map(Step::Copy).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@ use crate::smolvm::argv::{Create, Exec};
 use crate::smolvm::call::shorten;
 use crate::smolvm::{Call, Cli, GuestTarget, Version};
 use crate::spec::{
-    CopyKind, CopyVia, Desired, EnvKey, FileCopy, GuestPath, HostPath, Image, ImageRef,
+    CopyKind, CopyPrint, CopyVia, Desired, EnvKey, FileCopy, GuestPath, HostPath, Image, ImageRef,
     MachineName, SECRETS_DIR, Secret, ValueError,
 };
 
@@ -145,15 +145,23 @@ pub struct Inputs<'a> {
     /// What `create --from` is given.
     pub from: PathBuf,
     pub upload: Option<Upload>,
+    /// The `[[copy]]` entries this apply sends (their indices in the spec):
+    /// all of them for a new machine, the changed ones for an update.
+    pub sent: Vec<usize>,
+    /// Their files and links, in order: what `upload` archives, or what
+    /// the `copy[i]` steps send.
+    pub files: Vec<FileCopy>,
     /// How exec steps get their secrets on this smolvm.
     pub secrets: SecretDelivery,
 }
 
 impl<'a> Inputs<'a> {
+    /// The inputs of an apply of `desired` that sends the copies `sent`.
     pub fn new(
         desired: &'a Desired,
         cache_dir: &Path,
         version: &Version,
+        sent: Vec<usize>,
     ) -> Result<Self, PlanError> {
         let (pack, from) = match &desired.spec.image {
             Image::Ref(image) => {
@@ -163,9 +171,13 @@ impl<'a> Inputs<'a> {
             }
             Image::Pack { path, .. } => (None, path.clone()),
         };
-        let archive = !desired.files.is_empty() && desired.spec.copy_via == CopyVia::Archive;
+        let files: Vec<FileCopy> = sent
+            .iter()
+            .flat_map(|&i| desired.files_of(i).iter().cloned())
+            .collect();
+        let archive = !files.is_empty() && desired.spec.copy_via == CopyVia::Archive;
         let upload = match archive {
-            true => Some(upload(desired, cache_dir)?),
+            true => Some(upload(desired, &sent, cache_dir)?),
             false => None,
         };
         Ok(Inputs {
@@ -173,6 +185,8 @@ impl<'a> Inputs<'a> {
             pack,
             from,
             upload,
+            sent,
+            files,
             secrets: SecretDelivery::of(version),
         })
     }
@@ -250,13 +264,17 @@ impl<'a> Inputs<'a> {
                 let names: Vec<&str> = d.secrets.iter().map(|s| s.name.as_str()).collect();
                 format!("secrets {}", names.join(", "))
             }
-            Step::Copy(i) => match &d.files[i].kind {
-                CopyKind::File => format!("copy {}", d.files[i].guest),
-                CopyKind::Link { target } => format!("link {} -> {target}", d.files[i].guest),
+            Step::Copy(i) => match &self.files[i].kind {
+                CopyKind::File => format!("copy {}", self.files[i].guest),
+                CopyKind::Link { target } => format!("link {} -> {target}", self.files[i].guest),
             },
-            Step::Upload => format!("upload {}", upload_count(&d.files)),
+            Step::Upload => format!("upload {}", upload_count(&self.files)),
             Step::Unpack => {
-                let dests: Vec<&str> = d.spec.copies.iter().map(|c| c.dest.as_str()).collect();
+                let dests: Vec<&str> = self
+                    .sent
+                    .iter()
+                    .map(|&i| d.spec.copies[i].dest.as_str())
+                    .collect();
                 format!("unpack {}", dests.join(", "))
             }
             Step::Exec(i) => format!("exec {}", shorten(&d.spec.execs[i].run.join(" "))),
@@ -285,7 +303,7 @@ impl<'a> Inputs<'a> {
             Step::WaitReady => vec![cli.probe(name)],
             Step::Secrets => self.secret_calls(cli, staged),
             Step::Copy(i) => {
-                let f = &self.desired.files[i];
+                let f = &self.files[i];
                 match &f.kind {
                     CopyKind::File => vec![cli.machine_cp(&f.host, target(&f.guest))],
                     CopyKind::Link { target } => {
@@ -354,8 +372,19 @@ impl<'a> Inputs<'a> {
     }
 }
 
-fn upload(desired: &Desired, cache_dir: &Path) -> Result<Upload, PlanError> {
-    let id = &desired.fingerprint.copy[..16];
+/// The id of an archive of these copies: a hash of their content.
+pub fn upload_id<'c>(copies: impl IntoIterator<Item = &'c CopyPrint>) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"bottle upload v2\n");
+    for c in copies {
+        h.update(c.hash.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().to_hex()[..16].to_string()
+}
+
+fn upload(desired: &Desired, sent: &[usize], cache_dir: &Path) -> Result<Upload, PlanError> {
+    let id = &upload_id(sent.iter().map(|&i| &desired.fingerprint.copies[i]));
     let path = cache_dir
         .join("uploads")
         .join(format!("{}-{id}.tar", desired.spec.name));
@@ -472,7 +501,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = desired_with_a_secret(tmp.path());
         let v = Version::new(1, 0, 0);
-        let inputs = Inputs::new(&d, tmp.path(), &v).unwrap();
+        let inputs = Inputs::new(&d, tmp.path(), &v, Vec::new()).unwrap();
         assert_eq!(inputs.secrets, SecretDelivery::SmolvmEnv);
         assert!(!inputs.secrets_step());
         let cli = Cli::new("smolvm", Dialect::Positional);
@@ -494,7 +523,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = desired_with_a_secret(tmp.path());
         let v = Version::new(0, 9, 9);
-        let inputs = Inputs::new(&d, tmp.path(), &v).unwrap();
+        let inputs = Inputs::new(&d, tmp.path(), &v, Vec::new()).unwrap();
         assert_eq!(inputs.secrets, SecretDelivery::GuestFiles);
         assert!(inputs.secrets_step());
         let cli = Cli::new("smolvm", Dialect::Positional);

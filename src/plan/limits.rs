@@ -31,7 +31,7 @@ pub fn check_create(
     limit: ArgLimit,
     env: EnvSize,
 ) -> Result<(), SpecError> {
-    let Ok(inputs) = Inputs::new(desired, cache_dir, &OLDEST) else {
+    let Ok(inputs) = Inputs::new(desired, cache_dir, &OLDEST, Vec::new()) else {
         return Ok(());
     };
     for dialect in [Dialect::NameFlag, Dialect::Positional] {
@@ -276,7 +276,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = desired(tmp.path(), "");
         let cache = PathBuf::from("/cache");
-        let inputs = Inputs::new(&d, &cache, &OLDEST).unwrap();
+        let inputs = Inputs::new(&d, &cache, &OLDEST, Vec::new()).unwrap();
         let flag = inputs.create_call(&Cli::new("/usr/bin/smolvm", Dialect::NameFlag));
         let bytes = crate::smolvm::arg_limit::measure(&flag.argv, EnvSize::default());
         assert_eq!(check(&d, bytes, EnvSize::default()), Ok(()));

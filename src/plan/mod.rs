@@ -17,13 +17,17 @@ mod step;
 use std::path::Path;
 
 use crate::smolvm::{Call, Cli, Version};
-use crate::spec::{CopyVia, Desired, MachineName};
+use crate::spec::{CopyVia, Desired, Fingerprint, MachineName};
+use crate::state::Record;
 
-pub use decide::{CopyShape, Decision, Observed, ReplaceReason, Shape, decide, steps};
+pub use decide::{
+    Allow, CopyShape, CopyWork, Decision, ExecWhy, ExecWork, Observed, Recorded, ReplaceReason,
+    Shape, Want, Work, decide, steps,
+};
 pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
     Inputs, PackOut, PlanError, SecretDelivery, Staged, Upload, pack_key, secret_path,
-    teardown_call, teardown_calls, with_secrets,
+    teardown_call, teardown_calls, upload_id, with_secrets,
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};
@@ -56,7 +60,7 @@ impl<'a> Plan<'a> {
         cache_dir: &Path,
         repack: bool,
     ) -> Result<Self, PlanError> {
-        let inputs = Inputs::new(desired, cache_dir, version)?;
+        let inputs = Inputs::new(desired, cache_dir, version, sent(desired, &decision))?;
         let steps = steps(&decision, shape(desired, &inputs, repack));
         Ok(Plan {
             egress: egress(&desired.spec, version),
@@ -109,11 +113,63 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// The copies an apply of `decision` sends: every one to a new machine,
+/// the changed ones in an update.
+fn sent(desired: &Desired, decision: &Decision) -> Vec<usize> {
+    match decision {
+        Decision::Create { .. } | Decision::Replace { .. } => (0..desired.copies.len()).collect(),
+        Decision::Update { work, .. } => work.copies.iter().map(|c| c.index).collect(),
+        Decision::Unchanged | Decision::Unmanaged { .. } | Decision::OwnedElsewhere { .. } => {
+            Vec::new()
+        }
+    }
+}
+
+/// What `record` says was applied, for comparing with `desired`. A record
+/// of the first schema holds its fingerprint in the first form: each field
+/// that matches `desired`'s first form counts as applied as `desired` now
+/// says; a copy or exec field that does not counts as nothing sent or run
+/// (so every copy is sent and every step runs), and an image, network or
+/// env field that does not keeps a value no spec has.
+pub fn applied(record: &Record, desired: &Desired) -> Fingerprint {
+    let Some(old) = &record.legacy else {
+        return record.fingerprint.clone();
+    };
+    let (new, now) = (&desired.legacy, &desired.fingerprint);
+    let keep = |same: bool, v: &String, old: &String| match same {
+        true => v.clone(),
+        false => format!("schema 1: {old}"),
+    };
+    Fingerprint {
+        image: keep(old.image == new.image, &now.image, &old.image),
+        network: keep(old.network == new.network, &now.network, &old.network),
+        env: keep(old.env == new.env, &now.env, &old.env),
+        secrets: keep(old.secrets == new.secrets, &now.secrets, &old.secrets),
+        copies: match old.copy == new.copy {
+            true => now.copies.clone(),
+            false => Vec::new(),
+        },
+        execs: match old.exec == new.exec {
+            true => now.execs.clone(),
+            false => Vec::new(),
+        },
+    }
+}
+
+/// The decision's view of `record` for `desired`.
+pub fn recorded(record: &Record, desired: &Desired) -> Recorded {
+    Recorded {
+        phase: record.phase,
+        owner: record.spec_file.clone(),
+        applied: applied(record, desired),
+    }
+}
+
 fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
     Shape {
         pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
         secrets: inputs.secrets_step(),
-        copy: match (desired.files.len(), desired.spec.copy_via) {
+        copy: match (inputs.files.len(), desired.spec.copy_via) {
             (0, _) => CopyShape::None,
             (_, CopyVia::Archive) => CopyShape::Archive,
             (n, CopyVia::Cp) => CopyShape::Files(n),

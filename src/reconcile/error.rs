@@ -87,6 +87,8 @@ pub enum ApplyError {
         cause: Box<StepError>,
         /// How the failed apply left the machine.
         cleanup: End,
+        /// The apply was an in-place update: the machine is kept.
+        in_place: bool,
         /// The smolvm calls that remove the machine by hand, in the
         /// installed smolvm's dialect.
         remove_with: Vec<Call>,
@@ -112,9 +114,39 @@ pub enum ApplyError {
         keys: String,
     },
     #[error(
+        "{name}: machine `{name}` belongs to the spec {}, not to {}; two specs never share a \
+         machine. Give this spec's machine another name, pass --adopt to make it this spec's \
+         (as when the project moved), or --replace to replace it",
+        owner.display(),
+        spec.display()
+    )]
+    OwnedElsewhere {
+        name: String,
+        owner: std::path::PathBuf,
+        spec: std::path::PathBuf,
+    },
+    #[error(
+        "{name}: applying this spec replaces machine `{name}` ({changed}): its disk, and \
+         everything written in it since it was created, would be lost. Pass --replace to \
+         replace it, or undo the change"
+    )]
+    ReplaceRefused { name: String, changed: String },
+    #[error(
         "{name}: bottle has no record of machine `{name}`; it only removes machines it created"
     )]
     NotOwned { name: String },
+    #[error(
+        "{name}: machine `{name}` is gone (bottle's record names it); `bottle apply` its spec \
+         to create it again, or `bottle down {name}` to forget it"
+    )]
+    Gone { name: String },
+    #[error("{name}: cannot {what} the machine")]
+    Switch {
+        name: String,
+        what: &'static str,
+        #[source]
+        cause: Box<StepError>,
+    },
     #[error("{name}: cannot observe the machine")]
     Observe {
         name: String,
@@ -149,6 +181,16 @@ impl ApplyError {
     /// A line telling the user what was left behind and what to do.
     pub fn hint(&self) -> Option<String> {
         let (name, cleanup, remove_with) = match self {
+            ApplyError::Step {
+                name,
+                in_place: true,
+                ..
+            } => {
+                return Some(format!(
+                    "{name}: updated in place up to the failed step and kept as it is, with its \
+                     work; the next apply sends or runs again what did not finish"
+                ));
+            }
             ApplyError::Step {
                 name,
                 cleanup,

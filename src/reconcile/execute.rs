@@ -12,6 +12,13 @@
 //! `failed` when the machine may still exist. If the record cannot be
 //! written, nothing is created. A record is never kept for a machine whose
 //! name was taken by someone else.
+//!
+//! What was applied is kept as it happens: when the copies of a run have
+//! all arrived (`unpack`, or the last `copy[i]`) their prints join the
+//! record's fingerprint, and each exec step's hash joins it when the step
+//! succeeds. An in-place update starts from the machine's record and never
+//! removes it: if a step fails, the record keeps what did finish and stays
+//! `complete`, so the next apply does only the rest.
 
 use std::cell::OnceCell;
 use std::fs;
@@ -51,8 +58,11 @@ pub(super) struct Execution<'a, 'e, S> {
     work: Work<'a>,
     steps: &'a [Step],
     rules: Rules,
-    /// The record this run owns, once it has written one.
+    /// The record this run keeps up to date: the machine's, for an
+    /// update; once it has written one, the new machine's.
     record: Option<Record>,
+    /// This run wrote `record` as a new machine's (its `record` step).
+    made_record: bool,
     /// Steps of this run that succeeded, in order.
     done: Vec<Step>,
     /// The exec log, started afresh by this run's first exec step.
@@ -60,14 +70,22 @@ pub(super) struct Execution<'a, 'e, S> {
 }
 
 impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
-    pub fn apply(env: &'a Env<'e, S>, plan: &'a Plan<'a>, rules: Rules) -> Self {
+    /// A run of `plan`; `existing` is the record of the machine an update
+    /// keeps (none for a new machine).
+    pub fn apply(
+        env: &'a Env<'e, S>,
+        plan: &'a Plan<'a>,
+        rules: Rules,
+        existing: Option<Record>,
+    ) -> Self {
         Execution {
             env,
             name: plan.name(),
             work: Work::Apply(plan),
             steps: &plan.steps,
             rules,
-            record: None,
+            record: existing,
+            made_record: false,
             done: Vec::new(),
             log: OnceCell::new(),
         }
@@ -81,6 +99,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             steps: &[],
             rules,
             record: None,
+            made_record: false,
             done: Vec::new(),
             log: OnceCell::new(),
         }
@@ -95,7 +114,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
     }
 
     /// Walk the lifecycle from `state` to its end.
-    pub fn run(mut self, mut state: State<StepError>) -> (Finished, Option<Record>) {
+    pub fn run(mut self, mut state: State<StepError>) -> (Finished, (Option<Record>, bool)) {
         loop {
             let outcome = match state.phase {
                 Phase::Run(i) => match self.client().interrupted() {
@@ -109,7 +128,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
                         failure: state.failure,
                         teardown_errors: state.teardown_errors,
                     };
-                    return (finished, self.record);
+                    return (finished, (self.record, self.made_record));
                 }
             };
             state = lifecycle::next(self.steps, self.rules, state, outcome);
@@ -265,12 +284,11 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             return Ok(());
         };
         let path = u.host.as_path();
-        let _archive = archive::write(path, &plan.inputs.desired.files).map_err(|source| {
-            StepError::Archive {
+        let _archive =
+            archive::write(path, &plan.inputs.files).map_err(|source| StepError::Archive {
                 path: path.to_path_buf(),
                 source,
-            }
-        })?;
+            })?;
         let cli = self.client().cli();
         self.run_calls(&plan.inputs.calls(cli, Step::Upload, &Staged::default()))
     }
@@ -340,38 +358,48 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
         })
     }
 
+    /// Write the new machine's record as `creating`: nothing applied yet.
     fn write_record(&mut self, phase: RecordPhase) -> Result<(), StepError> {
         let Some(plan) = self.plan() else {
             return Ok(());
         };
         let d = plan.inputs.desired;
         let mut completed = self.done.clone();
-        if phase == RecordPhase::Creating && self.record.is_none() {
-            completed.push(Step::Record);
-        }
-        let record = self.record.get_or_insert_with(|| Record {
+        completed.push(Step::Record);
+        let mut fingerprint = d.fingerprint.clone();
+        fingerprint.copies.clear();
+        fingerprint.execs.clear();
+        let record = Record {
+            schema: crate::state::RECORD_SCHEMA,
             name: d.spec.name.to_string(),
-            spec_file: d.spec.file.clone(),
+            spec_file: d.owner.clone(),
             spec_hash: d.fingerprint.hash(),
-            fingerprint: d.fingerprint.clone(),
+            fingerprint,
             phase,
             completed,
             pack: Some(plan.inputs.from.clone()),
             smolvm_version: self.env.client.version().clone(),
-        });
-        record.phase = phase;
-        Ok(self.env.store.save(record)?)
+            legacy: None,
+        };
+        self.env.store.save(&record)?;
+        self.record = Some(record);
+        self.made_record = true;
+        Ok(())
     }
 
-    /// Note a successful step, in the record once this run owns one (the
-    /// record step wrote itself).
+    /// Note a successful step, and what it applied, in the record once
+    /// this run has one (the record step wrote itself).
     fn progress(&mut self, step: Step) -> Result<(), StepError> {
         self.done.push(step);
+        let plan = self.plan();
         let Some(record) = self.record.as_mut() else {
             return Ok(());
         };
         if step == Step::Record {
             return Ok(());
+        }
+        if let Some(plan) = plan {
+            note_applied(&mut record.fingerprint, plan, step);
         }
         record.completed.clone_from(&self.done);
         self.env.store.save(record)?;
@@ -404,26 +432,65 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
     }
 }
 
+/// What `step` of `plan` applied, joined to a record's fingerprint: the
+/// prints of the copies it finished sending, or its exec step's hash.
+fn note_applied(applied: &mut crate::spec::Fingerprint, plan: &Plan<'_>, step: Step) {
+    let want = &plan.inputs.desired.fingerprint;
+    let all_sent = match step {
+        Step::Unpack => true,
+        Step::Copy(i) => i + 1 == plan.inputs.files.len(),
+        Step::Exec(i) => {
+            let hash = &want.execs[i];
+            if !applied.execs.contains(hash) {
+                applied.execs.push(hash.clone());
+            }
+            false
+        }
+        Step::Pack
+        | Step::StopOld
+        | Step::DeleteOld
+        | Step::Record
+        | Step::Create
+        | Step::Start
+        | Step::WaitReady
+        | Step::Secrets
+        | Step::Upload => false,
+    };
+    if !all_sent {
+        return;
+    }
+    for &i in &plan.inputs.sent {
+        let print = &want.copies[i];
+        applied.copies.retain(|c| c.dest != print.dest);
+        applied.copies.push(print.clone());
+    }
+}
+
 /// Turn a finished apply into its result, keeping the record in step.
 pub(super) fn finish_apply<S: Smolvm>(
     env: &Env<'_, S>,
     plan: &Plan<'_>,
     remove_with: Vec<Call>,
     finished: Finished,
-    record: Option<Record>,
+    record: (Option<Record>, bool),
 ) -> Result<(), ApplyError> {
     let name = plan.name();
+    let (record, made_record) = record;
     let Some(failed) = finished.failure else {
-        // Only a failed step leaves the steps before they are all done.
+        // Every step succeeded: the machine is what the spec says.
         if let Some(mut r) = record {
+            let d = plan.inputs.desired;
             r.phase = RecordPhase::Complete;
+            r.fingerprint = d.fingerprint.clone();
+            r.spec_hash = d.fingerprint.hash();
+            r.spec_file.clone_from(&d.owner);
             env.store.save(&r)?;
         }
         return Ok(());
     };
     match finished.end {
         End::Removed => env.store.remove(name.as_str())?,
-        End::NothingCreated if record.is_some() => env.store.remove(name.as_str())?,
+        End::NothingCreated if made_record => env.store.remove(name.as_str())?,
         End::NothingCreated => {}
         End::Left | End::Kept | End::Ready => {
             if let Some(mut r) = record {
@@ -443,6 +510,7 @@ pub(super) fn finish_apply<S: Smolvm>(
         doing: plan.inputs.describe(step),
         cause: Box::new(cause),
         cleanup: finished.end,
+        in_place: matches!(plan.decision, crate::plan::Decision::Update { .. }),
         remove_with,
     })
 }

@@ -21,13 +21,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::lifecycle::{DeleteKind, End, OnFailure, Rules, State};
-use crate::plan::{Decision, Egress, Observed, Plan, decide};
+use crate::plan::{
+    Allow, CopyWork, Decision, Egress, ExecWhy, ExecWork, Observed, Plan, ReplaceReason, Want,
+    decide,
+};
 use crate::smolvm::{Client, Clock, Dialect, Smolvm};
 use crate::spec::{Desired, MachineName};
 use crate::state::{MachineLock, Record, RecordPhase, StateError, Store};
 
 pub use error::{ApplyError, StepError};
-pub use report::Report;
+pub use report::{Confirm, Refuse, Report};
 
 /// What an apply needs from the world.
 pub struct Env<'e, S> {
@@ -36,6 +39,8 @@ pub struct Env<'e, S> {
     pub cache_dir: &'e Path,
     pub clock: &'e dyn Clock,
     pub report: &'e dyn Report,
+    /// Asked before a machine whose apply completed is replaced.
+    pub confirm: &'e dyn Confirm,
     /// How long to wait for another bottle's lock on a machine (none: fail
     /// at once).
     pub lock_wait: Option<Duration>,
@@ -56,6 +61,15 @@ pub enum Collected {
     Failed(ApplyError),
 }
 
+/// What `stop` or `start` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Switched {
+    /// It stopped or started the machine.
+    Done,
+    /// The machine already was as asked (in this state).
+    Already(crate::smolvm::MachineState),
+}
+
 /// How an apply treats failures and unenforceable egress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -63,6 +77,21 @@ pub struct Options {
     pub allow_unenforced_egress: bool,
     /// Pack the image even if the cache holds it.
     pub repack: bool,
+    /// `--replace`, `--adopt`, `--rerun-exec`.
+    pub allow: Allow,
+}
+
+impl Options {
+    /// The options of `bottle plan`, which shows what `apply` would do
+    /// with the same flags.
+    pub fn plan(repack: bool, allow: Allow) -> Self {
+        Options {
+            on_failure: OnFailure::TearDown,
+            allow_unenforced_egress: true,
+            repack,
+            allow,
+        }
+    }
 }
 
 impl<S: Smolvm> Env<'_, S> {
@@ -82,26 +111,81 @@ impl<S: Smolvm> Env<'_, S> {
         Ok((record, observed))
     }
 
-    /// The plan of applying `desired`; refuses a machine bottle does not own.
-    fn make_plan<'d>(&self, desired: &'d Desired, repack: bool) -> Result<Plan<'d>, ApplyError> {
+    /// The plan of applying `desired`, with the record it was decided
+    /// from; refuses a machine bottle does not own or another spec owns.
+    fn make_plan<'d>(
+        &self,
+        desired: &'d Desired,
+        opts: Options,
+    ) -> Result<(Plan<'d>, Option<Record>), ApplyError> {
         let name = &desired.spec.name;
         let (record, observed) = self.look(name)?;
-        let decision = match decide(&desired.fingerprint, record.as_ref(), &observed) {
+        let recorded = record.as_ref().map(|r| crate::plan::recorded(r, desired));
+        let want = Want {
+            fingerprint: &desired.fingerprint,
+            owner: &desired.owner,
+        };
+        let decision = match decide(want, recorded.as_ref(), &observed, opts.allow) {
             Decision::Unmanaged { state } => {
                 return Err(ApplyError::Unmanaged {
                     name: name.to_string(),
                     state,
                 });
             }
+            Decision::OwnedElsewhere { owner, .. } => {
+                return Err(ApplyError::OwnedElsewhere {
+                    name: name.to_string(),
+                    owner,
+                    spec: desired.owner.clone(),
+                });
+            }
             d => d,
         };
         let version = self.client.version();
-        Plan::new(desired, decision, version, self.cache_dir, repack).map_err(|cause| {
-            ApplyError::Plan {
+        let plan = Plan::new(desired, decision, version, self.cache_dir, opts.repack).map_err(
+            |cause| ApplyError::Plan {
                 name: name.to_string(),
                 cause,
-            }
-        })
+            },
+        )?;
+        let record = record.map(|mut r| {
+            r.fingerprint = recorded.map(|k| k.applied).unwrap_or(r.fingerprint);
+            r.legacy = None;
+            r
+        });
+        Ok((plan, record))
+    }
+
+    /// The plan of an apply, once the user agreed to a replacement that
+    /// needs it; refuses when they do not.
+    fn consented_plan<'d>(
+        &self,
+        desired: &'d Desired,
+        opts: Options,
+    ) -> Result<(Plan<'d>, Option<Record>), ApplyError> {
+        let (plan, record) = self.make_plan(desired, opts)?;
+        let Decision::Replace {
+            reason: ReplaceReason::Changed(fields),
+            consented: false,
+            ..
+        } = &plan.decision
+        else {
+            return Ok((plan, record));
+        };
+        let name = desired.spec.name.to_string();
+        let changed = changed_fields(fields);
+        let question = format!(
+            "replace machine `{name}`? Its disk, and everything written in it since it was \
+             created, will be lost ({changed})"
+        );
+        if !self.confirm.replace(&name, &question) {
+            return Err(ApplyError::ReplaceRefused { name, changed });
+        }
+        let allow = Allow {
+            replace: true,
+            ..opts.allow
+        };
+        self.make_plan(desired, Options { allow, ..opts })
     }
 
     /// Bring the machine of `desired` to its spec; returns what was decided.
@@ -125,28 +209,59 @@ impl<S: Smolvm> Env<'_, S> {
             );
             self.report.line(name.as_str(), &left);
         }
-        let plan = self.make_plan(desired, opts.repack)?;
+        let (plan, record) = self.consented_plan(desired, opts)?;
         for w in plan.warnings(version) {
             self.report.line(name.as_str(), &w);
         }
+        let record = self.adopt(desired, &plan.decision, record)?;
         self.report.line(name.as_str(), &describe(&plan.decision));
         if plan.steps.contains(&crate::plan::Step::Create) {
             let line = format!("egress: {}", plan.egress_line());
             self.report.line(name.as_str(), &line);
         }
         let rules = self.rules(opts.on_failure);
-        let exec = execute::Execution::apply(self, &plan, rules);
+        let updating = matches!(plan.decision, Decision::Update { .. });
+        let exec = execute::Execution::apply(self, &plan, rules, record.filter(|_| updating));
         let remove_with = exec.remove_with();
         let (finished, record) = exec.run(State::initial(plan.steps.len()));
         execute::finish_apply(self, &plan, remove_with, finished, record)?;
         Ok(plan.decision)
     }
 
-    /// What `apply` would do; makes only read-only calls. An allow-list
-    /// smolvm cannot enforce shows as [`Egress::Unenforced`]: `apply` is
-    /// where it is refused.
-    pub fn plan<'d>(&self, desired: &'d Desired, repack: bool) -> Result<Plan<'d>, ApplyError> {
-        self.make_plan(desired, repack)
+    /// Make `desired`'s spec file the owner of the machine kept by an
+    /// update: with `--adopt`, saying so; a schema-1 record's relative path
+    /// is made canonical silently.
+    fn adopt(
+        &self,
+        desired: &Desired,
+        decision: &Decision,
+        record: Option<Record>,
+    ) -> Result<Option<Record>, ApplyError> {
+        let keeps = matches!(decision, Decision::Update { .. } | Decision::Unchanged);
+        let Some(mut r) = record else {
+            return Ok(None);
+        };
+        if r.spec_file == desired.owner || !keeps {
+            return Ok(Some(r));
+        }
+        let was = std::mem::replace(&mut r.spec_file, desired.owner.clone());
+        self.store.save(&r)?;
+        if was.is_absolute() {
+            let line = format!(
+                "adopted: it belonged to {}, now to {}",
+                was.display(),
+                desired.owner.display()
+            );
+            self.report.line(desired.spec.name.as_str(), &line);
+        }
+        Ok(Some(r))
+    }
+
+    /// What `apply` would do with `opts`; makes only read-only calls. An
+    /// allow-list smolvm cannot enforce shows as [`Egress::Unenforced`]:
+    /// `apply` is where it is refused, as is a replacement without consent.
+    pub fn plan<'d>(&self, desired: &'d Desired, opts: Options) -> Result<Plan<'d>, ApplyError> {
+        self.make_plan(desired, opts).map(|(plan, _)| plan)
     }
 
     /// Stop and delete a machine bottle owns, then forget it: a teardown
@@ -176,6 +291,63 @@ impl<S: Smolvm> Env<'_, S> {
                 cause: finished.teardown_errors.pop().map(Box::new),
                 remove_with,
             }),
+        }
+    }
+
+    /// Stop a machine bottle owns, keeping its disk.
+    pub fn stop(&self, name: &MachineName) -> Result<Switched, ApplyError> {
+        let _lock = self.lock(name)?;
+        let state = self.owned_state(name)?;
+        if !execute::may_run(&state) {
+            return Ok(Switched::Already(state));
+        }
+        let call = self.client.cli().machine_stop(name);
+        self.client.run(&call).map_err(|cause| ApplyError::Switch {
+            name: name.to_string(),
+            what: "stop",
+            cause: Box::new(cause.into()),
+        })?;
+        Ok(Switched::Done)
+    }
+
+    /// Start a machine bottle owns and wait up to `ready` (default: a
+    /// minute) for it to answer. Runs no exec step.
+    pub fn start(
+        &self,
+        name: &MachineName,
+        ready: Option<Duration>,
+    ) -> Result<Switched, ApplyError> {
+        let _lock = self.lock(name)?;
+        let state = self.owned_state(name)?;
+        if state == crate::smolvm::MachineState::Running {
+            return Ok(Switched::Already(state));
+        }
+        let cli = self.client.cli();
+        let failed = |cause: crate::smolvm::SmolvmError| ApplyError::Switch {
+            name: name.to_string(),
+            what: "start",
+            cause: Box::new(cause.into()),
+        };
+        self.client.run(&cli.machine_start(name)).map_err(failed)?;
+        let timeout = ready.unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT);
+        self.client
+            .wait_ready(name, &cli.probe(name), timeout, self.clock)
+            .map_err(failed)?;
+        Ok(Switched::Done)
+    }
+
+    /// The state of a machine bottle owns; refuses one it does not own and
+    /// one that is gone.
+    fn owned_state(&self, name: &MachineName) -> Result<crate::smolvm::MachineState, ApplyError> {
+        let (record, observed) = self.look(name)?;
+        match (record, observed) {
+            (None, _) => Err(ApplyError::NotOwned {
+                name: name.to_string(),
+            }),
+            (Some(_), Observed::Missing) => Err(ApplyError::Gone {
+                name: name.to_string(),
+            }),
+            (Some(_), Observed::Present(state)) => Ok(state),
         }
     }
 
@@ -312,6 +484,53 @@ fn allow_list_keys(spec: &crate::spec::Spec) -> String {
     keys.into_iter().flatten().collect::<Vec<_>>().join(" and ")
 }
 
+/// `image [forces replacement], copy`: the changed fields, marked where
+/// they force a new machine.
+pub fn changed_fields(fields: &[crate::spec::Field]) -> String {
+    let names: Vec<String> = fields
+        .iter()
+        .map(|f| match f.forces_replacement() {
+            true => format!("{f} [forces replacement]"),
+            false => f.to_string(),
+        })
+        .collect();
+    format!("changed: {}", names.join(", "))
+}
+
+/// `copy /workspace (2 files changed); exec[2] new`.
+pub fn describe_work(work: &crate::plan::Work) -> String {
+    let copies = work.copies.iter().map(describe_copy);
+    let execs = work.execs.iter().map(|e: &ExecWork| {
+        let why = match e.why {
+            ExecWhy::New => "new",
+            ExecWhy::Changed => "changed",
+            ExecWhy::Rerun => "run again (--rerun-exec)",
+        };
+        format!("exec[{}] {why}", e.index)
+    });
+    copies.chain(execs).collect::<Vec<_>>().join("; ")
+}
+
+fn describe_copy(c: &CopyWork) -> String {
+    let count = |n: usize, what: &str| match n {
+        0 => None,
+        1 => Some(format!("1 file {what}")),
+        n => Some(format!("{n} files {what}")),
+    };
+    let parts: Vec<String> = [
+        count(c.diff.changed, "changed"),
+        count(c.diff.added, "added"),
+        count(c.diff.removed, "removed from the source, kept in the guest"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match parts.is_empty() {
+        true => format!("copy {} (modes or links changed)", c.dest),
+        false => format!("copy {} ({})", c.dest, parts.join(", ")),
+    }
+}
+
 /// A one-line account of a decision.
 pub fn describe(d: &Decision) -> String {
     match d {
@@ -322,20 +541,48 @@ pub fn describe(d: &Decision) -> String {
             "creating (bottle's record names it, but the machine is gone)".into()
         }
         Decision::Unchanged => "unchanged".into(),
-        Decision::Restart { state } => format!("restarting (it is {})", state.as_str()),
+        Decision::Update { state, work } => match (state, work.is_empty()) {
+            (crate::smolvm::MachineState::Running, true) => {
+                "update in place: only bottle's record changes (a secret's source, or a removed \
+                 exec step; nothing is sent or run)"
+                    .into()
+            }
+            (_, true) => format!("restarting (it is {})", state.as_str()),
+            (crate::smolvm::MachineState::Running, false) => {
+                format!("update in place: {}", describe_work(work))
+            }
+            (_, false) => format!(
+                "restarting (it is {}), then update in place: {}",
+                state.as_str(),
+                describe_work(work)
+            ),
+        },
         Decision::Replace {
-            reason: crate::plan::ReplaceReason::Incomplete,
+            reason: ReplaceReason::Incomplete,
             ..
         } => "replacing (its last apply did not complete)".into(),
         Decision::Replace {
-            reason: crate::plan::ReplaceReason::Changed(fields),
+            reason: ReplaceReason::OtherOwner(owner),
+            ..
+        } => format!("replacing (--replace: it belonged to {})", owner.display()),
+        Decision::Replace {
+            reason: ReplaceReason::Changed(fields),
+            consented,
             ..
         } => {
-            let names: Vec<String> = fields.iter().map(ToString::to_string).collect();
-            format!("replacing (changed: {})", names.join(", "))
+            let ask = match consented {
+                true => "",
+                false => "; `apply` asks first, or pass --replace",
+            };
+            format!("replacing ({}{ask})", changed_fields(fields))
         }
         Decision::Unmanaged { state } => {
             format!("not managed by bottle (it is {})", state.as_str())
         }
+        Decision::OwnedElsewhere { owner, state } => format!(
+            "owned by another spec, {} (it is {})",
+            owner.display(),
+            state.as_str()
+        ),
     }
 }

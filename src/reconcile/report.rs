@@ -19,3 +19,21 @@ impl Report for Collect {
         }
     }
 }
+
+/// Asks the user before an apply destroys a machine whose apply completed.
+/// The CLI asks on a terminal; without one, and in tests, the answer is no.
+pub trait Confirm: Sync {
+    /// Whether machine `machine` may be replaced; `what` says what changed
+    /// and what is lost.
+    fn replace(&self, machine: &str, what: &str) -> bool;
+}
+
+/// Never agrees: replacement needs `--replace`.
+#[derive(Debug, Default)]
+pub struct Refuse;
+
+impl Confirm for Refuse {
+    fn replace(&self, _: &str, _: &str) -> bool {
+        false
+    }
+}

@@ -17,7 +17,10 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use super::CopyEntry;
+use super::fingerprint::{CopyPrint, file_entry, link_entry};
 use super::values::{GuestPath, HostPath};
 
 /// One path to make in the guest, from the host.
@@ -64,12 +67,20 @@ pub struct Leaving {
     pub target: String,
 }
 
-/// Every copy walked: the paths to make, one summary per entry, and the
-/// hash of what is copied.
+/// Every copy walked: the paths to make, one summary and one print per
+/// entry, and the first fingerprint form's hash of what is copied.
 pub(super) struct Walked {
     pub files: Vec<FileCopy>,
     pub summaries: Vec<CopySummary>,
-    pub hash: String,
+    pub prints: Vec<CopyPrint>,
+    pub legacy: String,
+}
+
+/// What a walk hashes: the first form's one hash of everything copied,
+/// and the entries of the copy being walked.
+struct Hashes {
+    legacy: blake3::Hasher,
+    entries: BTreeMap<String, String>,
 }
 
 /// Walk every entry; a problem with one is reported as its message (the
@@ -80,18 +91,24 @@ pub(super) fn walk_all(
 ) -> Walked {
     let mut files = Vec::new();
     let mut summaries = Vec::new();
-    let mut hash = blake3::Hasher::new();
+    let mut prints = Vec::new();
+    let mut hash = Hashes {
+        legacy: blake3::Hasher::new(),
+        entries: BTreeMap::new(),
+    };
     for entry in entries {
         match walk_entry(entry, &mut files, &mut hash) {
             Ok(summary) => summaries.push(summary),
             Err(message) => problem(entry, message),
         }
+        let entries = std::mem::take(&mut hash.entries);
+        prints.push(CopyPrint::new(entry.dest.as_str(), entries));
     }
-    let hash = hash.finalize().to_hex().to_string();
     Walked {
         files,
         summaries,
-        hash,
+        prints,
+        legacy: hash.legacy.finalize().to_hex().to_string(),
     }
 }
 
@@ -99,7 +116,7 @@ pub(super) fn walk_all(
 fn walk_entry(
     entry: &CopyEntry,
     files: &mut Vec<FileCopy>,
-    hash: &mut blake3::Hasher,
+    hash: &mut Hashes,
 ) -> Result<CopySummary, String> {
     host_string(&entry.src)?;
     let resolved = resolve_src(&entry.src)?;
@@ -134,7 +151,7 @@ fn walk(
     src: &Path,
     dest: &GuestPath,
     files: &mut Vec<FileCopy>,
-    hash: &mut blake3::Hasher,
+    hash: &mut Hashes,
     bytes: &mut u64,
 ) -> Result<(), String> {
     let meta = fs::symlink_metadata(src).map_err(|e| describe_io(src, &e))?;
@@ -211,13 +228,16 @@ fn add_file(
     src: &Path,
     dest: &GuestPath,
     meta: &fs::Metadata,
-    hash: &mut blake3::Hasher,
+    hash: &mut Hashes,
 ) -> Result<FileCopy, String> {
     let host = host_string(src)?;
-    hash.update(dest.as_str().as_bytes());
-    hash.update(&meta.permissions().mode().to_le_bytes());
-    hash.update(&meta.len().to_le_bytes());
-    update_file(hash, src)?;
+    let mode = meta.permissions().mode();
+    hash.legacy.update(dest.as_str().as_bytes());
+    hash.legacy.update(&mode.to_le_bytes());
+    hash.legacy.update(&meta.len().to_le_bytes());
+    let content = hash_file(&mut hash.legacy, src)?;
+    let entry = file_entry(mode, meta.len(), &content);
+    hash.entries.insert(dest.as_str().to_string(), entry);
     Ok(FileCopy {
         host,
         guest: dest.clone(),
@@ -227,7 +247,7 @@ fn add_file(
 
 /// One link to copy as a link, hashed by its guest path and target text
 /// (framed apart from files, so no spec without links hashes otherwise).
-fn add_link(src: &Path, dest: &GuestPath, hash: &mut blake3::Hasher) -> Result<FileCopy, String> {
+fn add_link(src: &Path, dest: &GuestPath, hash: &mut Hashes) -> Result<FileCopy, String> {
     let host = host_string(src)?;
     let target = fs::read_link(src).map_err(|e| describe_io(src, &e))?;
     let Some(target) = target.to_str() else {
@@ -241,9 +261,11 @@ fn add_link(src: &Path, dest: &GuestPath, hash: &mut blake3::Hasher) -> Result<F
         dest.as_str().as_bytes(),
         target.as_bytes(),
     ] {
-        hash.update(&(part.len() as u64).to_le_bytes());
-        hash.update(part);
+        hash.legacy.update(&(part.len() as u64).to_le_bytes());
+        hash.legacy.update(part);
     }
+    let entry = link_entry(target);
+    hash.entries.insert(dest.as_str().to_string(), entry);
     Ok(FileCopy {
         host,
         guest: dest.clone(),
@@ -316,10 +338,23 @@ fn normal<'a>(mut base: Vec<&'a str>, path: &'a str) -> Vec<&'a str> {
     base
 }
 
-pub(super) fn update_file(h: &mut blake3::Hasher, path: &Path) -> Result<(), String> {
-    let file = fs::File::open(path).map_err(|e| describe_io(path, &e))?;
-    h.update_reader(file).map_err(|e| describe_io(path, &e))?;
-    Ok(())
+/// Read the file at `path` once, feeding `also` and returning the hash of
+/// its content alone.
+pub(super) fn hash_file(also: &mut blake3::Hasher, path: &Path) -> Result<blake3::Hash, String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).map_err(|e| describe_io(path, &e))?;
+    let mut content = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(content.finalize()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(describe_io(path, &e)),
+        };
+        also.update(&buf[..n]);
+        content.update(&buf[..n]);
+    }
 }
 
 pub(super) fn describe_io(path: &Path, e: &io::Error) -> String {

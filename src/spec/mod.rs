@@ -8,6 +8,8 @@
 
 mod copies;
 mod error;
+mod fingerprint;
+mod legacy;
 mod location;
 mod raw;
 mod resolve;
@@ -22,8 +24,10 @@ use ipnet::IpNet;
 
 pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves};
 pub use error::{Problem, SpecError};
+pub use fingerprint::{CopyDiff, CopyPrint, FINGERPRINT_VERSION, Field, Fingerprint, exec_hash};
+pub use legacy::LegacyPrint;
 pub use location::Location;
-pub use resolve::{Desired, Field, Fingerprint, resolve};
+pub use resolve::{Desired, resolve};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue, mask_words};
 pub use validate::parse;
 pub use values::{

@@ -5,16 +5,15 @@
 //!
 //! Reads files; never writes any and never talks to smolvm.
 
-use std::fmt;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::copies::{self, CopySummary, FileCopy, Walked, describe_io, update_file};
+use super::copies::{self, CopySummary, FileCopy, Walked, describe_io, hash_file};
 use super::error::{Problem, SpecError};
+use super::fingerprint::Fingerprint;
+use super::legacy::{self, LegacyPrint};
 use super::secret::{self, Secret};
-use super::{Dns, Image, Spec};
+use super::{Image, Spec};
 
 /// A spec with its host side resolved: what bottle will make the VM be.
 #[derive(Debug, Clone)]
@@ -28,78 +27,20 @@ pub struct Desired {
     /// The secrets' values, read from the host (never hashed or stored).
     pub secrets: Vec<Secret>,
     pub fingerprint: Fingerprint,
+    /// The fingerprint in its first form, to compare with records an older
+    /// bottle wrote.
+    pub legacy: LegacyPrint,
+    /// The spec file's canonical absolute path: the owner of its machine.
+    pub owner: PathBuf,
 }
 
-/// The parts of a spec that shape a VM, each hashed on its own so a change
-/// can be reported by field. The readiness timeout is not among them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub image: String,
-    pub network: String,
-    pub env: String,
-    pub copy: String,
-    pub exec: String,
-    /// The secrets' names and sources, not their values.
-    #[serde(default)]
-    pub secrets: String,
-}
-
-/// A field of the fingerprint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Image,
-    Network,
-    Env,
-    Copy,
-    Exec,
-    Secrets,
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Field::Image => "image",
-            Field::Network => "network",
-            Field::Env => "env",
-            Field::Copy => "copy",
-            Field::Exec => "exec",
-            Field::Secrets => "secrets",
-        })
-    }
-}
-
-impl Fingerprint {
-    /// One hash over every field.
-    pub fn hash(&self) -> String {
-        let mut h = blake3::Hasher::new();
-        for part in [
-            &self.image,
-            &self.network,
-            &self.env,
-            &self.copy,
-            &self.exec,
-            &self.secrets,
-        ] {
-            h.update(part.as_bytes());
-            h.update(b"\n");
-        }
-        h.finalize().to_hex().to_string()
-    }
-
-    /// The fields in which `self` differs from `other`, in a fixed order.
-    pub fn changed(&self, other: &Fingerprint) -> Vec<Field> {
-        [
-            (Field::Image, &self.image, &other.image),
-            (Field::Network, &self.network, &other.network),
-            (Field::Env, &self.env, &other.env),
-            (Field::Copy, &self.copy, &other.copy),
-            (Field::Exec, &self.exec, &other.exec),
-            (Field::Secrets, &self.secrets, &other.secrets),
-        ]
-        .into_iter()
-        .filter(|(_, a, b)| a != b)
-        .map(|(f, _, _)| f)
-        .collect()
+impl Desired {
+    /// The files and links of the i-th `[[copy]]`, in the order they are
+    /// sent.
+    pub fn files_of(&self, i: usize) -> &[FileCopy] {
+        let len = |c: &CopySummary| c.files + c.links;
+        let start: usize = self.copies[..i].iter().map(len).sum();
+        &self.files[start..start + len(&self.copies[i])]
     }
 }
 
@@ -118,57 +59,53 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     if !problems.is_empty() {
         return Err(SpecError::invalid(problems));
     }
-    let refs: Vec<_> = spec.secrets.iter().map(|s| (&s.name, &s.source)).collect();
-    let fingerprint = Fingerprint {
-        secrets: hash_debug(&refs),
-        image,
-        network: network_hash(&spec),
-        env: hash_debug(&spec.env),
-        copy: walked.hash,
-        exec: hash_debug(&spec.execs),
-    };
+    let fingerprint = Fingerprint::of(&spec, walked.prints, image.content.as_ref());
+    let legacy = LegacyPrint::of(&spec, image.legacy, walked.legacy);
+    let owner = owner(&spec.file);
     Ok(Desired {
         spec,
         files: walked.files,
         copies: walked.summaries,
         secrets,
         fingerprint,
+        legacy,
+        owner,
     })
 }
 
-/// The hash of the network. A spec without `allow_hosts` and `dns` hashes
-/// as it did before those keys existed (its CIDRs alone), so a machine
-/// bottle created then is not replaced by this version: it keeps the DNS it
-/// was created with (open) until its spec changes. Writing either key
-/// changes the hash, so `dns = "closed"` written out replaces such a
-/// machine with one whose DNS is closed. Past that, the meaning is hashed:
-/// `allow_hosts` without `dns` hashes as with `dns = "closed"`.
-fn network_hash(spec: &Spec) -> String {
-    match (spec.allow_hosts.is_empty(), spec.dns_written) {
-        (true, None) => hash_debug(&spec.allow_cidrs),
-        (false, _) | (true, Some(_)) => {
-            let cidrs = format!("{:?}", spec.allow_cidrs);
-            let hosts: Vec<&str> = spec.allow_hosts.iter().map(|h| h.as_str()).collect();
-            let dns = match spec.dns() {
-                Dns::Closed => "closed",
-                Dns::Open => "open",
-            };
-            hash_parts(&["network v2", &cidrs, &hosts.join(","), dns])
-        }
-    }
+/// The spec file's canonical path (its absolute path if it cannot be
+/// resolved, as for a spec given as text in a test).
+fn owner(file: &Path) -> PathBuf {
+    fs::canonicalize(file)
+        .or_else(|_| std::path::absolute(file))
+        .unwrap_or_else(|_| file.to_path_buf())
 }
 
-/// The hash of the image: its ref, or the pack file's path and content.
-fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> String {
+/// The image as both fingerprint forms hash it: the pack file's content
+/// hash (none for an image ref), and the first form's hash.
+struct ImageHash {
+    content: Option<blake3::Hash>,
+    legacy: String,
+}
+
+/// Hash the image: its ref, or the pack file's content (and, for the
+/// first form, its path).
+fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> ImageHash {
     match &spec.image {
-        Image::Ref(r) => hash_parts(&["ref", r.as_str()]),
+        Image::Ref(r) => ImageHash {
+            content: None,
+            legacy: legacy::ref_hash(r.as_str()),
+        },
         Image::Pack { path, at } => hash_pack(path).unwrap_or_else(|message| {
             problems.push(Problem {
                 at: at.clone(),
                 key: "image.pack".into(),
                 message,
             });
-            String::new()
+            ImageHash {
+                content: None,
+                legacy: String::new(),
+            }
         }),
     }
 }
@@ -185,20 +122,7 @@ fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> Walked {
     })
 }
 
-fn hash_parts(parts: &[&str]) -> String {
-    let mut h = blake3::Hasher::new();
-    for p in parts {
-        h.update(&(p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    h.finalize().to_hex().to_string()
-}
-
-pub(super) fn hash_debug<T: fmt::Debug>(v: &T) -> String {
-    hash_parts(&[&format!("{v:?}")])
-}
-
-fn hash_pack(path: &Path) -> Result<String, String> {
+fn hash_pack(path: &Path) -> Result<ImageHash, String> {
     let meta = fs::metadata(path).map_err(|e| describe_io(path, &e))?;
     if !meta.is_file() {
         return Err(format!("{} is not a file", path.display()));
@@ -206,6 +130,9 @@ fn hash_pack(path: &Path) -> Result<String, String> {
     let mut h = blake3::Hasher::new();
     h.update(b"pack\n");
     h.update(path.as_os_str().as_encoded_bytes());
-    update_file(&mut h, path)?;
-    Ok(h.finalize().to_hex().to_string())
+    let content = hash_file(&mut h, path)?;
+    Ok(ImageHash {
+        content: Some(content),
+        legacy: h.finalize().to_hex().to_string(),
+    })
 }

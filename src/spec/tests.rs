@@ -793,26 +793,67 @@ mod resolving {
         assert_ne!(a.hash(), b.hash());
     }
 
-    /// A spec without `allow_hosts` and `dns` keeps the network hash of
-    /// before they existed (its CIDRs alone); writing either changes it,
-    /// and past that the meaning is hashed.
+    /// The network's meaning is hashed: an absent `dns` is `closed`, the
+    /// allow-list is a set. The first form hashed a spec without
+    /// `allow_hosts` and `dns` by its CIDRs alone, and still does (for
+    /// schema-1 records).
     #[test]
     fn dns_and_allow_hosts_shape_the_network_fingerprint() {
         let tmp = tempfile::tempdir().unwrap();
         let net = |body: &str| {
             let text = format!("[network]\nallow_cidrs = [\"10.0.0.0/8\"]\n{body}");
-            spec_in(tmp.path(), &text).unwrap().fingerprint
+            spec_in(tmp.path(), &text).unwrap()
         };
         let keyless = net("");
         let cidrs: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(keyless.network, resolve::hash_debug(&cidrs));
+        assert_eq!(keyless.legacy.network, legacy::hash_debug(&cidrs));
         let closed = net("dns = \"closed\"\n");
-        let open = net("dns = \"open\"\n");
-        assert_eq!(closed.changed(&keyless), [Field::Network]);
+        assert_ne!(closed.legacy.network, keyless.legacy.network);
+        let (keyless, closed) = (keyless.fingerprint, closed.fingerprint);
+        assert_eq!(closed, keyless, "closed is the default");
+        let open = net("dns = \"open\"\n").fingerprint;
         assert_eq!(open.changed(&closed), [Field::Network]);
-        let hosts = net("allow_hosts = [\"proxy\"]\n");
+        let hosts = net("allow_hosts = [\"proxy\"]\n").fingerprint;
         assert_eq!(hosts.changed(&closed), [Field::Network]);
-        assert_eq!(hosts, net("allow_hosts = [\"PROXY\"]\ndns = \"closed\"\n"));
+        assert_eq!(
+            hosts,
+            net("allow_hosts = [\"PROXY\"]\ndns = \"closed\"\n").fingerprint
+        );
+        let two = |cidrs: &str| {
+            let text = format!("[network]\nallow_cidrs = {cidrs}\n");
+            spec_in(tmp.path(), &text).unwrap().fingerprint
+        };
+        assert_eq!(
+            two(r#"["10.0.0.0/8", "192.168.1.0/24"]"#),
+            two(r#"["192.168.1.0/24", "10.0.0.0/8"]"#),
+            "the allow-list is a set"
+        );
+    }
+
+    /// Each exec step hashes on its own, so a new or changed step can be
+    /// told apart from the ones that ran; the readiness timeout and the
+    /// copy mode are not part of the fingerprint.
+    #[test]
+    fn exec_steps_hash_one_by_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let one = "[[exec]]\nrun = [\"a\"]\n";
+        let two = "[[exec]]\nrun = [\"b\"]\ntimeout = \"30s\"\n";
+        let a = spec_in(tmp.path(), one).unwrap().fingerprint;
+        let ab = spec_in(tmp.path(), &format!("{one}{two}"))
+            .unwrap()
+            .fingerprint;
+        assert_eq!(ab.execs.len(), 2);
+        assert_eq!(ab.execs[0], a.execs[0]);
+        assert_eq!(ab.changed(&a), [Field::Exec]);
+        let slower = two.replace("30s", "31s");
+        let ab2 = spec_in(tmp.path(), &format!("{one}{slower}"))
+            .unwrap()
+            .fingerprint;
+        assert_ne!(ab2.execs[1], ab.execs[1], "the timeout is the step's");
+        let file = tmp.path().join("cp.toml");
+        std::fs::write(&file, format!("copy_via = \"cp\"\n{MINIMAL}{one}")).unwrap();
+        let via_cp = load(&file).and_then(resolve).unwrap().fingerprint;
+        assert_eq!(via_cp, a, "how copies travel does not shape the VM");
     }
 }
 
@@ -922,13 +963,8 @@ mod never_panics {
     }
 }
 
-/// The fingerprint of a spec using every field is pinned: a change of it
-/// replaces every machine on the next apply, so it must be deliberate.
-#[test]
-fn fingerprints_are_pinned() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("f"), "content\n").unwrap();
-    let text = r#"
+/// A spec using every field.
+const EVERY_FIELD: &str = r#"
 name = "agent-xyz"
 [image]
 ref = "img:1"
@@ -949,14 +985,59 @@ env = { GIT_PAGER = "cat" }
 timeout = "30s"
 secrets = ["API"]
 "#;
+
+/// The fingerprint of a spec using every field is pinned, in both forms: a
+/// change of the current form would replace machines on the next apply,
+/// so it must be deliberate and come with a new FINGERPRINT_VERSION and a
+/// migration; the first form must never change, or schema-1 records would
+/// stop matching their specs.
+#[test]
+fn fingerprints_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "content\n").unwrap();
     let path = dir.path().join("s.toml");
-    let d = resolve(parse(&path, text).unwrap()).unwrap();
+    let d = resolve(parse(&path, EVERY_FIELD).unwrap()).unwrap();
+    let short = |h: &str| h[..16].to_string();
+    let l = &d.legacy;
+    let got = [&l.image, &l.network, &l.env, &l.exec, &l.copy, &l.secrets].map(|h| short(h));
+    assert_eq!(
+        got.join(" "),
+        "ed57dea79811527d 9a9d30e26a7fa13d c09405a53e6ba599 1ea36bb4ed2c88eb 21acb4570957f99e d538d7ab2b35a4fe"
+    );
     let f = &d.fingerprint;
-    let got = [&f.image, &f.network, &f.env, &f.exec, &f.copy, &f.secrets]
-        .map(|h| h[..16].to_string())
-        .join(" ");
+    let got = [
+        &f.image,
+        &f.network,
+        &f.env,
+        &f.secrets,
+        &f.copies[0].hash,
+        &f.execs[0],
+    ]
+    .map(|h| short(h));
+    assert_eq!(
+        got.join(" "),
+        "2460ec6d344618ad 957889966ae01176 4f353369445c8acf 0ecc4cc7e60ba028 2326c201fcaa2279 488e2f7bc1a2e15d"
+    );
+    assert_eq!(short(&f.hash()), "b6023669d0cf1562");
+}
+
+/// The bundled specs' fingerprints are pinned (with the files they copy):
+/// upgrading bottle must not change them.
+#[test]
+fn the_bundled_specs_fingerprints_are_pinned() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let got: Vec<String> = ["specs/agent.toml", "specs/hello.toml"]
+        .iter()
+        .map(|p| {
+            let d = crate::spec::load(&root.join(p)).and_then(resolve).unwrap();
+            format!("{p} {}", &d.fingerprint.hash()[..16])
+        })
+        .collect();
     assert_eq!(
         got,
-        "ed57dea79811527d 9a9d30e26a7fa13d c09405a53e6ba599 1ea36bb4ed2c88eb 21acb4570957f99e d538d7ab2b35a4fe"
+        [
+            "specs/agent.toml 44c0fd88942abe56",
+            "specs/hello.toml 6391c50a6a483a81"
+        ]
     );
 }

@@ -10,6 +10,6 @@ mod record;
 mod store;
 
 pub use lock::{MachineLock, acquire as lock_file};
-pub use record::{Record, RecordPhase};
+pub use record::{RECORD_SCHEMA, Record, RecordPhase};
 pub(crate) use store::make_private_dir;
 pub use store::{StateError, Store, default_cache_dir, default_state_dir};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use etcetera::BaseStrategy;
 
 use super::lock::MachineLock;
-use super::record::Record;
+use super::record::{RECORD_SCHEMA, Record, RecordV1};
 
 /// Why a record could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,12 @@ pub enum StateError {
     },
     #[error("record {} is corrupt ({detail}); inspect or remove it by hand", path.display())]
     Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "record {} is of schema {schema}, written by a newer bottle (this one reads up to \
+         schema {RECORD_SCHEMA}); use that bottle, or remove the record by hand",
+        path.display()
+    )]
+    Newer { path: PathBuf, schema: u64 },
     #[error("cannot write record {}", path.display())]
     Write {
         path: PathBuf,
@@ -147,10 +153,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let record: Record = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let record = parse(&path, &text)?;
         if record.name != name {
             return Err(StateError::Corrupt {
                 path,
@@ -198,6 +201,36 @@ impl Store {
     }
 }
 
+/// Read a record of any schema this bottle knows into the current one.
+fn parse(path: &Path, text: &str) -> Result<Record, StateError> {
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
+    let schema = match value.get("schema") {
+        None => 1,
+        Some(v) => v.as_u64().ok_or_else(|| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("its schema is `{v}`, not a number"),
+        })?,
+    };
+    match schema {
+        1 => Ok(serde_json::from_value::<RecordV1>(value)
+            .map_err(corrupt)?
+            .migrate()),
+        s if s == u64::from(RECORD_SCHEMA) => serde_json::from_value(value).map_err(corrupt),
+        s if s > u64::from(RECORD_SCHEMA) => Err(StateError::Newer {
+            path: path.to_path_buf(),
+            schema: s,
+        }),
+        s => Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("schema {s} was never written by any bottle"),
+        }),
+    }
+}
+
 /// Create `dir` (and missing parents) as 0700, and make `dir` itself 0700.
 pub(crate) fn make_private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -227,21 +260,23 @@ mod tests {
 
     fn record(name: &str) -> Record {
         Record {
+            schema: RECORD_SCHEMA,
             name: name.into(),
-            spec_file: "s.toml".into(),
+            spec_file: "/p/s.toml".into(),
             spec_hash: "h".into(),
             fingerprint: Fingerprint {
                 image: "i".into(),
                 network: "n".into(),
                 env: "e".into(),
-                copy: "c".into(),
-                exec: "x".into(),
                 secrets: String::new(),
+                copies: Vec::new(),
+                execs: vec!["x".into()],
             },
             phase: RecordPhase::Creating,
             completed: vec![crate::plan::Step::Create],
             pack: None,
             smolvm_version: crate::smolvm::Version::new(1, 9, 3),
+            legacy: None,
         }
     }
 
@@ -277,5 +312,83 @@ mod tests {
         fs::rename(store.path("b"), store.path("c")).unwrap();
         let err = store.load("c").unwrap_err().to_string();
         assert!(err.contains("names machine `b`"), "{err}");
+    }
+
+    /// A record as bottle 0.1.0 wrote it (schema 1: no `schema` key).
+    const V1: &str = r#"{
+  "name": "a",
+  "spec_file": "specs/a.toml",
+  "spec_hash": "h1",
+  "fingerprint": { "image": "i1", "network": "n1", "env": "e1", "copy": "c1", "exec": "x1", "secrets": "s1" },
+  "phase": "complete",
+  "completed": ["record", "create", "start", "wait-ready", "exec[0]"],
+  "pack": "/cache/packs/k.smolmachine",
+  "smolvm_version": "1.9.3"
+}"#;
+
+    #[test]
+    fn a_schema_1_record_is_migrated_when_read_and_written_in_the_current_schema() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        fs::create_dir_all(tmp.path().join("machines")).unwrap();
+        fs::write(store.path("a"), V1).unwrap();
+        let r = store.load("a").unwrap().unwrap();
+        assert_eq!(r.schema, RECORD_SCHEMA);
+        assert_eq!(r.phase, RecordPhase::Complete);
+        assert_eq!(r.spec_file, Path::new("specs/a.toml"));
+        assert_eq!(
+            r.pack.as_deref(),
+            Some(Path::new("/cache/packs/k.smolmachine"))
+        );
+        let legacy = r.legacy.clone().expect("the first form is kept");
+        assert_eq!(
+            [
+                &legacy.image,
+                &legacy.network,
+                &legacy.env,
+                &legacy.copy,
+                &legacy.exec,
+                &legacy.secrets
+            ],
+            ["i1", "n1", "e1", "c1", "x1", "s1"]
+        );
+        store.save(&r).unwrap();
+        let text = fs::read_to_string(store.path("a")).unwrap();
+        assert!(text.contains("\"schema\": 2"), "{text}");
+        let again = store.load("a").unwrap().unwrap();
+        assert_eq!(again.legacy, None, "written in the current form");
+    }
+
+    #[test]
+    fn a_record_from_a_newer_bottle_is_refused_naming_its_schema() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        fs::create_dir_all(tmp.path().join("machines")).unwrap();
+        fs::write(
+            store.path("a"),
+            r#"{"schema": 3, "name": "a", "future": true}"#,
+        )
+        .unwrap();
+        let err = store.load("a").unwrap_err();
+        assert!(
+            matches!(err, StateError::Newer { schema: 3, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("schema 3, written by a newer bottle"),
+            "{text}"
+        );
+        for (bad, says) in [
+            (
+                r#"{"schema": 0, "name": "a"}"#,
+                "schema 0 was never written",
+            ),
+            (r#"{"schema": "2", "name": "a"}"#, "not a number"),
+        ] {
+            fs::write(store.path("a"), bad).unwrap();
+            let text = store.load("a").unwrap_err().to_string();
+            assert!(text.contains("corrupt") && text.contains(says), "{text}");
+        }
     }
 }

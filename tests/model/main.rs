@@ -30,7 +30,8 @@ use proptest::test_runner::Config;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 
 use bottle::lifecycle::OnFailure;
-use bottle::reconcile::{ApplyError, Env, Options, report::Collect};
+use bottle::plan::Allow;
+use bottle::reconcile::{ApplyError, Env, Options, Refuse, report::Collect};
 use bottle::sim::{Engine, Home, Knobs, Reply, When};
 use bottle::smolvm::{
     Call, Client, Clock, Dialect, Limits, Op as CallOp, Output, RunFailure, Smolvm, Version,
@@ -683,6 +684,7 @@ impl Sut {
             cache_dir: &self.cache,
             clock: &clock,
             report: &report,
+            confirm: &Refuse,
             lock_wait: None,
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| act(&env)));
@@ -708,6 +710,7 @@ fn opts(keep: bool) -> Options {
         on_failure,
         allow_unenforced_egress: true,
         repack: false,
+        allow: Allow::default(),
     }
 }
 

@@ -151,7 +151,7 @@ fn a_fifo_in_a_source_is_refused_where_the_spec_names_it() {
 }
 
 #[test]
-fn a_changed_link_target_replaces_the_machine() {
+fn a_changed_link_target_is_sent_again_in_place() {
     let b = Bottle::new();
     let spec = workspace_with_escaping_link(&b, "archive");
     b.run(&["apply", &spec]).status(0);
@@ -160,7 +160,7 @@ fn a_changed_link_target_replaces_the_machine() {
     std::os::unix::fs::symlink("README.md", &notes).unwrap();
     b.run(&["plan", &spec])
         .status(0)
-        .stdout_has("agent: replacing (changed: copy)");
+        .stdout_has("agent: update in place: copy /workspace (1 file changed)");
     b.run(&["apply", &spec]).status(0);
     let guest = b.path("sim/guests/agent/workspace/notes.txt");
     assert_eq!(std::fs::read_link(guest).unwrap(), Path::new("README.md"));

@@ -26,6 +26,7 @@ mod secrets;
 mod signals;
 mod sim;
 mod store;
+mod update;
 mod views;
 
 /// `autotests = false` lets a file under `tests/runner/` be forgotten:

@@ -189,24 +189,25 @@ fn plan_states_the_dns_rule_and_the_warnings() {
     insta::assert_snapshot!(text);
 }
 
-/// A spec without `dns` or `allow_hosts` keeps its fingerprint; writing
-/// `dns = "closed"` changes it, so the machine is replaced with one whose
-/// DNS is closed.
+/// The network's meaning is what counts: writing out the default
+/// `dns = "closed"` changes nothing, opening DNS replaces the machine
+/// (with consent: the network is fixed at create).
 #[test]
-fn writing_dns_replaces_the_machine_leaving_it_out_does_not() {
+fn writing_the_default_dns_changes_nothing_opening_it_replaces_the_machine() {
     let b = Bottle::new();
     let keyless = spec(&b, "allow_cidrs = [\"10.0.0.0/8\"]\n");
     b.run(&["apply", &keyless]).status(0);
-    b.run(&["apply", &keyless])
-        .status(0)
-        .stderr_has("unchanged");
     let closed = spec(&b, "allow_cidrs = [\"10.0.0.0/8\"]\ndns = \"closed\"\n");
     b.run(&["apply", &closed])
         .status(0)
-        .stderr_has("replacing (changed: network)");
+        .stderr_has("net: unchanged");
+    assert_eq!(b.world().machines["net"].allow_hosts, ["10.0.0.0"]);
     let open = spec(&b, "allow_cidrs = [\"10.0.0.0/8\"]\ndns = \"open\"\n");
     b.run(&["apply", &open])
+        .status(3)
+        .stderr_has("(changed: network [forces replacement])");
+    b.run(&["apply", "--replace", &open])
         .status(0)
-        .stderr_has("replacing (changed: network)");
+        .stderr_has("replacing (changed: network [forces replacement])");
     assert!(b.world().machines["net"].allow_hosts.is_empty());
 }

@@ -1,6 +1,7 @@
-//! Re-applying: unchanged does nothing, stopped restarts, changed
-//! replaces, gone recreates, and a machine bottle did not create is left
-//! alone.
+//! Re-applying: unchanged does nothing, stopped restarts, a change of a
+//! field fixed at create replaces (with --replace), gone recreates, and a
+//! machine bottle did not create is left alone. In-place updates are in
+//! `update`.
 
 use crate::support::{Bottle, VERSIONS, delete_line};
 
@@ -76,7 +77,7 @@ workdir = "/workspace"
 "#;
 
 #[test]
-fn a_changed_spec_replaces_the_machine_and_says_what_changed() {
+fn a_spec_changed_at_create_replaces_the_machine_and_says_what_changed() {
     for v in VERSIONS {
         let b = Bottle::on(v);
         let spec = b.agent();
@@ -86,8 +87,9 @@ fn a_changed_spec_replaces_the_machine_and_says_what_changed() {
         b.write("spec.toml", AGENT_PROXY_9999);
         b.write("ws/README.md", "# changed\n");
         b.clear_calls();
-        let run = b.run(&["apply", "--allow-unenforced-egress", spec]);
-        run.status(0).stderr_has("replacing (changed: env, copy)");
+        let run = b.run(&["apply", "--allow-unenforced-egress", "--replace", spec]);
+        run.status(0)
+            .stderr_has("replacing (changed: env [forces replacement], copy)");
         let calls = b.calls();
         let delete = delete_line(v, "agent");
         let stop_at = calls
@@ -147,9 +149,12 @@ fn a_failed_pack_during_replace_leaves_the_old_machine_running() {
     let spec = spec.to_str().unwrap();
     b.run(&["apply", spec]).status(0);
     b.write("spec.toml", AGENT_ON_IMG_2);
-    b.run_with(&[("SMOLVM_SIM_FAIL", "pack")], &["apply", spec])
-        .status(1)
-        .stderr_has("agent: nothing was created");
+    b.run_with(
+        &[("SMOLVM_SIM_FAIL", "pack")],
+        &["apply", "--replace", spec],
+    )
+    .status(1)
+    .stderr_has("agent: nothing was created");
     assert_eq!(b.world().machines["agent"].state, "running");
     assert_eq!(b.record("agent").unwrap()["phase"], "complete");
 }

@@ -324,9 +324,21 @@ fn the_fingerprint_covers_references_not_values() {
     .status(0)
     .stderr_has("agent: unchanged");
     b.write("spec.toml", SECRET_SPEC_FROM_OTHER_KEY);
+    b.clear_calls();
     b.run_with(&[("OTHER_KEY", CANARY)], &["apply", spec])
         .status(0)
-        .stderr_has("replacing (changed: secrets)");
+        .stderr_has("agent: update in place: only bottle's record changes");
+    assert_eq!(
+        b.calls(),
+        [
+            "smolvm --version",
+            "smolvm machine status --name agent --json"
+        ],
+        "a secret's new source reruns no step"
+    );
+    b.run_with(&[("OTHER_KEY", CANARY)], &["apply", spec])
+        .status(0)
+        .stderr_has("agent: unchanged");
 }
 
 /// The agent spec with a second step asking for a secret `NOPE` that no

@@ -241,7 +241,7 @@ impl Bottle {
         let d = bottle::spec::load(path)
             .and_then(bottle::spec::resolve)
             .expect("spec");
-        d.fingerprint.copy[..16].to_string()
+        bottle::plan::upload_id(&d.fingerprint.copies)
     }
 
     /// The pack cache key bottle uses for `image` on this world's version.

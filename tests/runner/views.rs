@@ -3,7 +3,7 @@
 //! blocks of a refusal. Paths are normalised to `[TMP]`, the simulator to
 //! `smolvm`, timings to `N ms`.
 
-use crate::support::{Bottle, VERSIONS};
+use crate::support::{AGENT_SPEC, Bottle, VERSIONS};
 
 /// `bottle plan` of the standard agent spec: decision, egress, every step
 /// with its exact calls, the teardown, in the dialect of each version.
@@ -26,14 +26,33 @@ fn plan_output() {
 }
 
 /// A plan of a spec whose image changed: pack, stop and delete of the old
-/// machine, then a full apply.
+/// machine, then a full apply; the field that forces it is marked, and
+/// `apply` will ask.
 #[test]
 fn plan_of_a_replace() {
     let b = Bottle::new();
     let spec = b.agent();
     let spec = spec.to_str().unwrap();
     b.run(&["apply", spec]).status(0);
+    b.write("spec.toml", &AGENT_SPEC.replace("img:1", "img:2"));
     b.write("ws/README.md", "# changed\n");
+    let run = b.run(&["plan", spec]);
+    run.status(0);
+    insta::assert_snapshot!(b.normalize(&run.stdout));
+}
+
+/// A plan of an edited copy and an added exec step: the update in place,
+/// and only its calls.
+#[test]
+fn plan_of_an_update() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    let added = format!("{AGENT_SPEC}\n[[exec]]\nrun = [\"make\", \"test\"]\n");
+    b.write("spec.toml", &added);
+    b.write("ws/README.md", "# changed\n");
+    b.write("ws/NEW.md", "new\n");
     let run = b.run(&["plan", spec]);
     run.status(0);
     insta::assert_snapshot!(b.normalize(&run.stdout));

@@ -1,0 +1,421 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::spec::CopyPrint;
+
+const OWNER: &str = "/p/spec.toml";
+
+fn copy(dest: &str, files: &[(&str, &str)]) -> CopyPrint {
+    let entries: BTreeMap<String, String> = files
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    CopyPrint::new(dest, entries)
+}
+
+fn fp(image: &str) -> Fingerprint {
+    Fingerprint {
+        image: image.into(),
+        network: "n".into(),
+        env: "e".into(),
+        secrets: String::new(),
+        copies: vec![copy("/w", &[("/w/a", "1"), ("/w/b", "2")])],
+        execs: vec!["x0".into(), "x1".into()],
+    }
+}
+
+fn recorded(phase: RecordPhase, applied: Fingerprint) -> Recorded {
+    Recorded {
+        phase,
+        owner: OWNER.into(),
+        applied,
+    }
+}
+
+fn want(f: &Fingerprint) -> Want<'_> {
+    Want {
+        fingerprint: f,
+        owner: Path::new(OWNER),
+    }
+}
+
+const RUNNING: Observed = Observed::Present(MachineState::Running);
+const STOPPED: Observed = Observed::Present(MachineState::Stopped);
+const NONE: Allow = Allow {
+    replace: false,
+    adopt: false,
+    rerun_exec: false,
+};
+
+#[test]
+fn every_combination_decides() {
+    let complete = recorded(RecordPhase::Complete, fp("a"));
+    let creating = recorded(RecordPhase::Creating, fp("a"));
+    let failed = recorded(RecordPhase::Failed, fp("a"));
+    let a = fp("a");
+    let d = |r: Option<&Recorded>, o: &Observed| decide(want(&a), r, o, NONE);
+    assert_eq!(
+        d(None, &Observed::Missing),
+        Decision::Create {
+            stale_record: false
+        }
+    );
+    assert_eq!(
+        d(Some(&complete), &Observed::Missing),
+        Decision::Create { stale_record: true }
+    );
+    assert_eq!(
+        d(None, &RUNNING),
+        Decision::Unmanaged {
+            state: MachineState::Running
+        }
+    );
+    assert_eq!(d(Some(&complete), &RUNNING), Decision::Unchanged);
+    assert_eq!(
+        d(Some(&complete), &STOPPED),
+        Decision::Update {
+            state: MachineState::Stopped,
+            work: Work::default()
+        }
+    );
+    for incomplete in [&creating, &failed] {
+        assert_eq!(
+            d(Some(incomplete), &RUNNING),
+            Decision::Replace {
+                reason: ReplaceReason::Incomplete,
+                state: MachineState::Running,
+                consented: true
+            },
+            "an apply that never completed is replaced without asking"
+        );
+    }
+}
+
+#[test]
+fn only_a_field_fixed_at_create_replaces_and_only_with_consent() {
+    let complete = recorded(RecordPhase::Complete, fp("a"));
+    let b = fp("b");
+    for replace in [false, true] {
+        let allow = Allow { replace, ..NONE };
+        assert_eq!(
+            decide(want(&b), Some(&complete), &RUNNING, allow),
+            Decision::Replace {
+                reason: ReplaceReason::Changed(vec![Field::Image]),
+                state: MachineState::Running,
+                consented: replace
+            }
+        );
+    }
+    for (field, edit) in [
+        (
+            Field::Network,
+            (|f: &mut Fingerprint| f.network = "n2".into()) as fn(&mut Fingerprint),
+        ),
+        (Field::Env, |f| f.env = "e2".into()),
+    ] {
+        let mut changed = fp("a");
+        edit(&mut changed);
+        let got = decide(want(&changed), Some(&complete), &STOPPED, NONE);
+        assert_eq!(
+            got,
+            Decision::Replace {
+                reason: ReplaceReason::Changed(vec![field]),
+                state: MachineState::Stopped,
+                consented: false
+            }
+        );
+    }
+    let mut with_copy = fp("b");
+    with_copy.copies[0] = copy("/w", &[("/w/a", "9")]);
+    let got = decide(want(&with_copy), Some(&complete), &RUNNING, NONE);
+    let Decision::Replace {
+        reason: ReplaceReason::Changed(fields),
+        ..
+    } = got
+    else {
+        panic!("{got:?}");
+    };
+    assert_eq!(
+        fields,
+        [Field::Image, Field::Copy],
+        "every change is listed"
+    );
+}
+
+#[test]
+fn copies_and_exec_steps_update_in_place() {
+    let complete = recorded(RecordPhase::Complete, fp("a"));
+    let mut edited = fp("a");
+    edited.copies[0] = copy("/w", &[("/w/a", "1"), ("/w/b", "3"), ("/w/c", "4")]);
+    edited.copies.push(copy("/v", &[("/v/x", "5")]));
+    edited.execs.push("x2".into());
+    edited.secrets = "s2".into();
+    let got = decide(want(&edited), Some(&complete), &RUNNING, NONE);
+    assert_eq!(
+        got,
+        Decision::Update {
+            state: MachineState::Running,
+            work: Work {
+                copies: vec![
+                    CopyWork {
+                        index: 0,
+                        dest: "/w".into(),
+                        diff: CopyDiff {
+                            added: 1,
+                            changed: 1,
+                            removed: 0
+                        }
+                    },
+                    CopyWork {
+                        index: 1,
+                        dest: "/v".into(),
+                        diff: CopyDiff {
+                            added: 1,
+                            ..CopyDiff::default()
+                        }
+                    }
+                ],
+                execs: vec![ExecWork {
+                    index: 2,
+                    why: ExecWhy::New
+                }]
+            }
+        }
+    );
+}
+
+#[test]
+fn a_change_that_sends_and_runs_nothing_only_updates_the_record() {
+    let complete = recorded(RecordPhase::Complete, fp("a"));
+    let mut moved = fp("a");
+    moved.secrets = "from a file now".into();
+    let mut fewer = fp("a");
+    fewer.execs.pop();
+    for want_ in [moved, fewer] {
+        assert_eq!(
+            decide(want(&want_), Some(&complete), &RUNNING, NONE),
+            Decision::Update {
+                state: MachineState::Running,
+                work: Work::default()
+            }
+        );
+    }
+}
+
+#[test]
+fn an_exec_step_runs_once_for_each_content() {
+    let mut ran = fp("a");
+    ran.execs = vec!["x0".into()];
+    let partial = recorded(RecordPhase::Complete, ran);
+    let mut want_ = fp("a");
+    want_.execs = vec!["y0".into(), "x0".into(), "x1".into()];
+    let work = |allow| match decide(want(&want_), Some(&partial), &RUNNING, allow) {
+        Decision::Update { work, .. } => work.execs,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        work(NONE),
+        [
+            ExecWork {
+                index: 0,
+                why: ExecWhy::Changed
+            },
+            ExecWork {
+                index: 2,
+                why: ExecWhy::New
+            }
+        ],
+        "x0 ran, wherever it is now"
+    );
+    let rerun = Allow {
+        rerun_exec: true,
+        ..NONE
+    };
+    let whys: Vec<ExecWhy> = work(rerun).iter().map(|e| e.why).collect();
+    assert_eq!(whys, [ExecWhy::Changed, ExecWhy::Rerun, ExecWhy::New]);
+    let done = recorded(RecordPhase::Complete, fp("a"));
+    let again = decide(want(&fp("a")), Some(&done), &RUNNING, rerun);
+    let Decision::Update { work, .. } = again else {
+        panic!("{again:?}");
+    };
+    assert_eq!(work.execs.len(), 2);
+    assert!(work.copies.is_empty());
+}
+
+#[test]
+fn a_machine_another_spec_owns_is_refused_adopted_or_replaced() {
+    let theirs = Recorded {
+        owner: "/other/spec.toml".into(),
+        ..recorded(RecordPhase::Complete, fp("a"))
+    };
+    let a = fp("a");
+    assert_eq!(
+        decide(want(&a), Some(&theirs), &RUNNING, NONE),
+        Decision::OwnedElsewhere {
+            owner: "/other/spec.toml".into(),
+            state: MachineState::Running
+        }
+    );
+    let adopt = Allow {
+        adopt: true,
+        ..NONE
+    };
+    assert_eq!(
+        decide(want(&a), Some(&theirs), &RUNNING, adopt),
+        Decision::Unchanged
+    );
+    let replace = Allow {
+        replace: true,
+        ..NONE
+    };
+    assert_eq!(
+        decide(want(&a), Some(&theirs), &RUNNING, replace),
+        Decision::Replace {
+            reason: ReplaceReason::OtherOwner("/other/spec.toml".into()),
+            state: MachineState::Running,
+            consented: true
+        }
+    );
+    let gone = decide(want(&a), Some(&theirs), &Observed::Missing, NONE);
+    assert_eq!(gone, Decision::Create { stale_record: true });
+}
+
+#[test]
+fn a_schema_1_record_s_relative_path_owns_the_paths_ending_with_it() {
+    assert!(owns(
+        Path::new("specs/a.toml"),
+        Path::new("/p/specs/a.toml")
+    ));
+    assert!(!owns(
+        Path::new("specs/a.toml"),
+        Path::new("/p/specs/b.toml")
+    ));
+    assert!(!owns(Path::new("a.toml"), Path::new("/p/xa.toml")));
+    assert!(owns(Path::new("/p/a.toml"), Path::new("/p/a.toml")));
+    assert!(!owns(Path::new("/p/a.toml"), Path::new("/q/p/a.toml")));
+}
+
+#[test]
+fn only_a_changed_field_needs_consent() {
+    assert!(ReplaceReason::Changed(vec![Field::Image]).needs_consent());
+    assert!(!ReplaceReason::Incomplete.needs_consent());
+    assert!(!ReplaceReason::OtherOwner("/o".into()).needs_consent());
+}
+
+fn shape(copy: CopyShape, secrets: bool) -> Shape {
+    Shape {
+        pack: true,
+        secrets,
+        copy,
+        execs: 2,
+    }
+}
+
+#[test]
+fn steps_follow_the_decision() {
+    use Step::*;
+    let s = shape(CopyShape::Files(2), false);
+    let full = [
+        Pack,
+        Record,
+        Create,
+        Start,
+        WaitReady,
+        Copy(0),
+        Copy(1),
+        Exec(0),
+        Exec(1),
+    ];
+    assert_eq!(
+        steps(
+            &Decision::Create {
+                stale_record: false
+            },
+            s
+        ),
+        full
+    );
+    assert_eq!(steps(&Decision::Unchanged, s), []);
+    let replace = |state| Decision::Replace {
+        reason: ReplaceReason::Incomplete,
+        state,
+        consented: true,
+    };
+    assert_eq!(
+        steps(&replace(MachineState::Running), s),
+        [
+            Pack,
+            StopOld,
+            DeleteOld,
+            Record,
+            Create,
+            Start,
+            WaitReady,
+            Copy(0),
+            Copy(1),
+            Exec(0),
+            Exec(1)
+        ]
+    );
+    let no_pack = Shape {
+        pack: false,
+        secrets: true,
+        copy: CopyShape::None,
+        execs: 0,
+    };
+    assert_eq!(
+        steps(&replace(MachineState::Stopped), no_pack),
+        [DeleteOld, Record, Create, Start, WaitReady, Secrets]
+    );
+    let refused = [
+        Decision::Unmanaged {
+            state: MachineState::Running,
+        },
+        Decision::OwnedElsewhere {
+            owner: "/o".into(),
+            state: MachineState::Running,
+        },
+    ];
+    for d in refused {
+        assert_eq!(steps(&d, s), [], "{d:?}");
+    }
+}
+
+#[test]
+fn an_update_starts_if_needed_then_sends_and_runs_only_its_work() {
+    use Step::*;
+    let update = |state, execs: &[usize]| Decision::Update {
+        state,
+        work: Work {
+            copies: Vec::new(),
+            execs: execs
+                .iter()
+                .map(|&index| ExecWork {
+                    index,
+                    why: ExecWhy::New,
+                })
+                .collect(),
+        },
+    };
+    let archive = shape(CopyShape::Archive, false);
+    assert_eq!(
+        steps(&update(MachineState::Running, &[1]), archive),
+        [Upload, Unpack, Exec(1)],
+        "no pack, no create: the machine is kept"
+    );
+    assert_eq!(
+        steps(
+            &update(MachineState::Stopped, &[]),
+            shape(CopyShape::None, true)
+        ),
+        [Start, WaitReady],
+        "a restart; secret files only for steps that run"
+    );
+    assert_eq!(
+        steps(
+            &update(MachineState::Unreachable, &[0]),
+            shape(CopyShape::Files(1), true)
+        ),
+        [Start, WaitReady, Secrets, Copy(0), Exec(0)]
+    );
+}

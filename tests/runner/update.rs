@@ -1,0 +1,462 @@
+//! Keeping the agent's work: a changed copy or exec step updates the
+//! running machine in place; only a field fixed at `create` replaces it,
+//! and only with consent; one spec owns a machine; `stop`/`start` keep
+//! its disk; records of an older bottle are migrated.
+
+use crate::support::{AGENT_SPEC, Bottle, VERSIONS, delete_line};
+
+/// Write `text` where the agent would, outside every copy destination.
+fn agent_writes(b: &Bottle, path: &str, text: &str) {
+    let script = format!("echo {text} > {path}");
+    b.sim(&[
+        "machine", "exec", "--name", "agent", "--", "sh", "-c", &script,
+    ])
+    .status(0);
+}
+
+/// The agent spec with a second exec step.
+fn with_step(step: &str) -> String {
+    format!("{AGENT_SPEC}\n[[exec]]\nrun = [\"sh\", \"-c\", \"{step}\"]\n")
+}
+
+#[test]
+fn an_edited_copied_file_is_sent_again_and_the_agents_work_stays() {
+    for v in VERSIONS {
+        let b = Bottle::on(v);
+        let spec = b.agent();
+        let spec = spec.to_str().unwrap();
+        b.run(&["apply", "--allow-unenforced-egress", spec])
+            .status(0);
+        agent_writes(&b, "/work.txt", "mine");
+        b.write("ws/README.md", "# edited\n");
+        b.clear_calls();
+        b.run(&["apply", "--allow-unenforced-egress", spec])
+            .status(0)
+            .stderr_has("agent: update in place: copy /workspace (1 file changed)");
+        let id = b.copy_id(&b.path("spec.toml"));
+        let archive = b.path(&format!("cache/uploads/agent-{id}.tar"));
+        let shown = b.normalize(&archive.display().to_string());
+        assert_eq!(
+            b.calls(),
+            [
+                "smolvm --version".to_string(),
+                "smolvm machine status --name agent --json".into(),
+                format!("smolvm machine cp {shown} agent:/tmp/bottle-copy-{id}.tar"),
+                format!(
+                    "smolvm machine exec --name agent -- sh -c 'tar -xf /tmp/bottle-copy-{id}.tar \
+                     -C / && rm -f /tmp/bottle-copy-{id}.tar'"
+                ),
+            ],
+            "smolvm {v}: one cp, one unpack, no exec step, no replacement"
+        );
+        let guest = |p| b.guest("agent", p);
+        assert_eq!(guest("/workspace/README.md").as_deref(), Some("# edited\n"));
+        assert_eq!(guest("/work.txt").as_deref(), Some("mine\n"), "smolvm {v}");
+        assert_eq!(
+            guest("/done").as_deref(),
+            Some("# hello\nhttp://192.168.50.2:8888\n"),
+            "the exec step did not run again"
+        );
+        assert!(!archive.exists(), "the archive is removed");
+        b.clear_calls();
+        b.run(&["apply", "--allow-unenforced-egress", spec])
+            .status(0)
+            .stderr_has("agent: unchanged");
+        assert_eq!(b.calls().len(), 2);
+    }
+}
+
+#[test]
+fn an_added_exec_step_runs_alone_and_once() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    agent_writes(&b, "/work.txt", "mine");
+    b.write("spec.toml", &with_step("echo two >> /two"));
+    b.run(&["plan", spec])
+        .status(0)
+        .stdout_has("agent: update in place: exec[1] new\n");
+    b.clear_calls();
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("agent: update in place: exec[1] new");
+    assert_eq!(
+        b.calls(),
+        [
+            "smolvm --version",
+            "smolvm machine status --name agent --json",
+            "smolvm machine exec --name agent --stream -- sh -c 'echo two >> /two'",
+        ]
+    );
+    b.run(&["apply", spec]).status(0).stderr_has("unchanged");
+    assert_eq!(b.guest("agent", "/two").as_deref(), Some("two\n"));
+    assert_eq!(b.guest("agent", "/work.txt").as_deref(), Some("mine\n"));
+    let record = b.record("agent").unwrap();
+    assert_eq!(record["fingerprint"]["execs"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn rerun_exec_runs_every_step_again_and_nothing_else() {
+    let b = Bottle::new();
+    b.agent();
+    let spec = b.write("spec.toml", &with_step("echo ran >> /count"));
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    b.clear_calls();
+    b.run(&["apply", "--rerun-exec", spec])
+        .status(0)
+        .stderr_has("exec[0] run again (--rerun-exec); exec[1] run again (--rerun-exec)");
+    let calls = b.calls();
+    assert_eq!(calls.len(), 4, "{calls:#?}");
+    assert!(
+        calls[2..].iter().all(|c| c.contains("--stream")),
+        "{calls:#?}"
+    );
+    assert_eq!(b.guest("agent", "/count").as_deref(), Some("ran\nran\n"));
+}
+
+#[test]
+fn a_changed_exec_step_runs_and_the_others_do_not() {
+    let b = Bottle::new();
+    b.agent();
+    let spec = b.write("spec.toml", &with_step("echo one >> /count"));
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    b.write("spec.toml", &with_step("echo two >> /count"));
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("agent: update in place: exec[1] changed");
+    assert_eq!(b.guest("agent", "/count").as_deref(), Some("one\ntwo\n"));
+}
+
+/// The agent spec on image `img:2`.
+fn on_img_2() -> String {
+    AGENT_SPEC.replace("ref = \"img:1\"", "ref = \"img:2\"")
+}
+
+#[test]
+fn an_image_change_replaces_only_with_consent() {
+    for v in VERSIONS {
+        let b = Bottle::on(v);
+        let spec = b.agent();
+        let spec = spec.to_str().unwrap();
+        let apply = ["apply", "--allow-unenforced-egress", spec];
+        b.run(&apply).status(0);
+        agent_writes(&b, "/work.txt", "mine");
+        b.write("spec.toml", &on_img_2());
+        let record = b.record("agent");
+        b.clear_calls();
+        let refused = b.run(&apply);
+        refused.status(3);
+        insta::assert_snapshot!(format!("replace_refused_{v}"), b.normalize(&refused.stderr));
+        assert_eq!(
+            b.calls(),
+            [
+                "smolvm --version",
+                "smolvm machine status --name agent --json"
+            ],
+            "refused before any mutating call"
+        );
+        assert_eq!(b.record("agent"), record, "the record is untouched");
+        assert_eq!(b.guest("agent", "/work.txt").as_deref(), Some("mine\n"));
+        b.run(&["plan", spec])
+            .status(0)
+            .stdout_has("agent: replacing (changed: image [forces replacement]; `apply` asks first, or pass --replace)");
+        b.clear_calls();
+        b.run(&["apply", "--allow-unenforced-egress", "--replace", spec])
+            .status(0)
+            .stderr_has("agent: replacing (changed: image [forces replacement])");
+        let calls = b.calls();
+        let stop = calls
+            .iter()
+            .position(|c| c == "smolvm machine stop --name agent")
+            .expect("stop");
+        assert!(calls[stop - 1].starts_with("smolvm pack create --image img:2"));
+        assert_eq!(calls[stop + 1], delete_line(v, "agent"));
+        assert!(calls[stop + 2].starts_with("smolvm machine create"));
+        assert_eq!(b.guest("agent", "/work.txt"), None, "a new machine");
+    }
+}
+
+/// `bottle apply` in a pseudo-terminal (util-linux `script`), answering
+/// `answer` to its question.
+fn apply_on_a_terminal(b: &Bottle, spec: &str, answer: &str) -> crate::support::Run {
+    let line = format!("{} apply {spec}", crate::support::BOTTLE);
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env("BOTTLE_SMOLVM", crate::support::SIM)
+        .env("BOTTLE_STATE_DIR", b.path("state"))
+        .env("BOTTLE_CACHE_DIR", b.path("cache"))
+        .env("SMOLVM_SIM_HOME", b.path("sim"))
+        .env("SMOLVM_SIM_VERSION", "1.9.3")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("script (util-linux)");
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn on_a_terminal_apply_asks_before_replacing_and_no_is_the_default() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    agent_writes(&b, "/work.txt", "mine");
+    b.write("spec.toml", &on_img_2());
+    let no = apply_on_a_terminal(&b, spec, "\n");
+    assert!(
+        no.stdout.contains(
+            "agent: replace machine `agent`? Its disk, and everything written in it since it \
+             was created, will be lost (changed: image [forces replacement]) [y/N]"
+        ),
+        "{no:?}"
+    );
+    assert_eq!(no.code, 3, "{no:?}");
+    assert_eq!(b.guest("agent", "/work.txt").as_deref(), Some("mine\n"));
+    let yes = apply_on_a_terminal(&b, spec, "y\n");
+    assert_eq!(yes.code, 0, "{yes:?}");
+    assert!(yes.stdout.contains("agent: replacing"), "{yes:?}");
+    assert_eq!(b.guest("agent", "/work.txt"), None);
+}
+
+#[test]
+fn a_failed_update_keeps_the_machine_and_the_next_apply_does_only_the_rest() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    let failing = format!(
+        "{}\n[[exec]]\nrun = [\"sh\", \"-c\", \"test -f /fixed\"]\n",
+        with_step("echo two >> /two")
+    );
+    b.write("spec.toml", &failing);
+    b.write("ws/README.md", "# edited\n");
+    let run = b.run(&["apply", spec]);
+    run.status(1).stderr_has(
+        "agent: updated in place up to the failed step and kept as it is, with its work",
+    );
+    let world = b.world();
+    assert_eq!(world.machines["agent"].state, "running");
+    assert_eq!(b.record("agent").unwrap()["phase"], "complete");
+    assert_eq!(
+        b.guest("agent", "/workspace/README.md").as_deref(),
+        Some("# edited\n")
+    );
+    agent_writes(&b, "/fixed", "yes");
+    b.clear_calls();
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("agent: update in place: exec[2] new");
+    assert_eq!(
+        b.calls()[2..],
+        ["smolvm machine exec --name agent --stream -- sh -c 'test -f /fixed'"],
+        "neither the copy nor exec[1] again"
+    );
+    assert_eq!(b.guest("agent", "/two").as_deref(), Some("two\n"));
+}
+
+#[test]
+fn a_machine_another_spec_owns_is_refused_then_adopted_or_replaced() {
+    let b = Bottle::new();
+    b.agent();
+    let one = b.write(
+        "one/spec.toml",
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    let two = b.write(
+        "two/spec.toml",
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    let (one, two) = (one.to_str().unwrap(), two.to_str().unwrap());
+    b.run(&["apply", one]).status(0);
+    agent_writes(&b, "/work.txt", "mine");
+    b.clear_calls();
+    let refused = b.run(&["apply", two]);
+    refused.status(3);
+    insta::assert_snapshot!("owned_elsewhere", b.normalize(&refused.stderr));
+    assert_eq!(b.calls().len(), 2, "{:#?}", b.calls());
+    b.run(&["plan", two]).status(3);
+    b.run(&["apply", "--adopt", two])
+        .status(0)
+        .stderr_has(&format!(
+            "agent: adopted: it belonged to {one}, now to {two}"
+        ))
+        .stderr_has("agent: unchanged");
+    assert_eq!(b.record("agent").unwrap()["spec_file"], two);
+    assert_eq!(b.guest("agent", "/work.txt").as_deref(), Some("mine\n"));
+    b.run(&["apply", one]).status(3).stderr_has(&format!(
+        "machine `agent` belongs to the spec {two}, not to {one}"
+    ));
+    b.run(&["apply", "--replace", one])
+        .status(0)
+        .stderr_has(&format!(
+            "agent: replacing (--replace: it belonged to {two})"
+        ));
+    assert_eq!(b.record("agent").unwrap()["spec_file"], one);
+    assert_eq!(b.guest("agent", "/work.txt"), None);
+}
+
+#[test]
+fn stop_and_start_keep_the_disk_and_run_no_step() {
+    for v in VERSIONS {
+        let b = Bottle::on(v);
+        let spec = b.agent();
+        let spec = spec.to_str().unwrap();
+        b.run(&["apply", "--allow-unenforced-egress", spec])
+            .status(0);
+        agent_writes(&b, "/work.txt", "mine");
+        b.clear_calls();
+        b.run(&["stop", "agent"])
+            .status(0)
+            .stderr_has("agent: stopped (its disk is kept");
+        assert_eq!(
+            b.calls(),
+            [
+                "smolvm --version",
+                "smolvm machine status --name agent --json",
+                "smolvm machine stop --name agent"
+            ]
+        );
+        assert_eq!(b.world().machines["agent"].state, "stopped");
+        b.run(&["stop", "agent"])
+            .status(0)
+            .stderr_has("agent: already stopped");
+        b.clear_calls();
+        b.run(&["start", spec])
+            .status(0)
+            .stderr_has("agent: started");
+        assert_eq!(
+            b.calls(),
+            [
+                "smolvm --version",
+                "smolvm machine status --name agent --json",
+                "smolvm machine start --name agent",
+                "smolvm machine exec --name agent -- true"
+            ]
+        );
+        b.run(&["start", "agent"])
+            .status(0)
+            .stderr_has("agent: already running");
+        assert_eq!(b.guest("agent", "/work.txt").as_deref(), Some("mine\n"));
+        b.run(&["stop", spec]).status(0);
+        b.clear_calls();
+        b.run(&["apply", "--allow-unenforced-egress", spec])
+            .status(0)
+            .stderr_has("agent: restarting (it is stopped)");
+        assert_eq!(b.calls().len(), 4, "start and wait-ready only");
+        assert_eq!(
+            b.guest("agent", "/done").as_deref(),
+            Some("# hello\nhttp://192.168.50.2:8888\n")
+        );
+        assert_eq!(b.record("agent").unwrap()["phase"], "complete");
+    }
+}
+
+#[test]
+fn stop_and_start_touch_only_machines_bottle_owns() {
+    let b = Bottle::new();
+    b.sim(&["machine", "create", "--name", "theirs"]).status(0);
+    b.sim(&["machine", "start", "--name", "theirs"]).status(0);
+    b.clear_calls();
+    b.run(&["stop", "theirs"])
+        .status(3)
+        .stderr_has("bottle has no record of machine `theirs`");
+    b.run(&["start", "theirs"]).status(3);
+    assert!(
+        b.calls()
+            .iter()
+            .all(|c| !c.contains("stop") && !c.contains("start")),
+        "{:#?}",
+        b.calls()
+    );
+    assert_eq!(b.world().machines["theirs"].state, "running");
+    let spec = b.agent();
+    b.run(&["apply", spec.to_str().unwrap()]).status(0);
+    b.sim(&["machine", "delete", "-f", "--name", "agent"])
+        .status(0);
+    b.run(&["start", "agent"])
+        .status(1)
+        .stderr_has("machine `agent` is gone (bottle's record names it)");
+}
+
+/// A record as the previous bottle (schema 1) wrote it for `spec.toml`,
+/// with the first fingerprint form bottle still computes for it.
+fn schema_1_record(b: &Bottle) -> serde_json::Value {
+    let d = bottle::spec::load(&b.path("spec.toml"))
+        .and_then(bottle::spec::resolve)
+        .expect("spec");
+    let now = b.record("agent").expect("record");
+    serde_json::json!({
+        "name": "agent",
+        "spec_file": "spec.toml",
+        "spec_hash": "from bottle 0.1.0",
+        "fingerprint": d.legacy,
+        "phase": "complete",
+        "completed": now["completed"],
+        "pack": now["pack"],
+        "smolvm_version": "1.9.3",
+    })
+}
+
+#[test]
+fn a_record_of_the_previous_schema_is_migrated_and_nothing_is_replaced() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    let v1 = schema_1_record(&b);
+    let path = b.path("state/machines/agent.json");
+    std::fs::write(&path, v1.to_string()).unwrap();
+    b.clear_calls();
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("agent: unchanged");
+    assert_eq!(b.calls().len(), 2);
+    b.write("ws/README.md", "# edited\n");
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("agent: update in place: copy /workspace (1 file changed)");
+    let record = b.record("agent").unwrap();
+    assert_eq!(record["schema"], 2);
+    assert_eq!(record["spec_file"], spec, "made canonical");
+    assert_eq!(
+        b.guest("agent", "/done").as_deref(),
+        Some("# hello\nhttp://192.168.50.2:8888\n"),
+        "the step that ran under the old record does not run again"
+    );
+}
+
+#[test]
+fn a_record_from_a_newer_bottle_is_refused_and_nothing_is_touched() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    let path = b.path("state/machines/agent.json");
+    std::fs::write(&path, r#"{"schema": 9, "name": "agent"}"#).unwrap();
+    b.clear_calls();
+    for args in [&["apply", spec][..], &["down", "agent"], &["stop", "agent"]] {
+        b.run(args)
+            .status(3)
+            .stderr_has("is of schema 9, written by a newer bottle");
+    }
+    assert!(
+        b.calls()
+            .iter()
+            .all(|c| !c.contains("stop") && !c.contains("delete")),
+        "{:#?}",
+        b.calls()
+    );
+    assert_eq!(b.world().machines["agent"].state, "running");
+}
