@@ -64,7 +64,8 @@ pub enum Command {
     Apply {
         #[arg(required = true, value_name = "SPEC")]
         specs: Vec<PathBuf>,
-        /// Leave a machine that failed mid-apply as it is, for inspection.
+        /// Leave a new machine whose apply failed as it is, for inspection
+        /// (an in-place update that fails always keeps its machine).
         #[arg(long)]
         keep_on_failure: bool,
         /// Create machines with an allow-list even where the installed
