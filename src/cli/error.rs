@@ -49,6 +49,7 @@ impl Error {
                 ApplyError::Observe { cause, .. } => smolvm_exit(cause),
                 ApplyError::Unmanaged { .. }
                 | ApplyError::OwnedElsewhere { .. }
+                | ApplyError::NotThisSpec { .. }
                 | ApplyError::ReplaceRefused { .. }
                 | ApplyError::EgressUnenforced { .. }
                 | ApplyError::NotOwned { .. }

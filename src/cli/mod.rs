@@ -137,6 +137,7 @@ impl World {
         let smolvm = ProcessSmolvm::default();
         let active = Arc::new(signals::Active::default());
         signals::install(smolvm.interrupt.clone(), active.clone());
+        let confirm = prompt::Prompt::new(smolvm.interrupt.clone());
         let client = Client::connect(smolvm, &program, limits)?;
         if args.sim || client.banner().contains(SIM_BANNER) {
             term::err(&format!(
@@ -152,7 +153,7 @@ impl World {
             cache_dir,
             active,
             lock_wait: args.wait_lock,
-            confirm: prompt::Prompt::default(),
+            confirm,
         })
     }
 
@@ -339,6 +340,9 @@ fn plan_one(
 struct Target {
     name: MachineName,
     spec: Option<spec::Spec>,
+    /// The spec file's canonical path, when named by it: the machine must
+    /// be that spec's.
+    owner: Option<PathBuf>,
 }
 
 /// A target is a spec file (by extension or existence) or a machine name.
@@ -346,16 +350,22 @@ fn target_of(target: &str) -> Result<Target, Error> {
     let path = Path::new(target);
     if target.ends_with(".toml") || path.is_file() {
         let spec = spec::load(path)?;
+        let owner = std::fs::canonicalize(path).ok();
         return Ok(Target {
             name: spec.name.clone(),
             spec: Some(spec),
+            owner,
         });
     }
     let name = MachineName::parse(target).map_err(|cause| Error::Target {
         target: target.to_string(),
         cause,
     })?;
-    Ok(Target { name, spec: None })
+    Ok(Target {
+        name,
+        spec: None,
+        owner: None,
+    })
 }
 
 fn with_target(
@@ -428,7 +438,7 @@ fn gc(args: &Args, dry_run: bool, packs: bool) -> Exit {
 }
 
 fn stop_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> {
-    let said = match env.stop(&target.name)? {
+    let said = match env.stop_for(&target.name, target.owner.as_deref())? {
         Switched::Done => "stopped (its disk is kept; `bottle start` or `bottle apply` starts it)",
         Switched::Already(_) => "already stopped",
     };
@@ -438,7 +448,7 @@ fn stop_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> 
 
 fn start_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> {
     let timeout = target.spec.as_ref().map(|s| s.ready_timeout);
-    let said = match env.start(&target.name, timeout)? {
+    let said = match env.start_for(&target.name, timeout, target.owner.as_deref())? {
         Switched::Done => "started",
         Switched::Already(_) => "already running",
     };
@@ -448,7 +458,7 @@ fn start_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error>
 
 fn down_one(env: &Env<'_, ProcessSmolvm>, target: &Target) -> Result<(), Error> {
     let name = &target.name;
-    let said = match env.down(name)? {
+    let said = match env.down_for(name, target.owner.as_deref())? {
         Observed::Missing => "already gone; record removed",
         Observed::Present(_) => "removed",
     };

@@ -109,9 +109,10 @@ fn state_word(o: &Observed) -> &str {
     }
 }
 
-/// `bottle status` as one line.
+/// `bottle status` as one line (the spec's path shown with control
+/// characters escaped).
 pub fn status_line(name: &str, record: Option<&Record>, observed: &Observed) -> String {
-    match record {
+    let line = match record {
         Some(r) => format!(
             "{name}: {}, managed by bottle (last apply {}; spec {})",
             state_word(observed),
@@ -119,7 +120,8 @@ pub fn status_line(name: &str, record: Option<&Record>, observed: &Observed) -> 
             r.spec_file.display()
         ),
         None => format!("{name}: {}, not managed by bottle", state_word(observed)),
-    }
+    };
+    escape_controls(&line)
 }
 
 /// `bottle status --json`.

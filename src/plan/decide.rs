@@ -81,6 +81,9 @@ pub struct CopyWork {
     /// Its entries compared with what was sent (all added when nothing of
     /// it was sent).
     pub diff: CopyDiff,
+    /// The destination of an earlier copy being sent that overlaps this
+    /// one's, when that is why this one is sent again.
+    pub after: Option<String>,
 }
 
 /// Why an exec step runs in an update.
@@ -164,7 +167,7 @@ pub fn decide(
         }
         (Some(r), Observed::Present(state)) => (r, state.clone()),
     };
-    match (owns(&record.owner, want.owner), allow.adopt, allow.replace) {
+    match (record.owner == want.owner, allow.adopt, allow.replace) {
         (true, _, _) | (false, true, _) => {}
         (false, false, true) => {
             return Decision::Replace {
@@ -212,41 +215,27 @@ fn complete(
     }
 }
 
-/// Whether the spec file `want` is the owner a record names. A schema-1
-/// record named its spec as typed: a relative path owns the canonical
-/// paths that end with it.
-fn owns(recorded: &Path, want: &Path) -> bool {
-    match recorded.is_absolute() {
-        true => recorded == want,
-        false => want.ends_with(recorded),
-    }
-}
-
 /// What an in-place update must do: each copy whose content differs from
-/// what was sent to its destination, and each exec step whose content has
-/// not run (all of them with `rerun`).
+/// what was sent at its place (and each later copy whose destination
+/// overlaps one sent, so the spec's order still decides what the guest
+/// holds), and each exec step whose content has not run (all of them with
+/// `rerun`).
 fn work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Work {
-    let copies = want
-        .copies
-        .iter()
-        .enumerate()
-        .filter_map(|(index, c)| {
-            let sent = applied.copies.iter().find(|s| s.dest == c.dest);
-            match sent {
-                Some(s) if s.hash == c.hash => None,
-                Some(s) => Some(c.diff(s)),
-                None => Some(CopyDiff {
-                    added: c.entries.len(),
-                    ..CopyDiff::default()
-                }),
-            }
-            .map(|diff| CopyWork {
-                index,
-                dest: c.dest.clone(),
-                diff,
-            })
-        })
-        .collect();
+    let mut copies: Vec<CopyWork> = Vec::new();
+    for (i, c) in want.copies.iter().enumerate() {
+        let sent = applied
+            .copies
+            .get(i)
+            .is_some_and(|s| s.dest == c.dest && s.hash == c.hash);
+        let covered = copies.iter().find(|w| overlap(&w.dest, &c.dest));
+        let after = covered.map(|w| w.dest.clone());
+        if !sent || after.is_some() {
+            copies.push(CopyWork {
+                after: after.filter(|_| sent),
+                ..copy_work(want, applied, i)
+            });
+        }
+    }
     let execs = want
         .execs
         .iter()
@@ -262,6 +251,39 @@ fn work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Work {
         })
         .collect();
     Work { copies, execs }
+}
+
+/// Copy `index` to send, with its entries compared with what was last sent
+/// to its destination (all added when nothing was).
+fn copy_work(want: &Fingerprint, applied: &Fingerprint, index: usize) -> CopyWork {
+    let c = &want.copies[index];
+    let at_place = applied.copies.get(index).filter(|s| s.dest == c.dest);
+    let before = at_place.or_else(|| applied.copies.iter().find(|s| s.dest == c.dest));
+    let diff = match before {
+        Some(s) => c.diff(s),
+        None => CopyDiff {
+            added: c.entries.len(),
+            ..CopyDiff::default()
+        },
+    };
+    CopyWork {
+        index,
+        dest: c.dest.clone(),
+        diff,
+        after: None,
+    }
+}
+
+/// Whether one guest path is the other or lies under it.
+fn overlap(a: &str, b: &str) -> bool {
+    let parts = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    a.starts_with(&b) || b.starts_with(&a)
 }
 
 /// Whether a machine in `state` may have a VM process to stop.

@@ -409,7 +409,7 @@ fn upload_count(files: &[FileCopy]) -> String {
         n => format!("{n} {one}s"),
     };
     match links {
-        0 => format!("{} files", files.len()),
+        0 => plural(files.len(), "file"),
         n => format!(
             "{} and {}",
             plural(files.len() - n, "file"),

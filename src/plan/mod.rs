@@ -160,8 +160,21 @@ pub fn applied(record: &Record, desired: &Desired) -> Fingerprint {
 pub fn recorded(record: &Record, desired: &Desired) -> Recorded {
     Recorded {
         phase: record.phase,
-        owner: record.spec_file.clone(),
+        owner: owner(record, desired),
         applied: applied(record, desired),
+    }
+}
+
+/// The spec file that owns the machine. A schema-1 record named it as the
+/// user typed it: `desired`'s file is that owner if its path ends with the
+/// recorded one and it still matches the record in every field; otherwise
+/// the owner is unknown (the recorded text), and `--adopt` decides.
+fn owner(record: &Record, desired: &Desired) -> std::path::PathBuf {
+    let recorded = &record.spec_file;
+    let matches = record.legacy.as_ref() == Some(&desired.legacy);
+    match recorded.is_relative() && matches && desired.owner.ends_with(recorded) {
+        true => desired.owner.clone(),
+        false => recorded.clone(),
     }
 }
 
@@ -177,3 +190,6 @@ fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
         execs: desired.spec.execs.len(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -126,13 +126,24 @@ pub enum ApplyError {
         spec: std::path::PathBuf,
     },
     #[error(
+        "{name}: machine `{name}` belongs to the spec {}, not to {}; name the machine \
+         (`{name}`) instead of the spec to act on it anyway",
+        owner.display(),
+        spec.display()
+    )]
+    NotThisSpec {
+        name: String,
+        owner: std::path::PathBuf,
+        spec: std::path::PathBuf,
+    },
+    #[error(
         "{name}: applying this spec replaces machine `{name}` ({changed}): its disk, and \
          everything written in it since it was created, would be lost. Pass --replace to \
          replace it, or undo the change"
     )]
     ReplaceRefused { name: String, changed: String },
     #[error(
-        "{name}: bottle has no record of machine `{name}`; it only removes machines it created"
+        "{name}: bottle has no record of machine `{name}`; it only acts on machines it created"
     )]
     NotOwned { name: String },
     #[error(

@@ -459,11 +459,25 @@ fn note_applied(applied: &mut crate::spec::Fingerprint, plan: &Plan<'_>, step: S
     if !all_sent {
         return;
     }
-    for &i in &plan.inputs.sent {
-        let print = &want.copies[i];
-        applied.copies.retain(|c| c.dest != print.dest);
-        applied.copies.push(print.clone());
-    }
+    applied.copies = sent_copies(applied, want, &plan.inputs.sent);
+}
+
+/// The copies in the guest once `sent` (indices into `want.copies`) have
+/// arrived: each copy's print at its place in the spec, the ones sent from
+/// `want`, the others as they were (the decision sent every copy whose
+/// print at its place differed).
+fn sent_copies(
+    applied: &crate::spec::Fingerprint,
+    want: &crate::spec::Fingerprint,
+    sent: &[usize],
+) -> Vec<crate::spec::CopyPrint> {
+    (0..want.copies.len())
+        .filter_map(|i| match sent.contains(&i) {
+            true => Some(&want.copies[i]),
+            false => applied.copies.get(i),
+        })
+        .cloned()
+        .collect()
 }
 
 /// Turn a finished apply into its result, keeping the record in step.
@@ -477,11 +491,16 @@ pub(super) fn finish_apply<S: Smolvm>(
     let name = plan.name();
     let (record, made_record) = record;
     let Some(failed) = finished.failure else {
-        // Every step succeeded: the machine is what the spec says.
+        // Every step succeeded: the machine is what the spec says, and
+        // every exec step that ever ran on it stays recorded.
         if let Some(mut r) = record {
             let d = plan.inputs.desired;
+            let ran = std::mem::take(&mut r.fingerprint.execs);
             r.phase = RecordPhase::Complete;
-            r.fingerprint = d.fingerprint.clone();
+            r.fingerprint = crate::spec::Fingerprint {
+                execs: ran,
+                ..d.fingerprint.clone()
+            };
             r.spec_hash = d.fingerprint.hash();
             r.spec_file.clone_from(&d.owner);
             env.store.save(&r)?;

@@ -265,15 +265,22 @@ impl<S: Smolvm> Env<'_, S> {
     }
 
     /// Stop and delete a machine bottle owns, then forget it: a teardown
-    /// run of the lifecycle.
+    /// run of the lifecycle. Named by a spec file (`by`), the machine must
+    /// be that spec's.
     pub fn down(&self, name: &MachineName) -> Result<Observed, ApplyError> {
+        self.down_for(name, None)
+    }
+
+    /// [`Env::down`] of the machine of the spec file `by`, if given.
+    pub fn down_for(&self, name: &MachineName, by: Option<&Path>) -> Result<Observed, ApplyError> {
         let _lock = self.lock(name)?;
         let (record, observed) = self.look(name)?;
-        if record.is_none() {
+        let Some(record) = record else {
             return Err(ApplyError::NotOwned {
                 name: name.to_string(),
             });
-        }
+        };
+        check_owner(name, &record, by)?;
         let Observed::Present(state) = &observed else {
             self.store.remove(name.as_str())?;
             return Ok(observed);
@@ -296,8 +303,13 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// Stop a machine bottle owns, keeping its disk.
     pub fn stop(&self, name: &MachineName) -> Result<Switched, ApplyError> {
+        self.stop_for(name, None)
+    }
+
+    /// [`Env::stop`] of the machine of the spec file `by`, if given.
+    pub fn stop_for(&self, name: &MachineName, by: Option<&Path>) -> Result<Switched, ApplyError> {
         let _lock = self.lock(name)?;
-        let state = self.owned_state(name)?;
+        let state = self.owned_state(name, by)?;
         if !execute::may_run(&state) {
             return Ok(Switched::Already(state));
         }
@@ -317,8 +329,18 @@ impl<S: Smolvm> Env<'_, S> {
         name: &MachineName,
         ready: Option<Duration>,
     ) -> Result<Switched, ApplyError> {
+        self.start_for(name, ready, None)
+    }
+
+    /// [`Env::start`] of the machine of the spec file `by`, if given.
+    pub fn start_for(
+        &self,
+        name: &MachineName,
+        ready: Option<Duration>,
+        by: Option<&Path>,
+    ) -> Result<Switched, ApplyError> {
         let _lock = self.lock(name)?;
-        let state = self.owned_state(name)?;
+        let state = self.owned_state(name, by)?;
         if state == crate::smolvm::MachineState::Running {
             return Ok(Switched::Already(state));
         }
@@ -336,18 +358,25 @@ impl<S: Smolvm> Env<'_, S> {
         Ok(Switched::Done)
     }
 
-    /// The state of a machine bottle owns; refuses one it does not own and
-    /// one that is gone.
-    fn owned_state(&self, name: &MachineName) -> Result<crate::smolvm::MachineState, ApplyError> {
+    /// The state of a machine bottle owns (the spec file `by`'s, if given);
+    /// refuses one it does not own and one that is gone.
+    fn owned_state(
+        &self,
+        name: &MachineName,
+        by: Option<&Path>,
+    ) -> Result<crate::smolvm::MachineState, ApplyError> {
         let (record, observed) = self.look(name)?;
-        match (record, observed) {
-            (None, _) => Err(ApplyError::NotOwned {
+        let Some(record) = record else {
+            return Err(ApplyError::NotOwned {
+                name: name.to_string(),
+            });
+        };
+        check_owner(name, &record, by)?;
+        match observed {
+            Observed::Missing => Err(ApplyError::Gone {
                 name: name.to_string(),
             }),
-            (Some(_), Observed::Missing) => Err(ApplyError::Gone {
-                name: name.to_string(),
-            }),
-            (Some(_), Observed::Present(state)) => Ok(state),
+            Observed::Present(state) => Ok(state),
         }
     }
 
@@ -475,6 +504,28 @@ impl<S: Smolvm> Env<'_, S> {
     }
 }
 
+/// Refuse to act on machine `name` for the spec file `by` when another
+/// spec owns it (a schema-1 record's relative path owns the paths that end
+/// with it). Named by its name, any machine bottle owns may be acted on.
+fn check_owner(name: &MachineName, record: &Record, by: Option<&Path>) -> Result<(), ApplyError> {
+    let Some(spec) = by else {
+        return Ok(());
+    };
+    let owner = &record.spec_file;
+    let owns = match owner.is_absolute() {
+        true => owner == spec,
+        false => spec.ends_with(owner),
+    };
+    match owns {
+        true => Ok(()),
+        false => Err(ApplyError::NotThisSpec {
+            name: name.to_string(),
+            owner: owner.clone(),
+            spec: spec.to_path_buf(),
+        }),
+    }
+}
+
 /// The keys of the spec's allow-list, for the refusal of an unenforced one.
 fn allow_list_keys(spec: &crate::spec::Spec) -> String {
     let keys = [
@@ -512,6 +563,12 @@ pub fn describe_work(work: &crate::plan::Work) -> String {
 }
 
 fn describe_copy(c: &CopyWork) -> String {
+    if let Some(after) = &c.after {
+        return format!(
+            "copy {} (sent again after {after}, which it overlaps)",
+            c.dest
+        );
+    }
     let count = |n: usize, what: &str| match n {
         0 => None,
         1 => Some(format!("1 file {what}")),
@@ -526,7 +583,7 @@ fn describe_copy(c: &CopyWork) -> String {
     .flatten()
     .collect();
     match parts.is_empty() {
-        true => format!("copy {} (modes or links changed)", c.dest),
+        true => format!("copy {} (its place in the spec changed)", c.dest),
         false => format!("copy {} ({})", c.dest, parts.join(", ")),
     }
 }

@@ -38,8 +38,8 @@ pub struct Fingerprint {
     pub secrets: String,
     /// Each `[[copy]]`, in spec order.
     pub copies: Vec<CopyPrint>,
-    /// Each `[[exec]]` step's hash, in spec order (a record's: the steps
-    /// that ran successfully on the machine).
+    /// Each `[[exec]]` step's hash, in spec order (a record's: every step
+    /// that ever ran successfully on the machine, in the order they ran).
     pub execs: Vec<String>,
 }
 
@@ -152,7 +152,7 @@ impl Fingerprint {
             env: hash_value(&env_map(&spec.env)),
             secrets: secrets(spec),
             copies,
-            execs: spec.execs.iter().map(exec_hash).collect(),
+            execs: numbered(spec.execs.iter().map(exec_hash)),
         }
     }
 
@@ -169,7 +169,10 @@ impl Fingerprint {
         }))
     }
 
-    /// The fields in which `self` differs from `other`, in a fixed order.
+    /// The fields in which `self` (a spec's) differs from `other` (what
+    /// was applied), in a fixed order. Copies are compared in order; exec
+    /// steps differ when one of `self`'s has not run (a step that ran and
+    /// left the spec is no difference: it is not undone).
     pub fn changed(&self, other: &Fingerprint) -> Vec<Field> {
         let copies = |f: &Fingerprint| -> Vec<(String, String)> {
             f.copies
@@ -177,12 +180,13 @@ impl Fingerprint {
                 .map(|c| (c.dest.clone(), c.hash.clone()))
                 .collect()
         };
+        let not_run = self.execs.iter().any(|h| !other.execs.contains(h));
         [
             (Field::Image, self.image != other.image),
             (Field::Network, self.network != other.network),
             (Field::Env, self.env != other.env),
             (Field::Copy, copies(self) != copies(other)),
-            (Field::Exec, self.execs != other.execs),
+            (Field::Exec, not_run),
             (Field::Secrets, self.secrets != other.secrets),
         ]
         .into_iter()
@@ -254,6 +258,24 @@ pub fn exec_hash(e: &ExecStep) -> String {
     }))
 }
 
+/// Step hashes told apart by occurrence: the second step with the same
+/// content as an earlier one is a step of its own (`[b, b]` runs `b`
+/// twice, on a new machine and when the second `b` is added later). The
+/// first occurrence keeps its plain hash.
+fn numbered(hashes: impl Iterator<Item = String>) -> Vec<String> {
+    let plain: Vec<String> = hashes.collect();
+    plain
+        .iter()
+        .enumerate()
+        .map(
+            |(i, h)| match plain[..i].iter().filter(|e| *e == h).count() {
+                0 => h.clone(),
+                n => hash_value(&json!({ "step": h, "occurrence": n + 1 })),
+            },
+        )
+        .collect()
+}
+
 /// The blake3 of `v` written as JSON. `serde_json`'s maps are sorted by
 /// key (bottle does not enable `preserve_order`; a test checks the order),
 /// so the text is canonical.
@@ -313,6 +335,17 @@ mod tests {
         .filter(|f| f.forces_replacement())
         .collect();
         assert_eq!(forcing, [Field::Image, Field::Network, Field::Env]);
+    }
+
+    #[test]
+    fn a_repeated_step_is_a_step_of_its_own() {
+        let h = |s: &str| s.to_string();
+        let got = numbered(["a", "b", "a", "a"].map(h).into_iter());
+        assert_eq!(got[0], "a");
+        assert_eq!(got[1], "b");
+        assert_ne!(got[2], "a");
+        assert_ne!(got[3], got[2]);
+        assert_eq!(numbered(["a", "a"].map(h).into_iter())[1], got[2]);
     }
 
     #[test]

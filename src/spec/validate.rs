@@ -62,7 +62,16 @@ fn shape_problem(file: &Path, text: &str, p: ShapeProblem) -> Problem {
     }
 }
 
+/// The directory relative paths are read from: the real spec file's (its
+/// symlinks resolved), the same file that owns the machine; for a spec
+/// that is not on disk (text in a test), its path's, made absolute.
 fn spec_dir(file: &Path) -> PathBuf {
+    if let Some(dir) = std::fs::canonicalize(file)
+        .ok()
+        .and_then(|real| real.parent().map(Path::to_path_buf))
+    {
+        return dir;
+    }
     let parent = file.parent().unwrap_or(Path::new(""));
     let parent = if parent.as_os_str().is_empty() {
         Path::new(".")

@@ -460,3 +460,161 @@ fn a_record_from_a_newer_bottle_is_refused_and_nothing_is_touched() {
     );
     assert_eq!(b.world().machines["agent"].state, "running");
 }
+
+/// A spec of machine `m` with these copies (`src` → `dest`) and steps.
+fn spec_of(copies: &[(&str, &str)], steps: &[&str]) -> String {
+    let mut s = String::from("name = \"m\"\n[image]\nref = \"img:1\"\n");
+    for (src, dest) in copies {
+        s.push_str(&format!("[[copy]]\nsrc = \"{src}\"\ndest = \"{dest}\"\n"));
+    }
+    for step in steps {
+        s.push_str(&format!("[[exec]]\nrun = [\"sh\", \"-c\", \"{step}\"]\n"));
+    }
+    s
+}
+
+#[test]
+fn two_copies_to_one_destination_stay_unchanged_and_the_agents_edit_stays() {
+    let b = Bottle::new();
+    b.write("a/f", "A\n");
+    b.write("b/g", "B\n");
+    let spec = b.write("m.toml", &spec_of(&[("a", "/d"), ("b", "/d")], &[]));
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    let script = "echo edit > /d/g";
+    b.sim(&["machine", "exec", "--name", "m", "--", "sh", "-c", script])
+        .status(0);
+    b.run(&["apply", spec]).status(0).stderr_has("m: unchanged");
+    assert_eq!(b.guest("m", "/d/g").as_deref(), Some("edit\n"));
+}
+
+#[test]
+fn a_later_copy_inside_a_sent_one_is_sent_after_it_so_the_spec_order_holds() {
+    let b = Bottle::new();
+    b.write("a/sub/x", "from a\n");
+    b.write("a/g", "1\n");
+    b.write("b/x", "from b\n");
+    let spec = b.write("m.toml", &spec_of(&[("a", "/d"), ("b", "/d/sub")], &[]));
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    b.write("a/g", "2\n");
+    b.run(&["apply", spec]).status(0).stderr_has(
+        "m: update in place: copy /d (1 file changed); copy /d/sub (sent again after /d, which it \
+         overlaps)",
+    );
+    assert_eq!(b.guest("m", "/d/g").as_deref(), Some("2\n"));
+    assert_eq!(b.guest("m", "/d/sub/x").as_deref(), Some("from b\n"));
+    b.run(&["apply", spec]).status(0).stderr_has("m: unchanged");
+}
+
+#[test]
+fn a_step_that_ran_never_runs_again_when_removed_and_added_back() {
+    let b = Bottle::new();
+    let write = |steps: &[&str]| b.write("m.toml", &spec_of(&[], steps));
+    let spec = write(&["echo a >> /log", "echo b >> /log", "echo c >> /log"]);
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    write(&["echo a >> /log", "echo c >> /log"]);
+    b.run(&["apply", spec]).status(0).stderr_has("m: unchanged");
+    write(&["echo c >> /log", "echo b >> /log", "echo a >> /log"]);
+    b.run(&["apply", spec]).status(0).stderr_has("m: unchanged");
+    assert_eq!(b.guest("m", "/log").as_deref(), Some("a\nb\nc\n"));
+    write(&["echo a >> /log", "echo a >> /log"]);
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("m: update in place: exec[1] changed");
+    assert_eq!(
+        b.guest("m", "/log").as_deref(),
+        Some("a\nb\nc\na\n"),
+        "a second identical step is a step of its own, as on a new machine"
+    );
+}
+
+#[test]
+fn down_stop_and_start_by_a_spec_refuse_a_machine_another_spec_owns() {
+    let b = Bottle::new();
+    b.agent();
+    let one = b.write(
+        "one/spec.toml",
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    let two = b.write(
+        "two/spec.toml",
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    let (one, two) = (one.to_str().unwrap(), two.to_str().unwrap());
+    b.run(&["apply", one]).status(0);
+    b.clear_calls();
+    for cmd in ["down", "stop", "start"] {
+        b.run(&[cmd, two]).status(3).stderr_has(&format!(
+            "machine `agent` belongs to the spec {one}, not to {two}; name the machine (`agent`)"
+        ));
+    }
+    assert_eq!(
+        b.calls().len(),
+        6,
+        "only --version and status: {:#?}",
+        b.calls()
+    );
+    assert_eq!(b.world().machines["agent"].state, "running");
+    b.run(&["stop", one]).status(0);
+    b.run(&["down", "agent"]).status(0);
+}
+
+#[test]
+fn a_spec_read_through_a_symlink_reads_its_paths_from_the_real_file() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    std::fs::create_dir_all(b.path("x/y")).unwrap();
+    std::os::unix::fs::symlink(&spec, b.path("x/y/link.toml")).unwrap();
+    b.write("x/y/ws/README.md", "# not this one\n");
+    let link = b.path("x/y/link.toml");
+    b.run(&["apply", link.to_str().unwrap()]).status(0);
+    assert_eq!(
+        b.guest("agent", "/workspace/README.md").as_deref(),
+        Some("# hello\n"),
+        "ws next to the real spec file"
+    );
+    b.run(&["apply", spec.to_str().unwrap()])
+        .status(0)
+        .stderr_has("agent: unchanged");
+}
+
+#[test]
+fn status_escapes_control_characters_in_the_owners_path() {
+    let b = Bottle::new();
+    b.agent();
+    let dir = "evil\u{1b}[31mdir";
+    let spec = b.write(
+        &format!("{dir}/spec.toml"),
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    b.run(&["apply", spec.to_str().unwrap()]).status(0);
+    let run = b.run(&["status", "agent"]);
+    run.status(0).stdout_has("evil\\x1b[31mdir");
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+}
+
+#[test]
+fn a_schema_1_record_of_another_project_s_spec_of_the_same_name_is_not_taken_over() {
+    let b = Bottle::new();
+    b.agent();
+    let one = b.write(
+        "one/spec.toml",
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    b.run(&["apply", one.to_str().unwrap()]).status(0);
+    let mut v1 = schema_1_record(&b);
+    v1["spec_file"] = "spec.toml".into();
+    v1["fingerprint"]["exec"] = "project one's steps".into();
+    std::fs::write(b.path("state/machines/agent.json"), v1.to_string()).unwrap();
+    let two = b.write(
+        "two/spec.toml",
+        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
+    );
+    b.clear_calls();
+    b.run(&["apply", two.to_str().unwrap()])
+        .status(3)
+        .stderr_has("machine `agent` belongs to the spec spec.toml, not to");
+    assert_eq!(b.calls().len(), 2);
+}

@@ -164,7 +164,8 @@ fn copies_and_exec_steps_update_in_place() {
                             added: 1,
                             changed: 1,
                             removed: 0
-                        }
+                        },
+                        after: None
                     },
                     CopyWork {
                         index: 1,
@@ -172,7 +173,8 @@ fn copies_and_exec_steps_update_in_place() {
                         diff: CopyDiff {
                             added: 1,
                             ..CopyDiff::default()
-                        }
+                        },
+                        after: None
                     }
                 ],
                 execs: vec![ExecWork {
@@ -190,7 +192,7 @@ fn a_change_that_sends_and_runs_nothing_only_updates_the_record() {
     let mut moved = fp("a");
     moved.secrets = "from a file now".into();
     let mut fewer = fp("a");
-    fewer.execs.pop();
+    fewer.copies.clear();
     for want_ in [moved, fewer] {
         assert_eq!(
             decide(want(&want_), Some(&complete), &RUNNING, NONE),
@@ -281,18 +283,87 @@ fn a_machine_another_spec_owns_is_refused_adopted_or_replaced() {
 }
 
 #[test]
-fn a_schema_1_record_s_relative_path_owns_the_paths_ending_with_it() {
-    assert!(owns(
-        Path::new("specs/a.toml"),
-        Path::new("/p/specs/a.toml")
-    ));
-    assert!(!owns(
-        Path::new("specs/a.toml"),
-        Path::new("/p/specs/b.toml")
-    ));
-    assert!(!owns(Path::new("a.toml"), Path::new("/p/xa.toml")));
-    assert!(owns(Path::new("/p/a.toml"), Path::new("/p/a.toml")));
-    assert!(!owns(Path::new("/p/a.toml"), Path::new("/q/p/a.toml")));
+fn guest_paths_overlap_when_one_holds_the_other() {
+    assert!(overlap("/d", "/d/sub"));
+    assert!(overlap("/d/sub/", "/d"));
+    assert!(overlap("/d", "/d"));
+    assert!(overlap("/", "/anything"));
+    assert!(!overlap("/d", "/dd"));
+    assert!(!overlap("/d/a", "/d/b"));
+}
+
+#[test]
+fn copies_are_compared_at_their_place_and_overlapping_later_ones_follow() {
+    let applied = Fingerprint {
+        copies: vec![
+            copy("/d", &[("/d/f", "A")]),
+            copy("/d", &[("/d/g", "B")]),
+            copy("/d/sub", &[("/d/sub/x", "C")]),
+            copy("/e", &[("/e/y", "D")]),
+        ],
+        ..fp("a")
+    };
+    let complete = recorded(RecordPhase::Complete, applied.clone());
+    let same = decide(want(&applied), Some(&complete), &RUNNING, NONE);
+    assert_eq!(
+        same,
+        Decision::Unchanged,
+        "two copies to one dest are two copies"
+    );
+    let mut edited = applied.clone();
+    edited.copies[0] = copy("/d", &[("/d/f", "A2")]);
+    let got = decide(want(&edited), Some(&complete), &RUNNING, NONE);
+    let Decision::Update { work, .. } = got else {
+        panic!("{got:?}");
+    };
+    let sent: Vec<usize> = work.copies.iter().map(|c| c.index).collect();
+    assert_eq!(
+        sent,
+        [0, 1, 2],
+        "the later copies into /d are sent after it, /e is not"
+    );
+    assert_eq!(
+        work.copies[0].diff,
+        CopyDiff {
+            changed: 1,
+            ..CopyDiff::default()
+        }
+    );
+    assert_eq!(work.copies[1].diff, CopyDiff::default());
+    let after: Vec<Option<&str>> = work.copies.iter().map(|c| c.after.as_deref()).collect();
+    assert_eq!(after, [None, Some("/d"), Some("/d")]);
+    let mut moved = applied.clone();
+    moved.copies.swap(2, 3);
+    let Decision::Update { work, .. } = decide(want(&moved), Some(&complete), &RUNNING, NONE)
+    else {
+        panic!("an update");
+    };
+    let diffs: Vec<(usize, CopyDiff)> = work.copies.iter().map(|c| (c.index, c.diff)).collect();
+    assert_eq!(
+        diffs,
+        [(2, CopyDiff::default()), (3, CopyDiff::default())],
+        "a copy at a new place is sent again, compared with its destination's"
+    );
+}
+
+#[test]
+fn a_step_that_ran_and_left_the_spec_is_no_change_and_does_not_run_again() {
+    let mut ran = fp("a");
+    ran.execs = vec!["a".into(), "b".into(), "c".into()];
+    let done = recorded(RecordPhase::Complete, ran);
+    let mut fewer = fp("a");
+    fewer.execs = vec!["a".into(), "c".into()];
+    assert_eq!(
+        decide(want(&fewer), Some(&done), &RUNNING, NONE),
+        Decision::Unchanged
+    );
+    let mut back = fp("a");
+    back.execs = vec!["c".into(), "b".into(), "a".into()];
+    assert_eq!(
+        decide(want(&back), Some(&done), &RUNNING, NONE),
+        Decision::Unchanged,
+        "reordered: every step ran"
+    );
 }
 
 #[test]
