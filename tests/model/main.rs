@@ -1,31 +1,58 @@
-//! Model-based test of apply, down and the world around them.
+//! Model-based test of apply, in-place updates, stop/start, down and the
+//! world around them.
 //!
-//! A reference model of {machines, bottle's records} predicts, step by step,
-//! what each operation should leave; the system under test is the real
-//! library (`Env::apply`/`down`) over the in-process simulator. After every
-//! operation the two are compared, and these invariants are checked:
+//! A reference model of {machines and their guests, bottle's records, the
+//! spec on disk} predicts, step by step, what each operation should leave
+//! and which smolvm calls it makes; the system under test is the real
+//! library (`Env::apply`/`down`/`stop`/`start`) over the in-process
+//! simulator. The model decides on its own (it never asks bottle's plan).
+//! After every operation the two are compared, and these invariants are
+//! checked:
 //!
-//! - no VM that a failed apply created remains (unless `--keep-on-failure`
-//!   or a failing teardown `delete` left it, and then its record says so);
+//! - a machine whose last apply completed is deleted (or recreated) only by
+//!   `down`, an apply with `--replace`, or someone else's delete: an agent's
+//!   marker file in the guest, written after each create, survives every
+//!   other operation;
+//! - files written in the guest outside the copy destinations survive
+//!   every in-place update, and so do copied files the source no longer has;
+//! - each exec step runs at most once per machine (for each content) unless
+//!   `--rerun-exec`: every step appends its id to `/ran` in the guest, and
+//!   the model counts the runs;
+//! - after a successful apply every file of the current copy sources is in
+//!   the guest with its current content, and a converged machine has its
+//!   spec's env;
+//! - no VM that a failed new machine's apply created remains (unless
+//!   `--keep-on-failure` or a failing teardown `delete` left it, and then
+//!   its record says so); a failed update keeps the machine;
 //! - no orphaned VM process is ever left (smolvm 0.8's `delete` of a
 //!   running VM), whatever failed;
-//! - a successful apply leaves the VM running and matching its spec (files
-//!   with their content, exec effects, env) with a complete record;
-//! - re-applying a converged spec issues no mutating call;
 //! - every apply's calls follow `status [pack] [stop-old] [delete-old]
-//!   [create [start [probe… [cp… [exec…]]]]]` then at most `stop, delete`;
-//! - bottle never calls anything on a machine it does not own.
+//!   create [start [probe… [cp exec(unpack)] [exec…]]]` then at most
+//!   `stop, delete`, or, for an update, `status [start probe…] [cp
+//!   exec(unpack)] [exec…]` with no teardown;
+//! - bottle never calls anything on a machine it does not own, and a
+//!   refused apply makes no mutating call;
+//! - the calls of every bottle operation are the ones the model predicts
+//!   (readiness counted as one probe), and so are its outcome, the
+//!   machines' states, the records (phase, owner, image, copies sent; the
+//!   exec steps they say ran did run) and the guests' copied files.
 //!
-//! Operations: apply (with a set of failing smolvm steps and optionally
-//! `--keep-on-failure`), a crash of bottle after k smolvm calls, down, and
-//! an external stop, delete or create.
+//! Operations: apply (with a set of failing smolvm steps, `--keep-on-failure`,
+//! `--replace`, `--adopt` and `--rerun-exec`, from `a`'s spec file or from
+//! another file with the same text, which the machine belongs to only once
+//! adopted), a crash of bottle after k smolvm calls, down, stop and start
+//! (bottle's, with faults too), an external stop, delete or create, and
+//! edits of machine `a`'s spec, rewritten in place: its copied files
+//! (changed, added, deleted), its exec steps (added, changed, removed) and
+//! its image.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use proptest::strategy::Union;
 use proptest::test_runner::Config;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 
@@ -38,87 +65,163 @@ use bottle::smolvm::{
 };
 use bottle::spec::MachineName;
 use bottle::spec::{self, Desired};
-use bottle::state::{RecordPhase, Store};
+use bottle::state::{Record, RecordPhase, Store};
 
 const NAMES: [&str; 2] = ["a", "b"];
 
-/// The specs: two versions of machine `a` (an image ref, an allow-list,
-/// env, copies, an exec) and machine `b` (a pack file, one exec).
-fn spec_texts() -> [(&'static str, &'static str); 3] {
-    [
-        (
-            "a1.toml",
+/// The host files machine `a`'s copies may hold: `d/…` is copied to `/w`,
+/// `f1` to `/etc/f1`. The first three are there at the start; the others
+/// are what `EditCopy` may add.
+const FILES: [&str; 5] = ["d/x", "d/sub/y", "f1", "d/n0", "d/sub/n1"];
+const INITIAL_FILES: usize = 3;
+
+/// Exec steps of `a` are `echo s<id> >> /ran` with ids from this pool; `b`'s
+/// one step has id [`B_STEP`].
+const STEP_POOL: u8 = 5;
+const B_STEP: u8 = 9;
+/// At most this many exec steps in `a`'s spec.
+const MAX_STEPS: usize = 3;
+
+/// The copy destinations of `a`.
+const DESTS: [&str; 2] = ["/w", "/etc/f1"];
+
+/// The copy destination of a host file.
+fn dest_of(file: &str) -> &'static str {
+    match file.starts_with("d/") {
+        true => DESTS[0],
+        false => DESTS[1],
+    }
+}
+
+/// Where a host file lands in the guest.
+fn guest_of(file: &str) -> String {
+    match file.strip_prefix("d/") {
+        Some(rest) => format!("/w/{rest}"),
+        None => "/etc/f1".into(),
+    }
+}
+
+/// The content of a host file at version `v`.
+fn content(file: &str, v: u8) -> String {
+    format!("{file} v{v}\n")
+}
+
+/// Machine `a`'s spec as the model holds it: one file, edited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SpecA {
+    /// `img:1` or `img:2`.
+    image: u8,
+    /// Host file → content version.
+    src: BTreeMap<&'static str, u8>,
+    /// Exec step ids, in spec order.
+    execs: Vec<u8>,
+}
+
+impl SpecA {
+    fn initial() -> Self {
+        SpecA {
+            image: 1,
+            src: FILES[..INITIAL_FILES].iter().map(|f| (*f, 0)).collect(),
+            execs: vec![0],
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut t = format!(
             r#"name = "a"
 [image]
-ref = "img:1"
+ref = "img:{}"
 [network]
 allow_cidrs = ["10.0.0.0/8"]
 [env]
 X = "1"
 [[copy]]
-src = "f1"
-dest = "/w/f"
-[ready]
-timeout = "1s"
-[[exec]]
-run = ["sh", "-c", "echo one > /w/done"]
-"#,
-        ),
-        (
-            "a2.toml",
-            r#"name = "a"
-[image]
-ref = "img:2"
-[env]
-X = "2"
-[[copy]]
 src = "d"
 dest = "/w"
+[[copy]]
+src = "f1"
+dest = "/etc/f1"
 [ready]
 timeout = "1s"
-[[exec]]
-run = ["sh", "-c", "echo two > /w/done"]
-[[exec]]
-run = ["test", "-f", "/w/done"]
 "#,
-        ),
-        (
-            "b.toml",
-            r#"name = "b"
+            self.image
+        );
+        for id in &self.execs {
+            t.push_str(&format!(
+                "[[exec]]\nrun = [\"sh\", \"-c\", \"echo s{id} >> /ran\"]\n"
+            ));
+        }
+        t
+    }
+
+    /// The files of each copy destination.
+    fn copies(&self) -> Copies {
+        let mut out = Copies::new();
+        for (file, v) in &self.src {
+            out.entry(dest_of(file)).or_default().insert(file, *v);
+        }
+        out
+    }
+}
+
+/// Machine `b`'s spec: a pack file and one exec step; never edited.
+const SPEC_B: &str = r#"name = "b"
 [image]
 pack = "build/b.smolmachine"
 [ready]
 timeout = "1s"
 [[exec]]
-run = ["sh", "-c", "mkdir -p /w && echo b > /w/done"]
-"#,
-        ),
-    ]
-}
+run = ["sh", "-c", "echo s9 >> /ran"]
+"#;
 
-fn spec_name(spec: usize) -> &'static str {
-    if spec < 2 { "a" } else { "b" }
-}
+/// Copy destination → (host file → content version).
+type Copies = BTreeMap<&'static str, BTreeMap<&'static str, u8>>;
 
 /// The simulator steps a fault can hit.
 const FAULTS: [&str; 9] = [
     "status", "pack", "stop", "delete", "create", "start", "probe", "cp", "exec",
 ];
 
+/// An edit of `a`'s copied files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Edit {
+    /// A new version of the file's content.
+    Change(&'static str),
+    Add(&'static str),
+    Delete(&'static str),
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Apply {
-        spec: usize,
+        name: usize,
+        /// `a`'s spec file: `a.toml` (0) or `a2.toml` (1), the same text.
+        file: usize,
+        adopt: bool,
         faults: Vec<&'static str>,
         keep: bool,
+        replace: bool,
+        rerun: bool,
     },
     /// bottle dies when about to make its k-th smolvm call of this apply.
     Crash {
-        spec: usize,
+        name: usize,
         at: usize,
+        replace: bool,
     },
     Down {
         name: usize,
+        faults: Vec<&'static str>,
+    },
+    /// bottle's `stop`.
+    Stop {
+        name: usize,
+        faults: Vec<&'static str>,
+    },
+    /// bottle's `start`.
+    Start {
+        name: usize,
+        faults: Vec<&'static str>,
     },
     ExternalStop {
         name: usize,
@@ -129,6 +232,68 @@ enum Op {
     ExternalCreate {
         name: usize,
     },
+    EditCopy(Edit),
+    AddExec {
+        id: u8,
+    },
+    ChangeExec {
+        at: usize,
+        id: u8,
+    },
+    RemoveExec {
+        at: usize,
+    },
+    /// `img:1` ↔ `img:2`.
+    ChangeImage,
+}
+
+impl Op {
+    /// The machine a bottle or external operation is about.
+    fn machine(&self) -> Option<&'static str> {
+        match self {
+            Op::Apply { name, .. }
+            | Op::Crash { name, .. }
+            | Op::Down { name, .. }
+            | Op::Stop { name, .. }
+            | Op::Start { name, .. }
+            | Op::ExternalStop { name }
+            | Op::ExternalDelete { name }
+            | Op::ExternalCreate { name } => Some(NAMES[*name]),
+            Op::EditCopy(_)
+            | Op::AddExec { .. }
+            | Op::ChangeExec { .. }
+            | Op::RemoveExec { .. }
+            | Op::ChangeImage => None,
+        }
+    }
+
+    /// Whether this operation may delete machine `name` even when its last
+    /// apply completed: `down`, an apply with `--replace`, or someone
+    /// else's delete.
+    fn may_delete(&self, name: &str) -> bool {
+        let replace = match self {
+            Op::Apply { replace, .. } | Op::Crash { replace, .. } => *replace,
+            _ => false,
+        };
+        let deletes = matches!(self, Op::Down { .. } | Op::ExternalDelete { .. }) || replace;
+        deletes && self.machine() == Some(name)
+    }
+
+    /// Whether bottle carries it out (its calls are the model's to predict).
+    fn by_bottle(&self) -> bool {
+        matches!(
+            self,
+            Op::Apply { .. }
+                | Op::Crash { .. }
+                | Op::Down { .. }
+                | Op::Stop { .. }
+                | Op::Start { .. }
+        )
+    }
+
+    fn rerun(&self) -> bool {
+        matches!(self, Op::Apply { rerun: true, .. })
+    }
 }
 
 // ---------------------------------------------------------------- the model
@@ -140,21 +305,60 @@ enum Vm {
     Stopped,
 }
 
+/// A machine as the model sees it, with what its guest holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Machine {
+    state: Vm,
+    /// Which create made it: the agent's marker in the guest names it.
+    generation: u32,
+    /// The lines of the guest's `/ran`: the exec steps run, in order.
+    ran: Vec<u8>,
+    /// The copied files in the guest: guest path → content.
+    files: BTreeMap<String, String>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Rec {
-    Creating(usize),
-    Complete(usize),
-    Failed(usize),
+enum Phase {
+    Creating,
+    Complete,
+    Failed,
+}
+
+/// bottle's record of a machine, as the model predicts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rec {
+    phase: Phase,
+    /// The spec file that owns the machine: `a.toml` (0) or `a2.toml` (1).
+    owner: usize,
+    /// The image the machine was created from (0: `b`'s pack).
+    image: u8,
+    /// What was last sent to each copy destination.
+    copies: Copies,
+    /// The exec steps that ran successfully on the machine (each content
+    /// runs once per machine: a removed step stays run).
+    execs: BTreeSet<u8>,
 }
 
 /// What the model predicts an operation returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
     Ok,
-    /// A step failed (exit 1).
+    /// A step of an apply failed (exit 1); `in_place` when it was an
+    /// update of a machine it keeps.
+    StepFailed {
+        in_place: bool,
+    },
+    /// Something else failed: observing the machine (`status`), a stop or
+    /// start, down's teardown.
     Failed,
-    /// Refused: unmanaged machine, or `down` of a machine bottle does not own.
+    /// Refused: unmanaged machine, or a machine bottle does not own.
     Refused,
+    /// A replacement that needs consent, refused (`Refuse` never agrees).
+    RefusedReplace,
+    /// Another spec file owns the machine.
+    OwnedElsewhere,
+    /// `stop`/`start` of a machine bottle owns that is gone.
+    Gone,
     /// bottle crashed.
     Crashed,
 }
@@ -162,18 +366,25 @@ enum Expect {
 #[derive(Clone, Debug)]
 struct Model {
     version: Version,
-    vms: BTreeMap<&'static str, Vm>,
-    /// Machines someone other than bottle created.
-    external: Vec<&'static str>,
+    vms: BTreeMap<&'static str, Machine>,
     records: BTreeMap<&'static str, Rec>,
+    /// `a`'s spec file as it is on disk now.
+    spec: SpecA,
     last: Expect,
-    /// The spec a converged machine was last applied with.
-    converged: BTreeMap<&'static str, usize>,
-    /// The specs whose image ref bottle's pack cache holds.
-    packed: std::collections::BTreeSet<usize>,
+    /// The kinds of smolvm call the last operation made (readiness as one
+    /// `probe`).
+    calls: Vec<&'static str>,
+    /// Machines whose last operation was a successful apply of the spec
+    /// as it still is.
+    converged: BTreeSet<&'static str>,
+    /// The images bottle's pack cache holds.
+    packed: BTreeSet<u8>,
+    next_generation: u32,
+    /// The last operation was an apply that updated its machine in place.
+    in_place: bool,
 }
 
-/// One step of an apply as the model sees it: the simulator step it calls.
+/// One step of an apply as the model sees it: the simulator call it makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MStep {
     Pack,
@@ -186,10 +397,11 @@ enum MStep {
     Cp,
     /// `exec` of its unpacking.
     Unpack,
-    Exec,
+    Exec(u8),
 }
 
 impl MStep {
+    /// The simulator step it calls (the name its faults go by).
     fn sim(self) -> &'static str {
         match self {
             MStep::Pack => "pack",
@@ -199,125 +411,239 @@ impl MStep {
             MStep::Start => "start",
             MStep::Probe => "probe",
             MStep::Cp => "cp",
-            MStep::Unpack => "exec",
-            MStep::Exec => "exec",
+            MStep::Unpack | MStep::Exec(_) => "exec",
         }
     }
 }
 
-fn copies(spec: usize) -> usize {
-    [1, 2, 0][spec]
-}
-
-fn execs(spec: usize) -> usize {
-    [1, 2, 1][spec]
+/// What an apply will do, as the model works it out.
+struct MPlan {
+    steps: Vec<MStep>,
+    /// An in-place update: no create, no teardown.
+    update: bool,
+    /// The copy destinations it sends.
+    sending: Vec<&'static str>,
 }
 
 impl Model {
-    /// The steps an apply of `spec` makes after `status`, or `None` when it
-    /// is refused.
-    fn plan(&self, spec: usize) -> Option<Vec<MStep>> {
-        let name = spec_name(spec);
-        let vm = self.vms.get(name).copied();
-        if self.external.contains(&name) && vm.is_some() {
-            return None;
+    fn image(&self, name: &str) -> u8 {
+        match name {
+            "a" => self.spec.image,
+            _ => 0,
         }
-        let full = |v: &mut Vec<MStep>| {
-            v.extend([MStep::Create, MStep::Start, MStep::Probe]);
-            if copies(spec) > 0 {
-                v.extend([MStep::Cp, MStep::Unpack]);
-            }
-            v.extend(std::iter::repeat_n(MStep::Exec, execs(spec)));
-        };
-        let pack = spec < 2 && !self.packed.contains(&spec);
-        let mut v = Vec::new();
-        match (self.records.get(name).copied(), vm) {
-            (_, None) => {
-                if pack {
-                    v.push(MStep::Pack);
-                }
-                full(&mut v);
-            }
-            (None, Some(_)) => return None,
-            (Some(Rec::Complete(s)), Some(Vm::Running)) if s == spec => {}
-            (Some(Rec::Complete(s)), Some(_)) if s == spec => {
-                v.extend([MStep::Start, MStep::Probe])
-            }
-            (Some(_), Some(state)) => {
-                if pack {
-                    v.push(MStep::Pack);
-                }
-                if state == Vm::Running {
-                    v.push(MStep::StopOld);
-                }
-                v.push(MStep::DeleteOld);
-                full(&mut v);
-            }
-        }
-        Some(v)
     }
 
-    /// Carry out one step's effect on the model.
-    fn effect(&mut self, name: &'static str, spec: usize, step: MStep) {
+    fn copies(&self, name: &str) -> Copies {
+        match name {
+            "a" => self.spec.copies(),
+            _ => Copies::new(),
+        }
+    }
+
+    fn execs(&self, name: &str) -> Vec<u8> {
+        match name {
+            "a" => self.spec.execs.clone(),
+            _ => vec![B_STEP],
+        }
+    }
+
+    /// The steps of a new machine after those that remove the old one.
+    fn full(&self, name: &str, v: &mut Vec<MStep>) {
+        v.extend([MStep::Create, MStep::Start, MStep::Probe]);
+        if !self.copies(name).is_empty() {
+            v.extend([MStep::Cp, MStep::Unpack]);
+        }
+        v.extend(self.execs(name).into_iter().map(MStep::Exec));
+    }
+
+    /// What an apply of `name` from spec file `file` does after `status`,
+    /// or how it is refused.
+    fn plan(&self, name: &'static str, file: usize, allow: Allow) -> Result<MPlan, Expect> {
+        let image = self.image(name);
+        let pack = image != 0 && !self.packed.contains(&image);
+        let all: Vec<&'static str> = self.copies(name).into_keys().collect();
+        let mut v = Vec::new();
+        let vm = self.vms.get(name);
+        let rec = self.records.get(name);
+        let replacing = |v: &mut Vec<MStep>, vm: &Machine| {
+            v.extend(pack.then_some(MStep::Pack));
+            v.extend((vm.state == Vm::Running).then_some(MStep::StopOld));
+            v.push(MStep::DeleteOld);
+            self.full(name, v);
+        };
+        match (rec, vm) {
+            (_, None) => {
+                v.extend(pack.then_some(MStep::Pack));
+                self.full(name, &mut v);
+            }
+            (None, Some(_)) => return Err(Expect::Refused),
+            (Some(r), Some(vm)) if r.owner != file && !allow.adopt => match allow.replace {
+                true => replacing(&mut v, vm),
+                false => return Err(Expect::OwnedElsewhere),
+            },
+            (Some(r), Some(vm)) if r.phase != Phase::Complete => replacing(&mut v, vm),
+            (Some(r), Some(vm)) if r.image != image => match allow.replace {
+                true => replacing(&mut v, vm),
+                false => return Err(Expect::RefusedReplace),
+            },
+            (Some(r), Some(vm)) => {
+                if vm.state != Vm::Running {
+                    v.extend([MStep::Start, MStep::Probe]);
+                }
+                let want = self.copies(name);
+                let sending: Vec<&'static str> = want
+                    .iter()
+                    .filter(|(dest, files)| r.copies.get(*dest) != Some(files))
+                    .map(|(dest, _)| *dest)
+                    .collect();
+                if !sending.is_empty() {
+                    v.extend([MStep::Cp, MStep::Unpack]);
+                }
+                let execs = self.execs(name).into_iter();
+                v.extend(
+                    execs
+                        .filter(|id| allow.rerun_exec || !r.execs.contains(id))
+                        .map(MStep::Exec),
+                );
+                return Ok(MPlan {
+                    steps: v,
+                    update: true,
+                    sending,
+                });
+            }
+        }
+        Ok(MPlan {
+            steps: v,
+            update: false,
+            sending: all,
+        })
+    }
+
+    /// The `creating` record bottle writes just before `create`.
+    fn write_record(&mut self, name: &'static str, file: usize) {
+        let rec = Rec {
+            phase: Phase::Creating,
+            owner: file,
+            image: self.image(name),
+            copies: Copies::new(),
+            execs: BTreeSet::new(),
+        };
+        self.records.insert(name, rec);
+    }
+
+    fn new_machine(&mut self) -> Machine {
+        self.next_generation += 1;
+        Machine {
+            state: Vm::Created,
+            generation: self.next_generation,
+            ran: Vec::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Carry out one successful step's effect on the model.
+    fn effect(&mut self, name: &'static str, step: MStep, sending: &[&'static str]) {
+        let want = self.copies(name);
         match step {
             MStep::Pack => {
-                self.packed.insert(spec);
+                self.packed.insert(self.image(name));
             }
-            MStep::StopOld => {
-                self.vms.insert(name, Vm::Stopped);
-            }
+            MStep::StopOld => self.vm(name).state = Vm::Stopped,
             MStep::DeleteOld => {
                 self.vms.remove(name);
             }
             MStep::Create => {
-                self.vms.insert(name, Vm::Created);
-                self.records.insert(name, Rec::Creating(spec));
+                let m = self.new_machine();
+                self.vms.insert(name, m);
             }
-            MStep::Start => {
-                self.vms.insert(name, Vm::Running);
+            MStep::Start => self.vm(name).state = Vm::Running,
+            MStep::Probe | MStep::Cp => {}
+            MStep::Unpack => {
+                for dest in sending {
+                    for (file, v) in &want[dest] {
+                        self.vm(name)
+                            .files
+                            .insert(guest_of(file), content(file, *v));
+                    }
+                    let rec = self.records.get_mut(name).expect("a record");
+                    rec.copies.insert(dest, want[dest].clone());
+                }
             }
-            MStep::Probe | MStep::Cp | MStep::Unpack | MStep::Exec => {}
+            MStep::Exec(id) => {
+                self.vm(name).ran.push(id);
+                let rec = self.records.get_mut(name).expect("a record");
+                rec.execs.insert(id);
+            }
         }
     }
 
-    fn apply(&mut self, spec: usize, faults: &[&str], keep: bool) -> Expect {
-        let name = spec_name(spec);
+    fn vm(&mut self, name: &str) -> &mut Machine {
+        self.vms.get_mut(name).expect("the machine")
+    }
+
+    /// An apply of `name` from spec file `file`, or (`crash_at`) one that
+    /// dies when about to make that call.
+    fn apply(
+        &mut self,
+        name: &'static str,
+        file: usize,
+        faults: &[&str],
+        keep: bool,
+        allow: Allow,
+        crash_at: Option<usize>,
+    ) -> Expect {
+        if crash_at == Some(0) {
+            return Expect::Crashed;
+        }
+        self.calls.push("status");
         if faults.contains(&"status") {
             return Expect::Failed;
         }
-        let Some(steps) = self.plan(spec) else {
-            return Expect::Refused;
+        let plan = match self.plan(name, file, allow) {
+            Ok(p) => p,
+            Err(refused) => return refused,
         };
-        let restart = steps.first() == Some(&MStep::Start);
+        if plan.update {
+            // `--adopt`: the kept machine is this file's from now on.
+            self.records.get_mut(name).expect("a record").owner = file;
+        }
         let mut created = false;
         let mut started = false;
-        for step in steps {
-            if faults.contains(&step.sim()) {
-                if step == MStep::Create {
-                    // The record is written before create is issued; the
-                    // failed create made no machine.
-                    self.records.insert(name, Rec::Creating(spec));
-                }
-                created |= step == MStep::Create;
-                started |= step == MStep::Start && !restart;
-                self.fail(name, spec, created, started, keep, faults);
-                return Expect::Failed;
+        self.in_place = plan.update;
+        for step in plan.steps {
+            if step == MStep::Create {
+                self.write_record(name, file);
             }
-            self.effect(name, spec, step);
+            if crash_at == Some(self.calls.len()) {
+                return Expect::Crashed;
+            }
+            self.calls.push(step.sim());
             created |= step == MStep::Create;
-            started |= step == MStep::Start && !restart;
+            started |= step == MStep::Start && !plan.update;
+            if faults.contains(&step.sim()) {
+                if !plan.update {
+                    self.tear_down(name, created, started, keep, faults);
+                }
+                return Expect::StepFailed {
+                    in_place: plan.update,
+                };
+            }
+            self.effect(name, step, &plan.sending);
         }
-        if !restart || !self.records.contains_key(name) {
-            self.records.insert(name, Rec::Complete(spec));
-        }
+        let want = self.copies(name);
+        let image = self.image(name);
+        let rec = self.records.get_mut(name).expect("a record");
+        rec.phase = Phase::Complete;
+        rec.owner = file;
+        rec.image = image;
+        rec.copies = want;
         Expect::Ok
     }
 
-    /// The teardown after a failed step.
-    fn fail(
+    /// The teardown of a new machine after a failed step.
+    fn tear_down(
         &mut self,
         name: &'static str,
-        spec: usize,
         created: bool,
         started: bool,
         keep: bool,
@@ -326,86 +652,187 @@ impl Model {
         if !created {
             return;
         }
+        let failed =
+            |m: &mut Model| m.records.get_mut(name).expect("a record").phase = Phase::Failed;
         if keep {
-            self.records.insert(name, Rec::Failed(spec));
-            return;
+            return failed(self);
         }
-        if started
-            && faults.contains(&"stop")
-            && self.version.dialect() == Some(Dialect::Positional)
-        {
-            // smolvm 0.8's delete would orphan the VM: bottle leaves it.
-            self.records.insert(name, Rec::Failed(spec));
-            return;
+        if started {
+            self.calls.push("stop");
+            if faults.contains(&"stop") {
+                if self.version.dialect() == Some(Dialect::Positional) {
+                    // smolvm 0.8's delete would orphan the VM: bottle leaves it.
+                    return failed(self);
+                }
+            } else if let Some(m) = self.vms.get_mut(name)
+                && m.state == Vm::Running
+            {
+                m.state = Vm::Stopped;
+            }
         }
-        if started && !faults.contains(&"stop") && self.vms.get(name) == Some(&Vm::Running) {
-            self.vms.insert(name, Vm::Stopped);
-        }
+        self.calls.push("delete");
         if faults.contains(&"delete") {
             // The teardown's delete failed: the machine may remain, and the
             // record keeps owning it.
-            self.records.insert(name, Rec::Failed(spec));
-        } else {
-            self.vms.remove(name);
-            self.records.remove(name);
-        }
-    }
-
-    fn crash(&mut self, spec: usize, at: usize) -> Expect {
-        let name = spec_name(spec);
-        // Call 0 is `status`; step i is call i + 1.
-        if at == 0 {
-            return Expect::Crashed;
-        }
-        let Some(steps) = self.plan(spec) else {
-            return Expect::Refused;
-        };
-        let restart = steps.first() == Some(&MStep::Start);
-        for (i, step) in steps.iter().enumerate() {
-            if i + 1 == at {
-                if *step == MStep::Create {
-                    self.records.insert(name, Rec::Creating(spec));
-                }
-                return Expect::Crashed;
-            }
-            self.effect(name, spec, *step);
-        }
-        if !restart || !self.records.contains_key(name) {
-            self.records.insert(name, Rec::Complete(spec));
-        }
-        Expect::Ok
-    }
-
-    fn down(&mut self, name: &'static str) -> Expect {
-        if self.records.remove(name).is_none() {
-            return Expect::Refused;
+            return failed(self);
         }
         self.vms.remove(name);
+        self.records.remove(name);
+    }
+
+    fn down(&mut self, name: &'static str, faults: &[&str]) -> Expect {
+        self.calls.push("status");
+        if faults.contains(&"status") {
+            return Expect::Failed;
+        }
+        if !self.records.contains_key(name) {
+            return Expect::Refused;
+        }
+        let Some(m) = self.vms.get_mut(name) else {
+            self.records.remove(name);
+            return Expect::Ok;
+        };
+        if m.state == Vm::Running {
+            self.calls.push("stop");
+            match faults.contains(&"stop") {
+                true if self.version.dialect() == Some(Dialect::Positional) => {
+                    return Expect::Failed;
+                }
+                true => {}
+                false => m.state = Vm::Stopped,
+            }
+        }
+        self.calls.push("delete");
+        if faults.contains(&"delete") {
+            return Expect::Failed;
+        }
+        self.vms.remove(name);
+        self.records.remove(name);
         Expect::Ok
+    }
+
+    /// The machine bottle's `stop` or `start` works on, or why it refuses.
+    fn owned(&mut self, name: &'static str, faults: &[&str]) -> Result<Vm, Expect> {
+        self.calls.push("status");
+        if faults.contains(&"status") {
+            return Err(Expect::Failed);
+        }
+        if !self.records.contains_key(name) {
+            return Err(Expect::Refused);
+        }
+        self.vms.get(name).map(|m| m.state).ok_or(Expect::Gone)
+    }
+
+    fn stop(&mut self, name: &'static str, faults: &[&str]) -> Expect {
+        match self.owned(name, faults) {
+            Err(e) => e,
+            Ok(Vm::Running) => {
+                self.calls.push("stop");
+                if faults.contains(&"stop") {
+                    return Expect::Failed;
+                }
+                self.vm(name).state = Vm::Stopped;
+                Expect::Ok
+            }
+            Ok(_) => Expect::Ok,
+        }
+    }
+
+    fn start(&mut self, name: &'static str, faults: &[&str]) -> Expect {
+        match self.owned(name, faults) {
+            Err(e) => e,
+            Ok(Vm::Running) => Expect::Ok,
+            Ok(_) => {
+                self.calls.push("start");
+                if faults.contains(&"start") {
+                    return Expect::Failed;
+                }
+                self.vm(name).state = Vm::Running;
+                self.calls.push("probe");
+                match faults.contains(&"probe") {
+                    true => Expect::Failed,
+                    false => Expect::Ok,
+                }
+            }
+        }
+    }
+
+    fn edit(&mut self, op: &Op) {
+        let s = &mut self.spec;
+        match op {
+            Op::EditCopy(Edit::Change(file)) => {
+                let v = s.src.get_mut(file).expect("a file");
+                *v = (*v + 1) % 3;
+            }
+            Op::EditCopy(Edit::Add(file)) => {
+                s.src.insert(file, 0);
+            }
+            Op::EditCopy(Edit::Delete(file)) => {
+                s.src.remove(file);
+            }
+            Op::AddExec { id } => s.execs.push(*id),
+            Op::ChangeExec { at, id } => s.execs[*at] = *id,
+            Op::RemoveExec { at } => {
+                s.execs.remove(*at);
+            }
+            Op::ChangeImage => s.image = 3 - s.image,
+            _ => unreachable!("not an edit"),
+        }
     }
 
     fn step(&mut self, op: &Op) {
+        self.calls.clear();
+        self.in_place = false;
         self.last = match op {
-            Op::Apply { spec, faults, keep } => self.apply(*spec, faults, *keep),
-            Op::Crash { spec, at } => self.crash(*spec, *at),
-            Op::Down { name } => self.down(NAMES[*name]),
+            Op::Apply {
+                name,
+                file,
+                adopt,
+                faults,
+                keep,
+                replace,
+                rerun,
+            } => {
+                let allow = Allow {
+                    replace: *replace,
+                    adopt: *adopt,
+                    rerun_exec: *rerun,
+                };
+                self.apply(NAMES[*name], *file, faults, *keep, allow, None)
+            }
+            Op::Crash { name, at, replace } => {
+                let allow = Allow {
+                    replace: *replace,
+                    ..Allow::default()
+                };
+                self.apply(NAMES[*name], 0, &[], false, allow, Some(*at))
+            }
+            Op::Down { name, faults } => self.down(NAMES[*name], faults),
+            Op::Stop { name, faults } => self.stop(NAMES[*name], faults),
+            Op::Start { name, faults } => self.start(NAMES[*name], faults),
             Op::ExternalStop { name } => {
-                let name = NAMES[*name];
-                if self.vms.get(name) == Some(&Vm::Running) {
-                    self.vms.insert(name, Vm::Stopped);
+                if let Some(m) = self.vms.get_mut(NAMES[*name])
+                    && m.state == Vm::Running
+                {
+                    m.state = Vm::Stopped;
                 }
                 Expect::Ok
             }
             Op::ExternalDelete { name } => {
-                let name = NAMES[*name];
-                self.vms.remove(name);
-                self.external.retain(|n| *n != name);
+                self.vms.remove(NAMES[*name]);
                 Expect::Ok
             }
             Op::ExternalCreate { name } => {
-                let name = NAMES[*name];
-                self.vms.insert(name, Vm::Created);
-                self.external.push(name);
+                let m = self.new_machine();
+                self.vms.insert(NAMES[*name], m);
+                Expect::Ok
+            }
+            Op::EditCopy(_)
+            | Op::AddExec { .. }
+            | Op::ChangeExec { .. }
+            | Op::RemoveExec { .. }
+            | Op::ChangeImage => {
+                self.edit(op);
                 Expect::Ok
             }
         };
@@ -413,20 +840,22 @@ impl Model {
     }
 
     fn update_converged(&mut self, op: &Op) {
-        match op {
-            Op::Apply { spec, .. } | Op::Crash { spec, .. } if self.last == Expect::Ok => {
-                self.converged.insert(spec_name(*spec), *spec);
-            }
-            Op::Apply { spec, .. } | Op::Crash { spec, .. } => {
-                if self.last != Expect::Refused {
-                    self.converged.remove(spec_name(*spec));
+        match (op, op.machine()) {
+            (Op::Apply { .. } | Op::Crash { .. }, Some(name)) => match self.last {
+                Expect::Ok => {
+                    self.converged.insert(name);
                 }
+                Expect::Refused | Expect::RefusedReplace | Expect::OwnedElsewhere => {}
+                _ => {
+                    self.converged.remove(name);
+                }
+            },
+            (Op::Start { .. }, _) => {}
+            (_, Some(name)) => {
+                self.converged.remove(name);
             }
-            Op::Down { name }
-            | Op::ExternalStop { name }
-            | Op::ExternalDelete { name }
-            | Op::ExternalCreate { name } => {
-                self.converged.remove(NAMES[*name]);
+            (_, None) => {
+                self.converged.remove("a");
             }
         }
     }
@@ -442,6 +871,52 @@ fn arb_faults() -> impl Strategy<Value = Vec<&'static str>> {
     ]
 }
 
+/// The edits of `a`'s spec that `state` allows.
+fn edits(state: &Model) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let s = &state.spec;
+    let present: Vec<&'static str> = s.src.keys().copied().collect();
+    let absent: Vec<&'static str> = FILES
+        .iter()
+        .copied()
+        .filter(|f| !s.src.contains_key(f))
+        .collect();
+    let deletable: Vec<&'static str> = present
+        .iter()
+        .copied()
+        .filter(|f| f.starts_with("d/"))
+        .collect();
+    let free: Vec<u8> = (0..STEP_POOL).filter(|i| !s.execs.contains(i)).collect();
+    let n = s.execs.len();
+    let mut v: Vec<(u32, BoxedStrategy<Op>)> = vec![
+        (
+            2,
+            prop::sample::select(present)
+                .prop_map(|f| Op::EditCopy(Edit::Change(f)))
+                .boxed(),
+        ),
+        (1, Just(Op::ChangeImage).boxed()),
+    ];
+    if !absent.is_empty() {
+        let add = prop::sample::select(absent).prop_map(|f| Op::EditCopy(Edit::Add(f)));
+        v.push((1, add.boxed()));
+    }
+    if deletable.len() > 1 {
+        let delete = prop::sample::select(deletable).prop_map(|f| Op::EditCopy(Edit::Delete(f)));
+        v.push((1, delete.boxed()));
+    }
+    if n < MAX_STEPS {
+        let add = prop::sample::select(free.clone()).prop_map(|id| Op::AddExec { id });
+        v.push((1, add.boxed()));
+    }
+    if n > 0 {
+        let change =
+            (0..n, prop::sample::select(free)).prop_map(|(at, id)| Op::ChangeExec { at, id });
+        v.push((1, change.boxed()));
+        v.push((1, (0..n).prop_map(|at| Op::RemoveExec { at }).boxed()));
+    }
+    v
+}
+
 impl ReferenceStateMachine for ModelMachine {
     type State = Model;
     type Transition = Op;
@@ -451,35 +926,100 @@ impl ReferenceStateMachine for ModelMachine {
             .prop_map(|version| Model {
                 version,
                 vms: BTreeMap::new(),
-                external: Vec::new(),
                 records: BTreeMap::new(),
+                spec: SpecA::initial(),
                 last: Expect::Ok,
-                converged: BTreeMap::new(),
-                packed: Default::default(),
+                calls: Vec::new(),
+                converged: BTreeSet::new(),
+                packed: BTreeSet::new(),
+                next_generation: 0,
+                in_place: false,
             })
             .boxed()
     }
 
-    fn transitions(_: &Model) -> BoxedStrategy<Op> {
-        prop_oneof![
-            6 => (0..3usize, arb_faults(), prop::bool::weighted(0.2))
-                .prop_map(|(spec, faults, keep)| Op::Apply { spec, faults, keep }),
-            2 => (0..3usize, 0..10usize).prop_map(|(spec, at)| Op::Crash { spec, at }),
-            1 => (0..2usize).prop_map(|name| Op::Down { name }),
-            1 => (0..2usize).prop_map(|name| Op::ExternalStop { name }),
-            1 => (0..2usize).prop_map(|name| Op::ExternalDelete { name }),
-            1 => (0..2usize).prop_map(|name| Op::ExternalCreate { name }),
-        ]
-        .boxed()
+    fn transitions(state: &Model) -> BoxedStrategy<Op> {
+        let flag = prop::bool::weighted;
+        let name = || prop_oneof![3 => Just(0usize), 1 => Just(1usize)];
+        let mut v: Vec<(u32, BoxedStrategy<Op>)> = vec![
+            (
+                10,
+                (
+                    name(),
+                    (flag(0.15), flag(0.4)),
+                    arb_faults(),
+                    flag(0.2),
+                    flag(0.3),
+                    flag(0.15),
+                )
+                    .prop_map(
+                        |(name, (other, adopt), faults, keep, replace, rerun)| Op::Apply {
+                            name,
+                            file: usize::from(other && name == 0),
+                            adopt,
+                            faults,
+                            keep,
+                            replace,
+                            rerun,
+                        },
+                    )
+                    .boxed(),
+            ),
+            (
+                2,
+                (name(), 0..10usize, flag(0.4))
+                    .prop_map(|(name, at, replace)| Op::Crash { name, at, replace })
+                    .boxed(),
+            ),
+            (
+                1,
+                (name(), arb_faults())
+                    .prop_map(|(name, faults)| Op::Down { name, faults })
+                    .boxed(),
+            ),
+            (
+                1,
+                (name(), arb_faults())
+                    .prop_map(|(name, faults)| Op::Stop { name, faults })
+                    .boxed(),
+            ),
+            (
+                1,
+                (name(), arb_faults())
+                    .prop_map(|(name, faults)| Op::Start { name, faults })
+                    .boxed(),
+            ),
+            (1, name().prop_map(|name| Op::ExternalStop { name }).boxed()),
+            (
+                1,
+                name().prop_map(|name| Op::ExternalDelete { name }).boxed(),
+            ),
+            (
+                1,
+                name().prop_map(|name| Op::ExternalCreate { name }).boxed(),
+            ),
+        ];
+        v.extend(edits(state));
+        Union::new_weighted(v).boxed()
     }
 
     fn preconditions(state: &Model, op: &Op) -> bool {
+        let s = &state.spec;
         match op {
             // Someone else creates a machine only under a free name.
             Op::ExternalCreate { name } => {
                 let name = NAMES[*name];
                 !state.vms.contains_key(name) && !state.records.contains_key(name)
             }
+            Op::EditCopy(Edit::Change(f)) => s.src.contains_key(f),
+            Op::EditCopy(Edit::Add(f)) => !s.src.contains_key(f),
+            Op::EditCopy(Edit::Delete(f)) => {
+                let left = s.src.keys().filter(|k| k.starts_with("d/")).count();
+                s.src.contains_key(f) && f.starts_with("d/") && left > 1
+            }
+            Op::AddExec { id } => s.execs.len() < MAX_STEPS && !s.execs.contains(id),
+            Op::ChangeExec { at, id } => *at < s.execs.len() && !s.execs.contains(id),
+            Op::RemoveExec { at } => *at < s.execs.len(),
             _ => true,
         }
     }
@@ -526,10 +1066,10 @@ fn sim_run(engine: &Engine, argv: &[String], limit: Duration) -> Result<Output, 
 }
 
 /// The simulator, dying (panicking) when asked for call number `crash_at`,
-/// and checking before each call that bottle only ever creates, stops or
-/// deletes a machine whose record it holds: a `create` only after its
-/// `creating` record was written, so a name bottle never created is never
-/// stopped or deleted.
+/// and checking before each call that bottle only ever acts on a machine
+/// whose record it holds: a `create` only after its `creating` record was
+/// written, so a name bottle never created is never started, stopped,
+/// copied into, exec'd in or deleted.
 struct Crashing {
     sim: Engine,
     store: Store,
@@ -537,7 +1077,7 @@ struct Crashing {
     crash_at: Option<usize>,
 }
 
-/// The machine a create, stop or delete call is about.
+/// The machine a call acts on (none for `status`, `pack`, `ls`, `--version`).
 fn target_of(call: &Call) -> Option<String> {
     let argv = &call.argv;
     let flagged = argv
@@ -545,8 +1085,17 @@ fn target_of(call: &Call) -> Option<String> {
         .position(|a| a == "--name")
         .map(|i| argv[i + 1].clone());
     match call.op {
-        CallOp::Create | CallOp::Stop | CallOp::Delete => flagged.or_else(|| argv.last().cloned()),
-        _ => None,
+        CallOp::Create
+        | CallOp::Start
+        | CallOp::Stop
+        | CallOp::Delete
+        | CallOp::Exec { .. }
+        | CallOp::Probe => flagged.or_else(|| argv.last().cloned()),
+        CallOp::Cp => argv
+            .last()
+            .and_then(|a| a.split_once(':'))
+            .map(|(name, _)| name.to_string()),
+        CallOp::Version | CallOp::Pack | CallOp::Status | CallOp::Ls => None,
     }
 }
 
@@ -590,45 +1139,136 @@ fn quiet_crashes() {
     });
 }
 
+/// A record as the model words it: what each hash of it stands for.
+#[derive(Debug, PartialEq, Eq)]
+struct RecView {
+    phase: Phase,
+    image: u8,
+    copies: BTreeMap<String, BTreeMap<&'static str, u8>>,
+    execs: BTreeSet<u8>,
+}
+
 struct Sut {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     version: Version,
-    desired: Vec<Desired>,
     store: Store,
     cache: PathBuf,
+    /// `a`'s spec file, and another file with the same text (which does
+    /// not own the machine unless adopted).
+    a_files: [PathBuf; 2],
+    b: Desired,
+    /// What the hashes of every spec resolved so far stand for: exec step
+    /// hash → id, copy print hash → its files, image hash → image.
+    exec_ids: HashMap<String, u8>,
+    copy_prints: HashMap<String, BTreeMap<&'static str, u8>>,
+    images: HashMap<String, u8>,
+    /// The generation each machine's marker (`/agent-work`) names, as the
+    /// agent last wrote it.
+    markers: BTreeMap<&'static str, u32>,
+}
+
+/// The agent's marker file, outside every copy destination.
+const MARKER: &str = "agent-work";
+
+fn marker_text(generation: u32) -> String {
+    format!("g{generation}\n")
 }
 
 impl Sut {
-    fn new(version: Version) -> Self {
-        let tmp = tempfile::tempdir().expect("tempdir");
+    fn new(version: Version, spec: &SpecA) -> Self {
+        let tmp = scratch_dir();
         let root = tmp.path().to_path_buf();
-        std::fs::write(root.join("f1"), "file one\n").expect("f1");
-        std::fs::create_dir_all(root.join("d/sub")).expect("d");
-        std::fs::write(root.join("d/x"), "x\n").expect("x");
-        std::fs::write(root.join("d/sub/y"), "y\n").expect("y");
         std::fs::create_dir_all(root.join("build")).expect("build");
+        let out = root.join("build/b").to_string_lossy().into_owned();
+        sim_call(
+            &root,
+            &version,
+            &["pack", "create", "--image", "base:1", "-o", &out],
+        );
+        let b_file = root.join("b.toml");
+        std::fs::write(&b_file, SPEC_B).expect("spec b");
+        let b = spec::load(&b_file)
+            .and_then(spec::resolve)
+            .expect("valid spec");
         let sut = Sut {
             store: Store::new(&root.join("state")),
             cache: root.join("cache"),
-            desired: Vec::new(),
+            a_files: [root.join("a.toml"), root.join("a2.toml")],
+            exec_ids: HashMap::from([(b.fingerprint.execs[0].clone(), B_STEP)]),
+            copy_prints: HashMap::new(),
+            images: HashMap::from([(b.fingerprint.image.clone(), 0)]),
+            markers: BTreeMap::new(),
+            b,
             version,
             root,
             _tmp: tmp,
         };
-        let out = sut.root.join("build/b").to_string_lossy().into_owned();
-        sut.call(&["pack", "create", "--image", "base:1", "-o", &out]);
-        let desired = spec_texts()
-            .iter()
-            .map(|(file, text)| {
-                let path = sut.root.join(file);
-                std::fs::write(&path, text).expect("spec");
-                spec::load(&path)
-                    .and_then(spec::resolve)
-                    .expect("valid spec")
-            })
-            .collect();
-        Sut { desired, ..sut }
+        sut.write_spec(spec);
+        sut
+    }
+
+    /// Put `a`'s spec file and copy sources on disk as `spec` says.
+    fn write_spec(&self, spec: &SpecA) {
+        let d = self.root.join("d");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("d");
+        for (file, v) in &spec.src {
+            let path = self.root.join(file);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("dir");
+            std::fs::write(&path, content(file, *v)).expect("file");
+        }
+        for file in &self.a_files {
+            std::fs::write(file, spec.text()).expect("spec a");
+        }
+    }
+
+    /// The spec of `name` read from (`a`'s) spec file `file` now, with
+    /// what its hashes stand for noted.
+    fn desired(&mut self, name: &str, file: usize, spec: &SpecA) -> Desired {
+        if name == "b" {
+            return self.b.clone();
+        }
+        let d = spec::load(&self.a_files[file])
+            .and_then(spec::resolve)
+            .expect("valid spec");
+        let f = &d.fingerprint;
+        self.images.insert(f.image.clone(), spec.image);
+        for (hash, id) in f.execs.iter().zip(&spec.execs) {
+            self.exec_ids.insert(hash.clone(), *id);
+        }
+        let copies = spec.copies();
+        for print in &f.copies {
+            let files = copies.get(print.dest.as_str()).cloned().unwrap_or_default();
+            self.copy_prints.insert(print.hash.clone(), files);
+        }
+        d
+    }
+
+    /// A record in the model's words.
+    fn view(&self, r: &Record) -> RecView {
+        let f = &r.fingerprint;
+        RecView {
+            phase: match r.phase {
+                RecordPhase::Creating => Phase::Creating,
+                RecordPhase::Complete => Phase::Complete,
+                RecordPhase::Failed => Phase::Failed,
+            },
+            image: *self.images.get(&f.image).expect("a known image"),
+            copies: f
+                .copies
+                .iter()
+                .map(|c| {
+                    let files = self.copy_prints.get(&c.hash).expect("a known copy");
+                    (c.dest.clone(), files.clone())
+                })
+                .collect(),
+            execs: f
+                .execs
+                .iter()
+                .map(|h| *self.exec_ids.get(h).expect("a known exec step"))
+                .collect(),
+        }
     }
 
     fn knobs(&self, faults: &[&str]) -> Knobs {
@@ -646,18 +1286,68 @@ impl Sut {
 
     /// A user's own smolvm call.
     fn call(&self, args: &[&str]) -> Output {
-        let argv: Vec<String> = std::iter::once("smolvm")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect();
-        sim_run(&Engine::new(self.knobs(&[])), &argv, Duration::from_secs(1)).expect("sim")
+        sim_call(&self.root, &self.version, args)
     }
 
     fn calls_since(&self, from: usize) -> Vec<Vec<String>> {
         self.home().calls_made().expect("calls").split_off(from)
     }
 
-    /// Run bottle's apply or down; returns what came of it and its calls.
+    /// A guest file of `name`, if it is there.
+    fn guest_file(&self, name: &str, path: &str) -> Option<String> {
+        let p = self.home().guest(name).join(path.trim_start_matches('/'));
+        std::fs::read_to_string(p).ok()
+    }
+
+    /// The lines of `name`'s `/ran`.
+    fn ran(&self, name: &str) -> Vec<String> {
+        let text = self.guest_file(name, "/ran").unwrap_or_default();
+        text.lines().map(String::from).collect()
+    }
+
+    /// Every file under `name`'s copy destinations: guest path → content.
+    fn copied(&self, name: &str) -> BTreeMap<String, String> {
+        fn walk(dir: &Path, guest: &str, out: &mut BTreeMap<String, String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.map(|e| e.expect("entry")) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let g = format!("{guest}/{name}");
+                match e.file_type().expect("type").is_dir() {
+                    true => walk(&e.path(), &g, out),
+                    false => {
+                        let text = std::fs::read_to_string(e.path()).expect("a guest file");
+                        out.insert(g, text);
+                    }
+                }
+            }
+        }
+        let root = self.home().guest(name);
+        let mut out = BTreeMap::new();
+        walk(&root.join("w"), "/w", &mut out);
+        walk(&root.join("etc"), "/etc", &mut out);
+        out
+    }
+
+    /// The agent writes its marker into a machine the model says is new:
+    /// through `exec` when it runs, else straight into its disk.
+    fn write_marker(&mut self, name: &'static str, running: bool, generation: u32) {
+        let text = marker_text(generation);
+        if running {
+            let script = format!("echo g{generation} > /{MARKER}");
+            let out = self.call(&["machine", "exec", "--name", name, "--", "sh", "-c", &script]);
+            assert_eq!(out.code, 0, "the agent's exec in {name}: {}", out.stderr);
+        } else {
+            let dir = self.home().guest(name);
+            std::fs::create_dir_all(&dir).expect("guest dir");
+            std::fs::write(dir.join(MARKER), &text).expect("marker");
+        }
+        self.markers.insert(name, generation);
+    }
+
+    /// Run bottle's apply, down, stop or start; returns what came of it and
+    /// its calls.
     fn bottle(
         &self,
         faults: &[&str],
@@ -690,8 +1380,14 @@ impl Sut {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| act(&env)));
         let expect = match result {
             Ok(Ok(())) => Expect::Ok,
-            Ok(Err(ApplyError::Step { .. } | ApplyError::Observe { .. })) => Expect::Failed,
+            Ok(Err(ApplyError::Step { in_place, .. })) => Expect::StepFailed { in_place },
+            Ok(Err(
+                ApplyError::Observe { .. } | ApplyError::Switch { .. } | ApplyError::Down { .. },
+            )) => Expect::Failed,
             Ok(Err(ApplyError::Unmanaged { .. } | ApplyError::NotOwned { .. })) => Expect::Refused,
+            Ok(Err(ApplyError::ReplaceRefused { .. })) => Expect::RefusedReplace,
+            Ok(Err(ApplyError::OwnedElsewhere { .. })) => Expect::OwnedElsewhere,
+            Ok(Err(ApplyError::Gone { .. })) => Expect::Gone,
             Ok(Err(e)) => panic!("unexpected error: {e}"),
             Err(p) if p.is::<CrashMarker>() => Expect::Crashed,
             Err(p) => std::panic::resume_unwind(p),
@@ -700,7 +1396,30 @@ impl Sut {
     }
 }
 
-fn opts(keep: bool) -> Options {
+/// A directory for one case: in memory where the system has one, since
+/// the simulator syncs its world to disk on every call.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let dir = match shm.is_dir() {
+        true => tempfile::Builder::new()
+            .prefix("bottle-model")
+            .tempdir_in(shm),
+        false => tempfile::tempdir(),
+    };
+    dir.expect("tempdir")
+}
+
+/// A smolvm call of the user's (or the agent's), with no fault.
+fn sim_call(root: &Path, version: &Version, args: &[&str]) -> Output {
+    let argv: Vec<String> = std::iter::once("smolvm")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    let knobs = Knobs::new(root.join("sim"), sim_version(version));
+    sim_run(&Engine::new(knobs), &argv, Duration::from_secs(1)).expect("sim")
+}
+
+fn opts(keep: bool, allow: Allow) -> Options {
     let on_failure = if keep {
         OnFailure::Keep
     } else {
@@ -710,7 +1429,7 @@ fn opts(keep: bool) -> Options {
         on_failure,
         allow_unenforced_egress: true,
         repack: false,
-        allow: Allow::default(),
+        allow,
     }
 }
 
@@ -734,34 +1453,80 @@ fn kind(argv: &[String]) -> &'static str {
     }
 }
 
-/// `status [pack] [stop] [delete] [create [start [probe+ [cp* [exec*]]]]] [stop] [delete]`
-/// (or, for a restart, `status start probe+`), each part possibly cut short.
-fn follows_grammar(kinds: &[&str]) -> bool {
-    let order = [
-        "status", "pack", "stop", "delete", "create", "start", "probe", "cp", "exec",
-    ];
-    let repeatable = ["probe", "cp", "exec"];
-    let rank = |k: &str| order.iter().position(|o| *o == k);
-    let mut last: Option<usize> = None;
-    let mut i = 0;
-    while i < kinds.len() {
-        // Readiness also asks `status` now and then, among its probes.
-        let probing = last == rank("probe") && kinds[i] == "status";
-        let Some(r) = (if probing { last } else { rank(kinds[i]) }) else {
-            return false;
-        };
-        let ok = match last {
-            None => r == 0,
-            Some(l) => r > l || (r == l && (probing || repeatable.contains(&kinds[i]))),
-        };
-        if !ok {
-            break;
+/// The kinds of `calls`, readiness (probes and the `status` calls among
+/// them) as one `probe`.
+fn collapsed(calls: &[Vec<String>]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for k in calls.iter().map(|c| kind(c)) {
+        let probing = out.last() == Some(&"probe");
+        if !(probing && matches!(k, "probe" | "status")) {
+            out.push(k);
         }
-        last = Some(r);
-        i += 1;
     }
-    // What is left must be the teardown: [stop] [delete].
-    matches!(&kinds[i..], [] | ["stop"] | ["delete"] | ["stop", "delete"])
+    out
+}
+
+/// Where the grammar of an apply's calls is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum G {
+    Begin,
+    Observed,
+    Packed,
+    StoppedOld,
+    DeletedOld,
+    // A new machine.
+    Created,
+    Started,
+    Ready,
+    Uploaded,
+    Ran,
+    TornStop,
+    TornDelete,
+    // An update of a kept machine.
+    Restarted,
+    UpReady,
+    UpUploaded,
+    UpRan,
+}
+
+/// `status [pack] [stop] [delete] create [start [probe+ [cp exec] [exec*]]]`
+/// then a teardown `[stop] [delete]`, or an update `status [start probe+]
+/// [cp exec] [exec*]` (no teardown: an update keeps the machine); each
+/// possibly cut short. Readiness also asks `status` now and then, among
+/// its probes.
+fn follows_grammar(kinds: &[&str]) -> bool {
+    let mut at = G::Begin;
+    for k in kinds {
+        let teardown = |k: &str| match k {
+            "stop" => Some(G::TornStop),
+            "delete" => Some(G::TornDelete),
+            _ => None,
+        };
+        let next = match (at, *k) {
+            (G::Begin, "status") => Some(G::Observed),
+            (G::Observed, "pack") => Some(G::Packed),
+            (G::Observed | G::Packed, "stop") => Some(G::StoppedOld),
+            (G::Observed | G::Packed | G::StoppedOld, "delete") => Some(G::DeletedOld),
+            (G::Observed | G::Packed | G::StoppedOld | G::DeletedOld, "create") => Some(G::Created),
+            (G::Created, "start") => Some(G::Started),
+            (G::Started | G::Ready, "probe") | (G::Ready, "status") => Some(G::Ready),
+            (G::Ready, "cp") => Some(G::Uploaded),
+            (G::Ready | G::Uploaded | G::Ran, "exec") => Some(G::Ran),
+            (G::Created, "delete") => Some(G::TornDelete),
+            (G::Started | G::Ready | G::Uploaded | G::Ran, k) => teardown(k),
+            (G::TornStop, "delete") => Some(G::TornDelete),
+            (G::Observed, "start") => Some(G::Restarted),
+            (G::Restarted | G::UpReady, "probe") | (G::UpReady, "status") => Some(G::UpReady),
+            (G::Observed | G::UpReady, "cp") => Some(G::UpUploaded),
+            (G::Observed | G::UpReady | G::UpUploaded | G::UpRan, "exec") => Some(G::UpRan),
+            _ => None,
+        };
+        match next {
+            Some(n) => at = n,
+            None => return false,
+        }
+    }
+    true
 }
 
 fn names_in(argv: &[String], name: &str) -> bool {
@@ -773,30 +1538,80 @@ fn mutating(argv: &[String]) -> bool {
     !matches!(kind(argv), "status")
 }
 
+/// One machine before an operation, for the invariants that compare
+/// before and after.
+struct Before {
+    phase: Option<RecordPhase>,
+    /// The agent's marker in its guest.
+    marker: Option<String>,
+    /// The lines of its `/ran`.
+    ran: Vec<String>,
+}
+
+impl Before {
+    fn of(sut: &Sut) -> BTreeMap<&'static str, Before> {
+        let one = |name| Before {
+            phase: sut.store.load(name).expect("record").map(|r| r.phase),
+            marker: sut.guest_file(name, MARKER),
+            ran: sut.ran(name),
+        };
+        NAMES.iter().map(|&name| (name, one(name))).collect()
+    }
+}
+
 struct Harness;
 
 impl StateMachineTest for Harness {
-    type SystemUnderTest = (Sut, Vec<Vec<String>>);
+    type SystemUnderTest = Sut;
     type Reference = ModelMachine;
 
-    fn init_test(model: &Model) -> Self::SystemUnderTest {
+    fn init_test(model: &Model) -> Sut {
         quiet_crashes();
-        (Sut::new(model.version.clone()), Vec::new())
+        Sut::new(model.version.clone(), &model.spec)
     }
 
-    fn apply((sut, _): Self::SystemUnderTest, model: &Model, op: Op) -> Self::SystemUnderTest {
+    fn apply(mut sut: Sut, model: &Model, op: Op) -> Sut {
+        let before = Before::of(&sut);
+        let name_of = |i: &usize| MachineName::parse(NAMES[*i]).expect("name");
         let (got, calls) = match &op {
-            Op::Apply { spec, faults, keep } => {
-                let d = &sut.desired[*spec];
-                sut.bottle(faults, None, |env| env.apply(d, opts(*keep)).map(drop))
+            Op::Apply {
+                name,
+                file,
+                adopt,
+                faults,
+                keep,
+                replace,
+                rerun,
+            } => {
+                let d = sut.desired(NAMES[*name], *file, &model.spec);
+                let allow = Allow {
+                    replace: *replace,
+                    adopt: *adopt,
+                    rerun_exec: *rerun,
+                };
+                sut.bottle(faults, None, |env| {
+                    env.apply(&d, opts(*keep, allow)).map(drop)
+                })
             }
-            Op::Crash { spec, at } => {
-                let d = &sut.desired[*spec];
-                sut.bottle(&[], Some(*at), |env| env.apply(d, opts(false)).map(drop))
+            Op::Crash { name, at, replace } => {
+                let d = sut.desired(NAMES[*name], 0, &model.spec);
+                let allow = Allow {
+                    replace: *replace,
+                    ..Allow::default()
+                };
+                sut.bottle(&[], Some(*at), |env| {
+                    env.apply(&d, opts(false, allow)).map(drop)
+                })
             }
-            Op::Down { name } => sut.bottle(&[], None, |env| {
-                let name = MachineName::parse(NAMES[*name]).expect("name");
-                env.down(&name).map(drop)
+            Op::Down { name, faults } => {
+                sut.bottle(faults, None, |env| env.down(&name_of(name)).map(drop))
+            }
+            Op::Stop { name, faults } => {
+                sut.bottle(faults, None, |env| env.stop(&name_of(name)).map(drop))
+            }
+            Op::Start { name, faults } => sut.bottle(faults, None, |env| {
+                env.start(&name_of(name), Some(Duration::from_secs(1)))
+                    .map(drop)
             }),
             Op::ExternalStop { name } => {
                 sut.call(&["machine", "stop", "--name", NAMES[*name]]);
@@ -819,13 +1634,39 @@ impl StateMachineTest for Harness {
                 };
                 (Expect::Ok, Vec::new())
             }
+            Op::EditCopy(_)
+            | Op::AddExec { .. }
+            | Op::ChangeExec { .. }
+            | Op::RemoveExec { .. }
+            | Op::ChangeImage => {
+                sut.write_spec(&model.spec);
+                (Expect::Ok, Vec::new())
+            }
         };
         assert_eq!(got, model.last, "{op:?}: outcome; calls {calls:#?}");
+        if op.by_bottle() {
+            assert_eq!(
+                collapsed(&calls),
+                model.calls,
+                "{op:?}: the calls the model predicts; calls {calls:#?}"
+            );
+        }
         check_calls(&op, model, &calls);
-        (sut, calls)
+        check_kept(&sut, &before, &op, model);
+        if let (Op::Apply { name, .. } | Op::Crash { name, .. }, Expect::Ok) = (&op, got) {
+            let d = sut.desired(NAMES[*name], 0, &model.spec);
+            check_copied(&sut, &d);
+        }
+        // The agent marks each machine the model says is new.
+        for (&name, m) in &model.vms {
+            if sut.markers.get(name) != Some(&m.generation) {
+                sut.write_marker(name, m.state == Vm::Running, m.generation);
+            }
+        }
+        sut
     }
 
-    fn check_invariants((sut, _): &Self::SystemUnderTest, model: &Model) {
+    fn check_invariants(sut: &Sut, model: &Model) {
         let world = sut.home().read().expect("world");
         assert!(
             world.orphans.is_empty(),
@@ -839,45 +1680,82 @@ impl StateMachineTest for Harness {
                 "stopped" => Vm::Stopped,
                 other => panic!("state {other}"),
             });
-            assert_eq!(vm, model.vms.get(name).copied(), "machine {name}");
+            let want = model.vms.get(name);
+            assert_eq!(vm, want.map(|m| m.state), "machine {name}");
+            if let Some(m) = want {
+                assert_eq!(
+                    sut.guest_file(name, MARKER),
+                    Some(marker_text(m.generation)),
+                    "{name}: the agent's marker (was the machine replaced?)"
+                );
+                let ran: Vec<String> = m.ran.iter().map(|id| format!("s{id}")).collect();
+                assert_eq!(sut.ran(name), ran, "{name}: the exec steps that ran");
+                assert_eq!(sut.copied(name), m.files, "{name}: the copied files");
+            }
             let record = sut.store.load(name).expect("record");
-            let rec = record.as_ref().map(|r| {
-                let spec = sut
-                    .desired
-                    .iter()
-                    .position(|d| d.fingerprint == r.fingerprint)
-                    .expect("a known spec");
-                match r.phase {
-                    RecordPhase::Creating => Rec::Creating(spec),
-                    RecordPhase::Complete => Rec::Complete(spec),
-                    RecordPhase::Failed => Rec::Failed(spec),
-                }
-            });
-            assert_eq!(rec, model.records.get(name).copied(), "record of {name}");
-            if let (Some(Rec::Complete(s)), Some(Vm::Running)) = (rec, vm)
-                && model.converged.get(name) == Some(&s)
+            let rec = model.records.get(name);
+            assert_eq!(record.is_some(), rec.is_some(), "record of {name}");
+            if let (Some(r), Some(rec)) = (&record, rec) {
+                let owner = match name {
+                    "a" => sut.a_files[rec.owner].canonicalize().expect("a's spec"),
+                    _ => sut.b.owner.clone(),
+                };
+                assert_eq!(r.spec_file, owner, "{name}: the record's owner");
+                let got = sut.view(r);
+                assert_eq!(
+                    (got.phase, got.image, &got.copies),
+                    (
+                        rec.phase,
+                        rec.image,
+                        &rec.copies
+                            .iter()
+                            .map(|(d, f)| (d.to_string(), f.clone()))
+                            .collect()
+                    ),
+                    "record of {name}"
+                );
+                assert!(
+                    got.execs.is_subset(&rec.execs),
+                    "{name}: the record says steps {:?} ran, the model {:?}",
+                    got.execs,
+                    rec.execs
+                );
+            }
+            if let (
+                Some(Rec {
+                    phase: Phase::Complete,
+                    ..
+                }),
+                Some(Vm::Running),
+            ) = (rec, vm)
+                && model.converged.contains(name)
             {
-                check_matches_spec(sut, s);
+                check_env(sut, name);
             }
         }
     }
 }
 
-/// The calls of one operation: grammar, ownership, and no-op re-applies.
+/// The calls of one apply: grammar, ownership, and none that mutate when
+/// refused.
 fn check_calls(op: &Op, model: &Model, calls: &[Vec<String>]) {
-    let (Op::Apply { spec, .. } | Op::Crash { spec, .. }) = op else {
+    let Some(name) = op.machine() else {
         return;
     };
-    let kinds: Vec<&str> = calls.iter().map(|c| kind(c)).collect();
-    assert!(
-        follows_grammar(&kinds),
-        "{op:?}: calls out of order: {kinds:?}"
-    );
-    let name = spec_name(*spec);
-    if model.last == Expect::Refused {
+    if let Op::Apply { .. } | Op::Crash { .. } = op {
+        let kinds: Vec<&str> = calls.iter().map(|c| kind(c)).collect();
+        assert!(
+            follows_grammar(&kinds),
+            "{op:?}: calls out of order: {kinds:?}"
+        );
+    }
+    if matches!(
+        model.last,
+        Expect::Refused | Expect::RefusedReplace | Expect::OwnedElsewhere | Expect::Gone
+    ) {
         assert!(
             calls.iter().all(|c| !mutating(c)),
-            "{op:?}: touched a machine it does not own: {calls:#?}"
+            "{op:?}: a refused operation made a mutating call: {calls:#?}"
         );
     }
     assert!(
@@ -888,27 +1766,70 @@ fn check_calls(op: &Op, model: &Model, calls: &[Vec<String>]) {
     );
 }
 
-/// A converged machine is running with its spec's env, files and exec effects.
-fn check_matches_spec(sut: &Sut, spec: usize) {
-    let d = &sut.desired[spec];
+/// What bottle must keep across an operation, whatever the model says: a
+/// machine whose last apply completed is deleted only by `down`, an apply
+/// with `--replace` or someone else (its marker stays); an in-place update
+/// keeps the files outside the copy destinations; an exec step runs at
+/// most once per machine unless `--rerun-exec`.
+fn check_kept(sut: &Sut, before: &BTreeMap<&str, Before>, op: &Op, model: &Model) {
+    for name in NAMES {
+        let Before { phase, marker, ran } = &before[name];
+        let Some(marker) = marker else {
+            continue;
+        };
+        let now = sut.guest_file(name, MARKER);
+        if *phase == Some(RecordPhase::Complete) && !op.may_delete(name) {
+            assert_eq!(
+                now.as_ref(),
+                Some(marker),
+                "{op:?}: machine {name}, whose last apply completed, was deleted or replaced"
+            );
+        }
+        if model.in_place && op.machine() == Some(name) {
+            assert_eq!(
+                now.as_ref(),
+                Some(marker),
+                "{op:?}: an in-place update of {name} lost a file outside the copies"
+            );
+        }
+        if now.as_ref() != Some(marker) || (op.rerun() && op.machine() == Some(name)) {
+            continue;
+        }
+        let after = sut.ran(name);
+        assert!(
+            after.starts_with(ran),
+            "{name}: /ran was rewritten: {ran:?} → {after:?}"
+        );
+        let mut seen: BTreeSet<&String> = ran.iter().collect();
+        for line in &after[ran.len()..] {
+            assert!(
+                seen.insert(line),
+                "{op:?}: exec step {line} ran again on {name} without --rerun-exec \
+                 (before: {ran:?}, after: {after:?})"
+            );
+        }
+    }
+}
+
+/// After a successful apply, every file of the copy sources is in the
+/// guest with its content now.
+fn check_copied(sut: &Sut, d: &Desired) {
     let name = d.spec.name.as_str();
-    let world = sut.home().read().expect("world");
-    let m = &world.machines[name];
-    let env: Vec<String> = d.spec.env.iter().map(ToString::to_string).collect();
-    assert_eq!(m.env, env, "env of {name}");
-    let guest = sut.home().guest(name);
     for f in &d.files {
-        let got =
-            std::fs::read_to_string(guest.join(f.guest.as_str().trim_start_matches('/'))).ok();
+        let got = sut.guest_file(name, f.guest.as_str());
         let want = std::fs::read_to_string(f.host.as_path()).ok();
         assert_eq!(got, want, "{name}: {}", f.guest);
     }
-    let done = std::fs::read_to_string(guest.join("w/done")).ok();
-    assert_eq!(
-        done.as_deref(),
-        Some(["one\n", "two\n", "b\n"][spec]),
-        "{name}: exec effect"
-    );
+}
+
+/// A converged machine has its spec's env.
+fn check_env(sut: &Sut, name: &str) {
+    let world = sut.home().read().expect("world");
+    let want: Vec<String> = match name {
+        "a" => vec!["X=1".into()],
+        _ => Vec::new(),
+    };
+    assert_eq!(world.machines[name].env, want, "env of {name}");
 }
 
 fn cases() -> u32 {
@@ -922,20 +1843,27 @@ prop_state_machine! {
     #![proptest_config(Config { cases: cases(), max_shrink_iters: 4096, failure_persistence: None, .. Config::default() })]
 
     #[test]
-    fn apply_down_and_interference_match_the_model(sequential 1..24 => Harness);
+    fn apply_update_down_and_interference_match_the_model(sequential 1..24 => Harness);
 }
 
 #[test]
 fn an_unchanged_reapply_makes_no_mutating_call() {
     for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
-        let sut = Sut::new(version);
-        for d in &sut.desired {
-            let (first, _) = sut.bottle(&[], None, |env| env.apply(d, opts(false)).map(drop));
+        let spec = SpecA::initial();
+        let mut sut = Sut::new(version, &spec);
+        for name in NAMES {
+            let d = sut.desired(name, 0, &spec);
+            let apply = |sut: &Sut| {
+                sut.bottle(&[], None, |env| {
+                    env.apply(&d, opts(false, Allow::default())).map(drop)
+                })
+            };
+            let (first, _) = apply(&sut);
             assert_eq!(first, Expect::Ok);
-            let (again, calls) = sut.bottle(&[], None, |env| env.apply(d, opts(false)).map(drop));
+            let (again, calls) = apply(&sut);
             assert_eq!(again, Expect::Ok);
             let kinds: Vec<&str> = calls.iter().map(|c| kind(c)).collect();
-            assert_eq!(kinds, ["status"], "{}", d.spec.name);
+            assert_eq!(kinds, ["status"], "{name}");
         }
     }
 }
@@ -956,4 +1884,48 @@ fn the_grammar_check_bites() {
     ]));
     assert!(!follows_grammar(&["create"]));
     assert!(!follows_grammar(&["status", "start", "create"]));
+    // Updates: a restart, the copies, the steps that have not run; never a
+    // teardown.
+    assert!(follows_grammar(&["status", "cp", "exec", "exec"]));
+    assert!(follows_grammar(&["status", "exec"]));
+    assert!(follows_grammar(&[
+        "status", "start", "probe", "status", "probe", "cp", "exec", "exec"
+    ]));
+    assert!(follows_grammar(&["status", "start"]));
+    assert!(!follows_grammar(&["status", "start", "exec"]));
+    assert!(!follows_grammar(&["status", "cp", "cp"]));
+    assert!(!follows_grammar(&["status", "exec", "cp"]));
+    assert!(!follows_grammar(&[
+        "status", "start", "probe", "exec", "stop", "delete"
+    ]));
+    assert!(!follows_grammar(&["status", "cp", "exec", "delete"]));
+    assert!(!follows_grammar(&["status", "exec", "create"]));
+}
+
+/// A step whose content already ran on the machine does not run again
+/// when the spec names it again after it was changed or removed (README:
+/// "A step whose content already ran successfully on this machine is not
+/// run again, wherever it now stands in the list").
+#[test]
+fn a_step_that_ran_does_not_run_again_when_it_comes_back() {
+    for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
+        let mut spec = SpecA::initial();
+        let mut sut = Sut::new(version, &spec);
+        let mut apply = |spec: &SpecA| {
+            sut.write_spec(spec);
+            let d = sut.desired("a", 0, spec);
+            let (got, _) = sut.bottle(&[], None, |env| {
+                env.apply(&d, opts(false, Allow::default())).map(drop)
+            });
+            assert_eq!(got, Expect::Ok);
+            sut.ran("a")
+        };
+        assert_eq!(apply(&spec), ["s0"]);
+        spec.execs = vec![1];
+        assert_eq!(apply(&spec), ["s0", "s1"], "the changed step runs");
+        spec.execs = vec![0];
+        assert_eq!(apply(&spec), ["s0", "s1"], "s0 ran on this machine");
+        spec.execs = vec![0, 1];
+        assert_eq!(apply(&spec), ["s0", "s1"], "both ran on this machine");
+    }
 }
