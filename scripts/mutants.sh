@@ -32,6 +32,8 @@ if [ ${#files[@]} -eq 0 ]; then
         src/smolvm/call.rs
         src/smolvm/parse.rs
         src/smolvm/version.rs
+        src/spec/fingerprint.rs
+        src/spec/legacy.rs
         src/spec/resolve.rs
         src/state/record.rs
         src/state/store.rs

@@ -129,7 +129,7 @@ pub enum Decision {
     /// Keep the machine: start it if it is not running, send the changed
     /// copies, run the exec steps that have not run. With no work, a
     /// restart, or (running) only a new record: a secret's source changed,
-    /// or a step that ran was removed.
+    /// or a copy was removed from the spec.
     Update { state: MachineState, work: Work },
     /// Delete the machine bottle owns and create it anew. `consented` is
     /// false when the user has not yet agreed to a replacement that needs

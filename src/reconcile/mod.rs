@@ -601,7 +601,7 @@ pub fn describe(d: &Decision) -> String {
         Decision::Update { state, work } => match (state, work.is_empty()) {
             (crate::smolvm::MachineState::Running, true) => {
                 "update in place: only bottle's record changes (a secret's source, or a removed \
-                 exec step; nothing is sent or run)"
+                 copy; nothing is sent or run)"
                     .into()
             }
             (_, true) => format!("restarting (it is {})", state.as_str()),
