@@ -2,7 +2,7 @@
 //! exit code, and the one renderer (`error: …`, each cause once, a hint,
 //! secret values masked, control characters escaped).
 
-use crate::reconcile::ApplyError;
+use crate::reconcile::{ApplyError, StepError};
 use crate::render::RenderError;
 use crate::smolvm::SmolvmError;
 use crate::spec::{SpecError, ValueError};
@@ -42,10 +42,21 @@ impl Error {
                 RenderError::Yaml { .. } => Exit::Failed,
             },
             Error::Apply(e) => match e {
-                ApplyError::Step { .. }
-                | ApplyError::Down { .. }
-                | ApplyError::Gone { .. }
-                | ApplyError::Switch { .. } => Exit::Failed,
+                ApplyError::Step { .. } | ApplyError::Down { .. } | ApplyError::Gone { .. } => {
+                    Exit::Failed
+                }
+                ApplyError::Switch { cause, .. } => match cause.as_ref() {
+                    StepError::Smolvm(e) => smolvm_exit(e),
+                    StepError::Exec { .. }
+                    | StepError::Log { .. }
+                    | StepError::NoPack { .. }
+                    | StepError::Cache { .. }
+                    | StepError::State(_)
+                    | StepError::Interrupted { .. }
+                    | StepError::Archive { .. }
+                    | StepError::Secret { .. } => Exit::Failed,
+                },
+                ApplyError::Interrupted { signal, .. } => Exit::Interrupted(*signal),
                 ApplyError::Observe { cause, .. } => smolvm_exit(cause),
                 ApplyError::Unmanaged { .. }
                 | ApplyError::OwnedElsewhere { .. }

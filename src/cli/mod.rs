@@ -350,11 +350,10 @@ fn target_of(target: &str) -> Result<Target, Error> {
     let path = Path::new(target);
     if target.ends_with(".toml") || path.is_file() {
         let spec = spec::load(path)?;
-        let owner = std::fs::canonicalize(path).ok();
         return Ok(Target {
             name: spec.name.clone(),
+            owner: Some(spec::owner(path)),
             spec: Some(spec),
-            owner,
         });
     }
     let name = MachineName::parse(target).map_err(|cause| Error::Target {

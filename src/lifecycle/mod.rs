@@ -16,6 +16,11 @@
 //!
 //!   down, gc:  [TearDown(Stop) if it may run] ─▶ TearDown(Delete)
 //!                      ─▶ Ended(Removed) | Ended(Left)
+//!
+//!   update in place (the machine exists; no Record, no Create):
+//!     [Start ─▶ WaitReady] ─▶ [Secrets] ─▶ (Upload ─▶ Unpack | Copy…) ─▶ Exec…
+//!        ─▶ Ended(Ready), or on failure Ended(NothingCreated): nothing of
+//!           this run is torn down, and the machine is kept as it is
 //! ```
 //!
 //! Owns the transition function [`next`] and nothing else: it performs no
@@ -73,7 +78,8 @@ pub enum Teardown {
 pub enum End {
     /// Every step succeeded.
     Ready,
-    /// A step failed before `create` was issued.
+    /// A step failed before `create` was issued (in an update, which issues
+    /// none: the machine is kept).
     NothingCreated,
     /// `--keep-on-failure`: the machine was left as it failed.
     Kept,

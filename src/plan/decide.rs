@@ -89,12 +89,33 @@ pub struct CopyWork {
 /// Why an exec step runs in an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecWhy {
-    /// No step at its place has run on the machine.
+    /// A step of this content never ran on the machine: new or changed.
     New,
-    /// A different step at its place ran; this content has not.
-    Changed,
     /// It ran, and `--rerun-exec` asks for it again.
     Rerun,
+}
+
+/// Whether a replacement may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// Nothing finished is lost: the machine's apply never completed, or
+    /// `--replace` was given for a machine another spec owns.
+    NotNeeded,
+    /// The user agreed (`--replace`, or yes at the prompt).
+    Given,
+    /// The user has not agreed yet: `apply` asks, or refuses.
+    Needed,
+}
+
+impl Consent {
+    /// The consent a replacement for `reason` has with `allow`.
+    pub fn of(reason: &ReplaceReason, allow: Allow) -> Self {
+        match (reason.needs_consent(), allow.replace) {
+            (false, _) => Consent::NotNeeded,
+            (true, true) => Consent::Given,
+            (true, false) => Consent::Needed,
+        }
+    }
 }
 
 /// One exec step to run in an update.
@@ -131,19 +152,58 @@ pub enum Decision {
     /// restart, or (running) only a new record: a secret's source changed,
     /// or a copy was removed from the spec.
     Update { state: MachineState, work: Work },
-    /// Delete the machine bottle owns and create it anew. `consented` is
-    /// false when the user has not yet agreed to a replacement that needs
-    /// it ([`ReplaceReason::needs_consent`]).
+    /// Delete the machine bottle owns and create it anew, once `consent`
+    /// allows it.
     Replace {
         reason: ReplaceReason,
         state: MachineState,
-        consented: bool,
+        consent: Consent,
     },
     /// A machine bottle has no record of holds the name: refuse.
     Unmanaged { state: MachineState },
     /// Another spec file owns the machine: refuse (`--adopt` takes it over,
     /// `--replace` replaces it).
     OwnedElsewhere { owner: PathBuf, state: MachineState },
+}
+
+impl Decision {
+    /// Whether the machine is kept as it is (updated, restarted or left
+    /// alone): nothing of it is deleted.
+    pub fn keeps_machine(&self) -> bool {
+        match self {
+            Decision::Update { .. } | Decision::Unchanged => true,
+            Decision::Create { .. }
+            | Decision::Replace { .. }
+            | Decision::Unmanaged { .. }
+            | Decision::OwnedElsewhere { .. } => false,
+        }
+    }
+
+    /// The decision once the user agreed to the replacement it needs.
+    pub fn consented(self) -> Decision {
+        match self {
+            Decision::Replace {
+                reason,
+                state,
+                consent: Consent::Needed,
+            } => Decision::Replace {
+                reason,
+                state,
+                consent: Consent::Given,
+            },
+            other => other,
+        }
+    }
+}
+
+/// A replacement for `reason`, with the consent `allow` gives it.
+fn replace(reason: ReplaceReason, state: MachineState, allow: Allow) -> Decision {
+    let consent = Consent::of(&reason, allow);
+    Decision::Replace {
+        reason,
+        state,
+        consent,
+    }
 }
 
 /// Decide what applying `want` does.
@@ -170,11 +230,8 @@ pub fn decide(
     match (record.owner == want.owner, allow.adopt, allow.replace) {
         (true, _, _) | (false, true, _) => {}
         (false, false, true) => {
-            return Decision::Replace {
-                reason: ReplaceReason::OtherOwner(record.owner.clone()),
-                state,
-                consented: true,
-            };
+            let reason = ReplaceReason::OtherOwner(record.owner.clone());
+            return replace(reason, state, allow);
         }
         (false, false, false) => {
             return Decision::OwnedElsewhere {
@@ -184,11 +241,9 @@ pub fn decide(
         }
     }
     match record.phase {
-        RecordPhase::Creating | RecordPhase::Failed => Decision::Replace {
-            reason: ReplaceReason::Incomplete,
-            state,
-            consented: true,
-        },
+        RecordPhase::Creating | RecordPhase::Failed => {
+            replace(ReplaceReason::Incomplete, state, allow)
+        }
         RecordPhase::Complete => complete(want.fingerprint, &record.applied, state, allow),
     }
 }
@@ -202,16 +257,20 @@ fn complete(
 ) -> Decision {
     let changed = want.changed(applied);
     if changed.iter().any(|f| f.forces_replacement()) {
-        return Decision::Replace {
-            reason: ReplaceReason::Changed(changed),
-            state,
-            consented: allow.replace,
-        };
+        return replace(ReplaceReason::Changed(changed), state, allow);
     }
     let work = work(want, applied, allow.rerun_exec);
-    match (state, work.is_empty(), changed.is_empty()) {
-        (MachineState::Running, true, true) => Decision::Unchanged,
-        (state, _, _) => Decision::Update { state, work },
+    let same = work.is_empty() && changed.is_empty();
+    match (&state, same) {
+        (MachineState::Running, true) => Decision::Unchanged,
+        (MachineState::Running, false)
+        | (
+            MachineState::Created
+            | MachineState::Stopped
+            | MachineState::Unreachable
+            | MachineState::Other(_),
+            _,
+        ) => Decision::Update { state, work },
     }
 }
 
@@ -236,21 +295,24 @@ fn work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Work {
             });
         }
     }
-    let execs = want
-        .execs
-        .iter()
-        .enumerate()
-        .filter_map(|(index, hash)| {
-            let why = match (applied.execs.contains(hash), rerun) {
-                (true, false) => return None,
-                (true, true) => ExecWhy::Rerun,
-                (false, _) if index < applied.execs.len() => ExecWhy::Changed,
-                (false, _) => ExecWhy::New,
-            };
-            Some(ExecWork { index, why })
-        })
-        .collect();
-    Work { copies, execs }
+    Work {
+        copies,
+        execs: exec_work(want, applied, rerun),
+    }
+}
+
+/// The exec steps of `want` that have not run on the machine (all of them
+/// with `rerun`).
+fn exec_work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Vec<ExecWork> {
+    let why = |hash: &String| match (applied.execs.contains(hash), rerun) {
+        (true, false) => None,
+        (true, true) => Some(ExecWhy::Rerun),
+        (false, _) => Some(ExecWhy::New),
+    };
+    let pending = want.execs.iter().enumerate();
+    pending
+        .filter_map(|(index, hash)| why(hash).map(|why| ExecWork { index, why }))
+        .collect()
 }
 
 /// Copy `index` to send, with its entries compared with what was last sent
@@ -287,7 +349,7 @@ fn overlap(a: &str, b: &str) -> bool {
 }
 
 /// Whether a machine in `state` may have a VM process to stop.
-fn may_run(state: &MachineState) -> bool {
+pub(crate) fn may_run(state: &MachineState) -> bool {
     match state {
         MachineState::Created | MachineState::Stopped => false,
         MachineState::Running | MachineState::Unreachable | MachineState::Other(_) => true,

@@ -299,8 +299,8 @@ impl<'a> Inputs<'a> {
             Step::StopOld => vec![cli.machine_stop(name)],
             Step::DeleteOld => vec![cli.machine_delete(name)],
             Step::Create => vec![self.create_call(cli)],
-            Step::Start => vec![cli.machine_start(name)],
-            Step::WaitReady => vec![cli.probe(name)],
+            Step::Start => vec![start_calls(cli, name).start],
+            Step::WaitReady => vec![start_calls(cli, name).probe],
             Step::Secrets => self.secret_calls(cli, staged),
             Step::Copy(i) => {
                 let f = &self.files[i];
@@ -464,6 +464,21 @@ fn secrets_dir() -> GuestPath {
 /// The guest file of a secret.
 pub fn secret_path(name: &EnvKey) -> GuestPath {
     secrets_dir().child(name)
+}
+
+/// How machine `name` is started and waited for: the calls of the
+/// `start` and `wait-ready` steps, and what `bottle start` runs.
+pub struct StartCalls {
+    pub start: Call,
+    /// Repeated until it exits 0.
+    pub probe: Call,
+}
+
+pub fn start_calls(cli: &Cli, name: &MachineName) -> StartCalls {
+    StartCalls {
+        start: cli.machine_start(name),
+        probe: cli.probe(name),
+    }
 }
 
 /// The call of one teardown step of machine `name`.

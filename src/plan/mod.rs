@@ -1,6 +1,9 @@
 //! The plan: what an apply will do, step by step, with every smolvm call.
 //!
-//! Owns the decision (`decide`: desired vs recorded vs observed, pure), the
+//! Owns the reading of a record for a decision ([`recorded`]: what was
+//! applied, in the current fingerprint form, and who owns the machine,
+//! with the translation of schema-1 records), the decision (`decide`:
+//! desired vs recorded vs observed, pure), the
 //! egress rule (`egress`, pure), the steps (`step`), for each step its
 //! calls (`inputs`), and whether the `create` call fits the kernel's
 //! argument limit (`limits`). `bottle plan` prints exactly these calls, the executor
@@ -20,14 +23,15 @@ use crate::smolvm::{Call, Cli, Version};
 use crate::spec::{CopyVia, Desired, Fingerprint, MachineName};
 use crate::state::Record;
 
+pub(crate) use decide::may_run;
 pub use decide::{
-    Allow, CopyShape, CopyWork, Decision, ExecWhy, ExecWork, Observed, Recorded, ReplaceReason,
-    Shape, Want, Work, decide, steps,
+    Allow, Consent, CopyShape, CopyWork, Decision, ExecWhy, ExecWork, Observed, Recorded,
+    ReplaceReason, Shape, Want, Work, decide, steps,
 };
 pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
-    Inputs, PackOut, PlanError, SecretDelivery, Staged, Upload, pack_key, secret_path,
-    teardown_call, teardown_calls, upload_id, with_secrets,
+    Inputs, PackOut, PlanError, SecretDelivery, Staged, StartCalls, Upload, pack_key, secret_path,
+    start_calls, teardown_call, teardown_calls, upload_id, with_secrets,
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};

@@ -121,7 +121,7 @@ fn a_new_machine_gets_every_copy_an_update_only_the_changed_ones() {
     let replace = Decision::Replace {
         reason: ReplaceReason::Incomplete,
         state: MachineState::Running,
-        consented: true,
+        consent: Consent::NotNeeded,
     };
     assert_eq!(sent(&d, &replace), [0, 1]);
     let update = Decision::Update {

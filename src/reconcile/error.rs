@@ -146,6 +146,8 @@ pub enum ApplyError {
         "{name}: bottle has no record of machine `{name}`; it only acts on machines it created"
     )]
     NotOwned { name: String },
+    #[error("{name}: stopped by signal {signal} before anything was changed")]
+    Interrupted { name: String, signal: i32 },
     #[error(
         "{name}: machine `{name}` is gone (bottle's record names it); `bottle apply` its spec \
          to create it again, or `bottle down {name}` to forget it"
@@ -154,7 +156,7 @@ pub enum ApplyError {
     #[error("{name}: cannot {what} the machine")]
     Switch {
         name: String,
-        what: &'static str,
+        what: Switch,
         #[source]
         cause: Box<StepError>,
     },
@@ -180,6 +182,22 @@ pub enum ApplyError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// What `bottle stop` and `bottle start` do to a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    Stop,
+    Start,
+}
+
+impl std::fmt::Display for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Switch::Stop => "stop",
+            Switch::Start => "start",
+        })
+    }
 }
 
 /// `smolvm machine stop …; smolvm machine delete …` as one shell line.
@@ -211,7 +229,18 @@ impl ApplyError {
             ApplyError::Down {
                 name, remove_with, ..
             } => (name, End::Left, remove_with),
-            _ => return None,
+            ApplyError::Unmanaged { .. }
+            | ApplyError::OwnedElsewhere { .. }
+            | ApplyError::NotThisSpec { .. }
+            | ApplyError::ReplaceRefused { .. }
+            | ApplyError::EgressUnenforced { .. }
+            | ApplyError::NotOwned { .. }
+            | ApplyError::Interrupted { .. }
+            | ApplyError::Gone { .. }
+            | ApplyError::Switch { .. }
+            | ApplyError::Observe { .. }
+            | ApplyError::Plan { .. }
+            | ApplyError::State(_) => return None,
         };
         let by_hand = shell_lines(remove_with);
         Some(match cleanup {

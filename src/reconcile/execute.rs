@@ -1,6 +1,7 @@
 //! The executor: runs the step or teardown call each lifecycle phase names,
 //! feeds its outcome to `lifecycle::next`, and keeps the ownership record
-//! in step with what exists. An apply, `down` and `gc` are all runs of it.
+//! in step with what exists. An apply (a new machine, a replacement or an
+//! in-place update), `down` and `gc` are all runs of it.
 //!
 //! It runs exactly the calls the plan lists for each step (the same values
 //! `bottle plan` prints) and builds none of its own.
@@ -27,7 +28,7 @@ use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
 use crate::plan::{Plan, Staged, Step, teardown_call, teardown_calls};
-use crate::smolvm::{Call, Client, Known, MachineState, Op, Sink, Smolvm, SmolvmError, one_line};
+use crate::smolvm::{Call, Client, Known, Op, Sink, Smolvm, SmolvmError, one_line};
 use crate::spec::MachineName;
 use crate::state::{Record, RecordPhase};
 
@@ -491,21 +492,10 @@ pub(super) fn finish_apply<S: Smolvm>(
     let name = plan.name();
     let (record, made_record) = record;
     let Some(failed) = finished.failure else {
-        // Every step succeeded: the machine is what the spec says, and
-        // every exec step that ever ran on it stays recorded.
-        if let Some(mut r) = record {
-            let d = plan.inputs.desired;
-            let ran = std::mem::take(&mut r.fingerprint.execs);
-            r.phase = RecordPhase::Complete;
-            r.fingerprint = crate::spec::Fingerprint {
-                execs: ran,
-                ..d.fingerprint.clone()
-            };
-            r.spec_hash = d.fingerprint.hash();
-            r.spec_file.clone_from(&d.owner);
-            env.store.save(&r)?;
-        }
-        return Ok(());
+        return match record {
+            Some(r) => Ok(env.store.save(&completed(r, plan))?),
+            None => Ok(()),
+        };
     };
     match finished.end {
         End::Removed => env.store.remove(name.as_str())?,
@@ -518,27 +508,44 @@ pub(super) fn finish_apply<S: Smolvm>(
             }
         }
     }
+    Err(step_error(plan, failed, finished.end, remove_with))
+}
+
+/// The record once every step of `plan` succeeded: the machine is what
+/// the spec says, and every exec step that ever ran on it stays recorded.
+fn completed(mut r: Record, plan: &Plan<'_>) -> Record {
+    let d = plan.inputs.desired;
+    let ran = std::mem::take(&mut r.fingerprint.execs);
+    r.phase = RecordPhase::Complete;
+    r.fingerprint = crate::spec::Fingerprint {
+        execs: ran,
+        ..d.fingerprint.clone()
+    };
+    r.spec_hash = d.fingerprint.hash();
+    r.spec_file.clone_from(&d.owner);
+    r
+}
+
+/// The error of an apply whose step `failed`, which ended as `end`.
+fn step_error(
+    plan: &Plan<'_>,
+    failed: Failed<StepError>,
+    end: End,
+    remove_with: Vec<Call>,
+) -> ApplyError {
     let step = plan.steps[failed.at];
     let cause = match failed.cause {
         Failure::Error(e) => e,
         Failure::Interrupted(signal) => StepError::Interrupted { signal },
     };
-    Err(ApplyError::Step {
-        name: name.to_string(),
+    ApplyError::Step {
+        name: plan.name().to_string(),
         step,
         doing: plan.inputs.describe(step),
         cause: Box::new(cause),
-        cleanup: finished.end,
-        in_place: matches!(plan.decision, crate::plan::Decision::Update { .. }),
+        cleanup: end,
+        in_place: plan.decision.keeps_machine(),
         remove_with,
-    })
-}
-
-/// Whether a machine in `state` may have a VM process to stop.
-pub(super) fn may_run(state: &MachineState) -> bool {
-    match state {
-        MachineState::Created | MachineState::Stopped => false,
-        MachineState::Running | MachineState::Unreachable | MachineState::Other(_) => true,
     }
 }
 

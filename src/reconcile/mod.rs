@@ -1,15 +1,20 @@
-//! Reconciliation: bring a machine to what its spec says, or remove it.
+//! Reconciliation: bring a machine to what its spec says, stop or start
+//! it, or remove it.
 //!
-//! Owns the executor (`execute`), the only part of bottle that runs smolvm
-//! calls for an apply, `down` or `gc` and writes records, and the copy
-//! archive (`archive`). It decides nothing itself: the plan (`crate::plan`)
-//! says which steps run with which calls, and the lifecycle
-//! (`crate::lifecycle`) says what follows each outcome. The per-machine
-//! log of exec steps' output is `log`'s. It never parses specs and never
-//! spawns a process: all smolvm I/O goes through [`Client`]. Each `apply`
-//! and `gc` also removes what killed bottles left on the host (`sweep`).
+//! Owns the executor (`execute`), which runs the smolvm calls of an apply,
+//! `down` or `gc` and keeps records in step; the copy archive (`archive`);
+//! the exec log (`log`); the words a decision is told in (`describe`); and
+//! around them the few effects that are no lifecycle step: asking consent
+//! before a replacement ([`Confirm`]), writing the new owner of an adopted
+//! machine, and `stop`/`start` (one call each, built by the plan's
+//! functions). It decides nothing itself: the plan (`crate::plan`) says
+//! what to do and which calls do it, and the lifecycle (`crate::lifecycle`)
+//! says what follows each outcome. It never parses specs and never spawns
+//! a process: all smolvm I/O goes through [`Client`]. Each `apply` and
+//! `gc` also removes what killed bottles left on the host (`sweep`).
 
 pub(crate) mod archive;
+mod describe;
 mod error;
 mod execute;
 mod log;
@@ -20,16 +25,14 @@ mod sweep;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::lifecycle::{DeleteKind, End, OnFailure, Rules, State};
-use crate::plan::{
-    Allow, CopyWork, Decision, Egress, ExecWhy, ExecWork, Observed, Plan, ReplaceReason, Want,
-    decide,
-};
+use crate::lifecycle::{DeleteKind, End, OnFailure, Rules, State, Teardown};
+use crate::plan::{Allow, Consent, Decision, Egress, Observed, Plan, ReplaceReason, Want, decide};
 use crate::smolvm::{Client, Clock, Dialect, Smolvm};
 use crate::spec::{Desired, MachineName};
 use crate::state::{MachineLock, Record, RecordPhase, StateError, Store};
 
-pub use error::{ApplyError, StepError};
+pub use describe::{changed_fields, describe, describe_work};
+pub use error::{ApplyError, StepError, Switch};
 pub use report::{Confirm, Refuse, Report};
 
 /// What an apply needs from the world.
@@ -112,7 +115,9 @@ impl<S: Smolvm> Env<'_, S> {
     }
 
     /// The plan of applying `desired`, with the record it was decided
-    /// from; refuses a machine bottle does not own or another spec owns.
+    /// from (what it says was applied in the current form, and the owner
+    /// the decision saw); refuses a machine bottle does not own or another
+    /// spec owns.
     fn make_plan<'d>(
         &self,
         desired: &'d Desired,
@@ -125,39 +130,34 @@ impl<S: Smolvm> Env<'_, S> {
             fingerprint: &desired.fingerprint,
             owner: &desired.owner,
         };
-        let decision = match decide(want, recorded.as_ref(), &observed, opts.allow) {
-            Decision::Unmanaged { state } => {
-                return Err(ApplyError::Unmanaged {
-                    name: name.to_string(),
-                    state,
-                });
-            }
-            Decision::OwnedElsewhere { owner, .. } => {
-                return Err(ApplyError::OwnedElsewhere {
-                    name: name.to_string(),
-                    owner,
-                    spec: desired.owner.clone(),
-                });
-            }
-            d => d,
-        };
-        let version = self.client.version();
-        let plan = Plan::new(desired, decision, version, self.cache_dir, opts.repack).map_err(
-            |cause| ApplyError::Plan {
-                name: name.to_string(),
-                cause,
-            },
-        )?;
-        let record = record.map(|mut r| {
-            r.fingerprint = recorded.map(|k| k.applied).unwrap_or(r.fingerprint);
-            r.legacy = None;
-            r
+        let decision = decide(want, recorded.as_ref(), &observed, opts.allow);
+        let plan = self.plan_of(desired, refuse(desired, decision)?, opts)?;
+        let record = record.zip(recorded).map(|(r, k)| Record {
+            fingerprint: k.applied,
+            spec_file: k.owner,
+            legacy: None,
+            ..r
         });
         Ok((plan, record))
     }
 
+    fn plan_of<'d>(
+        &self,
+        desired: &'d Desired,
+        decision: Decision,
+        opts: Options,
+    ) -> Result<Plan<'d>, ApplyError> {
+        let version = self.client.version();
+        Plan::new(desired, decision, version, self.cache_dir, opts.repack).map_err(|cause| {
+            ApplyError::Plan {
+                name: desired.spec.name.to_string(),
+                cause,
+            }
+        })
+    }
+
     /// The plan of an apply, once the user agreed to a replacement that
-    /// needs it; refuses when they do not.
+    /// needs it; refuses when they do not (or a signal answered for them).
     fn consented_plan<'d>(
         &self,
         desired: &'d Desired,
@@ -166,26 +166,27 @@ impl<S: Smolvm> Env<'_, S> {
         let (plan, record) = self.make_plan(desired, opts)?;
         let Decision::Replace {
             reason: ReplaceReason::Changed(fields),
-            consented: false,
+            consent: Consent::Needed,
             ..
         } = &plan.decision
         else {
             return Ok((plan, record));
         };
         let name = desired.spec.name.to_string();
-        let changed = changed_fields(fields);
+        let changed = describe::changed_fields(fields);
         let question = format!(
             "replace machine `{name}`? Its disk, and everything written in it since it was \
              created, will be lost ({changed})"
         );
-        if !self.confirm.replace(&name, &question) {
-            return Err(ApplyError::ReplaceRefused { name, changed });
+        let agreed = self.confirm.replace(&name, &question);
+        match (agreed, self.client.interrupted()) {
+            (_, Some(signal)) => Err(ApplyError::Interrupted { name, signal }),
+            (false, None) => Err(ApplyError::ReplaceRefused { name, changed }),
+            (true, None) => {
+                let plan = self.plan_of(desired, plan.decision.consented(), opts)?;
+                Ok((plan, record))
+            }
         }
-        let allow = Allow {
-            replace: true,
-            ..opts.allow
-        };
-        self.make_plan(desired, Options { allow, ..opts })
     }
 
     /// Bring the machine of `desired` to its spec; returns what was decided.
@@ -193,13 +194,16 @@ impl<S: Smolvm> Env<'_, S> {
     pub fn apply(&self, desired: &Desired, opts: Options) -> Result<Decision, ApplyError> {
         let name = &desired.spec.name;
         let version = self.client.version();
-        let egress = crate::plan::egress(&desired.spec, version);
-        if egress == Egress::Unenforced && !opts.allow_unenforced_egress {
-            return Err(ApplyError::EgressUnenforced {
-                name: name.to_string(),
-                version: version.clone(),
-                keys: allow_list_keys(&desired.spec),
-            });
+        let unenforced = crate::plan::egress(&desired.spec, version) == Egress::Unenforced
+            && !opts.allow_unenforced_egress;
+        let refusal = || ApplyError::EgressUnenforced {
+            name: name.to_string(),
+            version: version.clone(),
+            keys: allow_list_keys(&desired.spec),
+        };
+        // Without a record nothing can be updated: refuse before any call.
+        if unenforced && self.store.load(name.as_str())?.is_none() {
+            return Err(refusal());
         }
         let _lock = self.lock(name)?;
         for path in sweep::sweep(&self.leftover_places()) {
@@ -210,50 +214,63 @@ impl<S: Smolvm> Env<'_, S> {
             self.report.line(name.as_str(), &left);
         }
         let (plan, record) = self.consented_plan(desired, opts)?;
+        let creates = plan.steps.contains(&crate::plan::Step::Create);
+        if unenforced && creates {
+            return Err(refusal());
+        }
         for w in plan.warnings(version) {
             self.report.line(name.as_str(), &w);
         }
         let record = self.adopt(desired, &plan.decision, record)?;
         self.report.line(name.as_str(), &describe(&plan.decision));
-        if plan.steps.contains(&crate::plan::Step::Create) {
+        if creates {
             let line = format!("egress: {}", plan.egress_line());
             self.report.line(name.as_str(), &line);
         }
-        let rules = self.rules(opts.on_failure);
-        let updating = matches!(plan.decision, Decision::Update { .. });
-        let exec = execute::Execution::apply(self, &plan, rules, record.filter(|_| updating));
-        let remove_with = exec.remove_with();
-        let (finished, record) = exec.run(State::initial(plan.steps.len()));
-        execute::finish_apply(self, &plan, remove_with, finished, record)?;
+        self.run(
+            &plan,
+            opts,
+            record.filter(|_| plan.decision.keeps_machine()),
+        )?;
         Ok(plan.decision)
     }
 
-    /// Make `desired`'s spec file the owner of the machine kept by an
-    /// update: with `--adopt`, saying so; a schema-1 record's relative path
-    /// is made canonical silently.
+    /// Run `plan`, keeping `kept`, the record of the machine it keeps.
+    fn run(&self, plan: &Plan<'_>, opts: Options, kept: Option<Record>) -> Result<(), ApplyError> {
+        let rules = self.rules(opts.on_failure);
+        let exec = execute::Execution::apply(self, plan, rules, kept);
+        let remove_with = exec.remove_with();
+        let (finished, record) = exec.run(State::initial(plan.steps.len()));
+        execute::finish_apply(self, plan, remove_with, finished, record)
+    }
+
+    /// Make `desired`'s spec file the owner of the machine a decision keeps
+    /// when the record names another (`--adopt`), saying so. (A schema-1
+    /// record's path that the decision resolved to `desired`'s is no other
+    /// owner; the next write of the record makes it canonical.)
     fn adopt(
         &self,
         desired: &Desired,
         decision: &Decision,
         record: Option<Record>,
     ) -> Result<Option<Record>, ApplyError> {
-        let keeps = matches!(decision, Decision::Update { .. } | Decision::Unchanged);
         let Some(mut r) = record else {
             return Ok(None);
         };
-        if r.spec_file == desired.owner || !keeps {
+        if !decision.keeps_machine() {
             return Ok(Some(r));
         }
         let was = std::mem::replace(&mut r.spec_file, desired.owner.clone());
-        self.store.save(&r)?;
-        if was.is_absolute() {
-            let line = format!(
-                "adopted: it belonged to {}, now to {}",
-                was.display(),
-                desired.owner.display()
-            );
-            self.report.line(desired.spec.name.as_str(), &line);
+        if was == desired.owner {
+            return Ok(Some(r));
         }
+        self.store.save(&r)?;
+        let line = format!(
+            "adopted: it belonged to {}, now to {}",
+            was.display(),
+            desired.owner.display()
+        );
+        self.report.line(desired.spec.name.as_str(), &line);
         Ok(Some(r))
     }
 
@@ -287,7 +304,7 @@ impl<S: Smolvm> Env<'_, S> {
         };
         let exec = execute::Execution::remove(self, name, self.rules(OnFailure::TearDown));
         let remove_with = exec.remove_with();
-        let (mut finished, _) = exec.run(State::teardown(execute::may_run(state)));
+        let (mut finished, _) = exec.run(State::teardown(crate::plan::may_run(state)));
         match finished.end {
             End::Removed => {
                 self.store.remove(name.as_str())?;
@@ -310,13 +327,13 @@ impl<S: Smolvm> Env<'_, S> {
     pub fn stop_for(&self, name: &MachineName, by: Option<&Path>) -> Result<Switched, ApplyError> {
         let _lock = self.lock(name)?;
         let state = self.owned_state(name, by)?;
-        if !execute::may_run(&state) {
+        if !crate::plan::may_run(&state) {
             return Ok(Switched::Already(state));
         }
-        let call = self.client.cli().machine_stop(name);
+        let call = crate::plan::teardown_call(self.client.cli(), name, Teardown::Stop);
         self.client.run(&call).map_err(|cause| ApplyError::Switch {
             name: name.to_string(),
-            what: "stop",
+            what: Switch::Stop,
             cause: Box::new(cause.into()),
         })?;
         Ok(Switched::Done)
@@ -344,16 +361,16 @@ impl<S: Smolvm> Env<'_, S> {
         if state == crate::smolvm::MachineState::Running {
             return Ok(Switched::Already(state));
         }
-        let cli = self.client.cli();
+        let calls = crate::plan::start_calls(self.client.cli(), name);
         let failed = |cause: crate::smolvm::SmolvmError| ApplyError::Switch {
             name: name.to_string(),
-            what: "start",
+            what: Switch::Start,
             cause: Box::new(cause.into()),
         };
-        self.client.run(&cli.machine_start(name)).map_err(failed)?;
+        self.client.run(&calls.start).map_err(failed)?;
         let timeout = ready.unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT);
         self.client
-            .wait_ready(name, &cli.probe(name), timeout, self.clock)
+            .wait_ready(name, &calls.probe, timeout, self.clock)
             .map_err(failed)?;
         Ok(Switched::Done)
     }
@@ -504,25 +521,37 @@ impl<S: Smolvm> Env<'_, S> {
     }
 }
 
-/// Refuse to act on machine `name` for the spec file `by` when another
-/// spec owns it (a schema-1 record's relative path owns the paths that end
-/// with it). Named by its name, any machine bottle owns may be acted on.
+/// Refuse to act on machine `name` for the spec file `by` unless the
+/// record names that file (a schema-1 record's relative path names no file
+/// for sure: such a machine is acted on by its name). Named by its name,
+/// any machine bottle owns may be acted on.
 fn check_owner(name: &MachineName, record: &Record, by: Option<&Path>) -> Result<(), ApplyError> {
-    let Some(spec) = by else {
-        return Ok(());
-    };
-    let owner = &record.spec_file;
-    let owns = match owner.is_absolute() {
-        true => owner == spec,
-        false => spec.ends_with(owner),
-    };
-    match owns {
-        true => Ok(()),
-        false => Err(ApplyError::NotThisSpec {
+    match by {
+        None => Ok(()),
+        Some(spec) if record.spec_file == spec => Ok(()),
+        Some(spec) => Err(ApplyError::NotThisSpec {
             name: name.to_string(),
-            owner: owner.clone(),
+            owner: record.spec_file.clone(),
             spec: spec.to_path_buf(),
         }),
+    }
+}
+
+/// `decision`, unless it refuses: a machine bottle has no record of, or
+/// one another spec file owns.
+fn refuse(desired: &Desired, decision: Decision) -> Result<Decision, ApplyError> {
+    let name = desired.spec.name.to_string();
+    match decision {
+        Decision::Unmanaged { state } => Err(ApplyError::Unmanaged { name, state }),
+        Decision::OwnedElsewhere { owner, .. } => Err(ApplyError::OwnedElsewhere {
+            name,
+            owner,
+            spec: desired.owner.clone(),
+        }),
+        Decision::Create { .. }
+        | Decision::Unchanged
+        | Decision::Update { .. }
+        | Decision::Replace { .. } => Ok(decision),
     }
 }
 
@@ -533,113 +562,4 @@ fn allow_list_keys(spec: &crate::spec::Spec) -> String {
         (!spec.allow_hosts.is_empty()).then_some("network.allow_hosts"),
     ];
     keys.into_iter().flatten().collect::<Vec<_>>().join(" and ")
-}
-
-/// `image [forces replacement], copy`: the changed fields, marked where
-/// they force a new machine.
-pub fn changed_fields(fields: &[crate::spec::Field]) -> String {
-    let names: Vec<String> = fields
-        .iter()
-        .map(|f| match f.forces_replacement() {
-            true => format!("{f} [forces replacement]"),
-            false => f.to_string(),
-        })
-        .collect();
-    format!("changed: {}", names.join(", "))
-}
-
-/// `copy /workspace (2 files changed); exec[2] new`.
-pub fn describe_work(work: &crate::plan::Work) -> String {
-    let copies = work.copies.iter().map(describe_copy);
-    let execs = work.execs.iter().map(|e: &ExecWork| {
-        let why = match e.why {
-            ExecWhy::New => "new",
-            ExecWhy::Changed => "changed",
-            ExecWhy::Rerun => "run again (--rerun-exec)",
-        };
-        format!("exec[{}] {why}", e.index)
-    });
-    copies.chain(execs).collect::<Vec<_>>().join("; ")
-}
-
-fn describe_copy(c: &CopyWork) -> String {
-    if let Some(after) = &c.after {
-        return format!(
-            "copy {} (sent again after {after}, which it overlaps)",
-            c.dest
-        );
-    }
-    let count = |n: usize, what: &str| match n {
-        0 => None,
-        1 => Some(format!("1 file {what}")),
-        n => Some(format!("{n} files {what}")),
-    };
-    let parts: Vec<String> = [
-        count(c.diff.changed, "changed"),
-        count(c.diff.added, "added"),
-        count(c.diff.removed, "removed from the source, kept in the guest"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    match parts.is_empty() {
-        true => format!("copy {} (its place in the spec changed)", c.dest),
-        false => format!("copy {} ({})", c.dest, parts.join(", ")),
-    }
-}
-
-/// A one-line account of a decision.
-pub fn describe(d: &Decision) -> String {
-    match d {
-        Decision::Create {
-            stale_record: false,
-        } => "creating".into(),
-        Decision::Create { stale_record: true } => {
-            "creating (bottle's record names it, but the machine is gone)".into()
-        }
-        Decision::Unchanged => "unchanged".into(),
-        Decision::Update { state, work } => match (state, work.is_empty()) {
-            (crate::smolvm::MachineState::Running, true) => {
-                "update in place: only bottle's record changes (a secret's source, or a removed \
-                 copy; nothing is sent or run)"
-                    .into()
-            }
-            (_, true) => format!("restarting (it is {})", state.as_str()),
-            (crate::smolvm::MachineState::Running, false) => {
-                format!("update in place: {}", describe_work(work))
-            }
-            (_, false) => format!(
-                "restarting (it is {}), then update in place: {}",
-                state.as_str(),
-                describe_work(work)
-            ),
-        },
-        Decision::Replace {
-            reason: ReplaceReason::Incomplete,
-            ..
-        } => "replacing (its last apply did not complete)".into(),
-        Decision::Replace {
-            reason: ReplaceReason::OtherOwner(owner),
-            ..
-        } => format!("replacing (--replace: it belonged to {})", owner.display()),
-        Decision::Replace {
-            reason: ReplaceReason::Changed(fields),
-            consented,
-            ..
-        } => {
-            let ask = match consented {
-                true => "",
-                false => "; `apply` asks first, or pass --replace",
-            };
-            format!("replacing ({}{ask})", changed_fields(fields))
-        }
-        Decision::Unmanaged { state } => {
-            format!("not managed by bottle (it is {})", state.as_str())
-        }
-        Decision::OwnedElsewhere { owner, state } => format!(
-            "owned by another spec, {} (it is {})",
-            owner.display(),
-            state.as_str()
-        ),
-    }
 }

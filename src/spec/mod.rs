@@ -27,7 +27,7 @@ pub use error::{Problem, SpecError};
 pub use fingerprint::{CopyDiff, CopyPrint, FINGERPRINT_VERSION, Field, Fingerprint, exec_hash};
 pub use legacy::LegacyPrint;
 pub use location::Location;
-pub use resolve::{Desired, resolve};
+pub use resolve::{Desired, owner, resolve};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue, mask_words};
 pub use validate::parse;
 pub use values::{

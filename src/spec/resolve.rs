@@ -74,8 +74,9 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
 }
 
 /// The spec file's canonical path (its absolute path if it cannot be
-/// resolved, as for a spec given as text in a test).
-fn owner(file: &Path) -> PathBuf {
+/// resolved, as for a spec given as text in a test): the owner of its
+/// machine.
+pub fn owner(file: &Path) -> PathBuf {
     fs::canonicalize(file)
         .or_else(|_| std::path::absolute(file))
         .unwrap_or_else(|_| file.to_path_buf())

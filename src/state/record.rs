@@ -44,7 +44,8 @@ pub struct Record {
     /// The spec file that owns the machine: its canonical absolute path
     /// (a schema-1 record's path is as the user typed it).
     pub spec_file: PathBuf,
-    /// The hash of the spec's fingerprint at its last complete apply.
+    /// The hash of the spec's fingerprint: of the spec being created while
+    /// `creating`, then of the spec of the last apply that completed.
     pub spec_hash: String,
     /// What was applied to the machine (see [`Fingerprint`]).
     pub fingerprint: Fingerprint,
@@ -78,12 +79,14 @@ pub(super) struct RecordV1 {
 
 impl RecordV1 {
     /// The record in the current schema; what was applied is known only in
-    /// the first fingerprint form until it is compared with a spec.
+    /// the first fingerprint form until it is compared with a spec. The
+    /// spec path, as typed then, is tidied: an absolute one resolved (if
+    /// it still exists), a leading `./` dropped.
     pub fn migrate(self) -> Record {
         Record {
             schema: RECORD_SCHEMA,
             name: self.name,
-            spec_file: self.spec_file,
+            spec_file: tidy(self.spec_file),
             spec_hash: self.spec_hash,
             fingerprint: Fingerprint {
                 image: String::new(),
@@ -99,5 +102,46 @@ impl RecordV1 {
             smolvm_version: self.smolvm_version,
             legacy: Some(self.fingerprint),
         }
+    }
+}
+
+/// A spec path as bottle 0.1.0 recorded it, made comparable with canonical
+/// paths where that is sure: an absolute path canonicalized, `./` dropped
+/// from a relative one (one with `..` stays as it is: it names no file
+/// bottle can know).
+fn tidy(path: PathBuf) -> PathBuf {
+    use std::path::Component;
+    match path.is_absolute() {
+        true => std::fs::canonicalize(&path).unwrap_or(path),
+        false => path
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_spec_path_is_tidied() {
+        assert_eq!(tidy("./a.toml".into()), PathBuf::from("a.toml"));
+        assert_eq!(
+            tidy("./specs/./a.toml".into()),
+            PathBuf::from("specs/a.toml")
+        );
+        assert_eq!(tidy("../p/a.toml".into()), PathBuf::from("../p/a.toml"));
+        assert_eq!(
+            tidy("/nowhere/x.toml".into()),
+            PathBuf::from("/nowhere/x.toml")
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("a.toml"), "").unwrap();
+        std::os::unix::fs::symlink(&real, tmp.path().join("link")).unwrap();
+        let canonical = std::fs::canonicalize(real.join("a.toml")).unwrap();
+        assert_eq!(tidy(tmp.path().join("link/a.toml")), canonical);
     }
 }

@@ -33,6 +33,11 @@ pub enum StateError {
         path.display()
     )]
     Newer { path: PathBuf, schema: u64 },
+    #[error(
+        "record {} was read from schema 1 and not yet compared with its spec; not written",
+        path.display()
+    )]
+    Unmigrated { path: PathBuf },
     #[error("cannot write record {}", path.display())]
     Write {
         path: PathBuf,
@@ -163,10 +168,15 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// Write `record` atomically.
+    /// Write `record` atomically. A migrated record not yet compared with
+    /// its spec (its fingerprint still in the first form) is refused: it
+    /// would be written without it.
     pub fn save(&self, record: &Record) -> Result<(), StateError> {
-        self.ensure_dir()?;
         let path = self.path(&record.name);
+        if record.legacy.is_some() {
+            return Err(StateError::Unmigrated { path });
+        }
+        self.ensure_dir()?;
         let write_err = |source| StateError::Write {
             path: path.clone(),
             source,
@@ -352,6 +362,10 @@ mod tests {
             ],
             ["i1", "n1", "e1", "c1", "x1", "s1"]
         );
+        let refused = store.save(&r).unwrap_err();
+        assert!(matches!(refused, StateError::Unmigrated { .. }), "{refused:?}");
+        assert_eq!(fs::read_to_string(store.path("a")).unwrap(), V1, "untouched");
+        let r = Record { legacy: None, ..r };
         store.save(&r).unwrap();
         let text = fs::read_to_string(store.path("a")).unwrap();
         assert!(text.contains("\"schema\": 2"), "{text}");

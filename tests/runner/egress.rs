@@ -1,7 +1,7 @@
 //! The egress rule: an allow-list smolvm cannot enforce is refused unless
 //! the user accepts unrestricted egress.
 
-use crate::support::Bottle;
+use crate::support::{AGENT_SPEC, Bottle};
 
 #[test]
 fn an_unenforceable_allow_list_is_refused_before_any_change() {
@@ -25,6 +25,8 @@ fn an_unenforceable_allow_list_is_refused_before_any_change() {
 fn the_override_proceeds_and_every_run_warns() {
     let b = Bottle::on("1.7.7");
     let spec = b.agent();
+    // Once the machine exists, only a new machine needs the override: an
+    // update creates nothing.
     let spec = spec.to_str().unwrap();
     let run = b.run(&["apply", "--allow-unenforced-egress", spec]);
     run.status(0)
@@ -38,7 +40,21 @@ fn the_override_proceeds_and_every_run_warns() {
         .status(0)
         .stderr_has("UNRESTRICTED")
         .stderr_has("unchanged");
-    b.run(&["apply", spec]).status(3);
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("UNRESTRICTED")
+        .stderr_has("unchanged");
+    b.write("ws/README.md", "# edited\n");
+    b.run(&["apply", spec])
+        .status(0)
+        .stderr_has("agent: update in place: copy /workspace (1 file changed)");
+    b.write("spec.toml", &AGENT_SPEC.replace("img:1", "img:2"));
+    b.clear_calls();
+    b.run(&["apply", "--replace", spec])
+        .status(3)
+        .stderr_has("refusing to create a machine with network.allow_cidrs on smolvm 1.7.7");
+    assert_eq!(b.calls().len(), 2, "no mutating call: {:#?}", b.calls());
+    assert_eq!(b.world().machines["agent"].state, "running");
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn a_changed_exec_step_runs_and_the_others_do_not() {
     b.write("spec.toml", &with_step("echo two >> /count"));
     b.run(&["apply", spec])
         .status(0)
-        .stderr_has("agent: update in place: exec[1] changed");
+        .stderr_has("agent: update in place: exec[1] new");
     assert_eq!(b.guest("agent", "/count").as_deref(), Some("one\ntwo\n"));
 }
 
@@ -522,7 +522,7 @@ fn a_step_that_ran_never_runs_again_when_removed_and_added_back() {
     write(&["echo a >> /log", "echo a >> /log"]);
     b.run(&["apply", spec])
         .status(0)
-        .stderr_has("m: update in place: exec[1] changed");
+        .stderr_has("m: update in place: exec[1] new");
     assert_eq!(
         b.guest("m", "/log").as_deref(),
         Some("a\nb\nc\na\n"),

@@ -84,7 +84,7 @@ fn every_combination_decides() {
             Decision::Replace {
                 reason: ReplaceReason::Incomplete,
                 state: MachineState::Running,
-                consented: true
+                consent: Consent::NotNeeded
             },
             "an apply that never completed is replaced without asking"
         );
@@ -102,7 +102,10 @@ fn only_a_field_fixed_at_create_replaces_and_only_with_consent() {
             Decision::Replace {
                 reason: ReplaceReason::Changed(vec![Field::Image]),
                 state: MachineState::Running,
-                consented: replace
+                consent: match replace {
+                    true => Consent::Given,
+                    false => Consent::Needed,
+                }
             }
         );
     }
@@ -121,7 +124,7 @@ fn only_a_field_fixed_at_create_replaces_and_only_with_consent() {
             Decision::Replace {
                 reason: ReplaceReason::Changed(vec![field]),
                 state: MachineState::Stopped,
-                consented: false
+                consent: Consent::Needed
             }
         );
     }
@@ -220,7 +223,7 @@ fn an_exec_step_runs_once_for_each_content() {
         [
             ExecWork {
                 index: 0,
-                why: ExecWhy::Changed
+                why: ExecWhy::New
             },
             ExecWork {
                 index: 2,
@@ -234,7 +237,7 @@ fn an_exec_step_runs_once_for_each_content() {
         ..NONE
     };
     let whys: Vec<ExecWhy> = work(rerun).iter().map(|e| e.why).collect();
-    assert_eq!(whys, [ExecWhy::Changed, ExecWhy::Rerun, ExecWhy::New]);
+    assert_eq!(whys, [ExecWhy::New, ExecWhy::Rerun, ExecWhy::New]);
     let done = recorded(RecordPhase::Complete, fp("a"));
     let again = decide(want(&fp("a")), Some(&done), &RUNNING, rerun);
     let Decision::Update { work, .. } = again else {
@@ -275,7 +278,7 @@ fn a_machine_another_spec_owns_is_refused_adopted_or_replaced() {
         Decision::Replace {
             reason: ReplaceReason::OtherOwner("/other/spec.toml".into()),
             state: MachineState::Running,
-            consented: true
+            consent: Consent::NotNeeded
         }
     );
     let gone = decide(want(&a), Some(&theirs), &Observed::Missing, NONE);
@@ -367,6 +370,49 @@ fn a_step_that_ran_and_left_the_spec_is_no_change_and_does_not_run_again() {
 }
 
 #[test]
+fn consent_is_needed_only_for_a_changed_field_and_given_by_replace_or_a_yes() {
+    let allow = |replace| Allow { replace, ..NONE };
+    let changed = ReplaceReason::Changed(vec![Field::Env]);
+    assert_eq!(Consent::of(&changed, allow(false)), Consent::Needed);
+    assert_eq!(Consent::of(&changed, allow(true)), Consent::Given);
+    for r in [
+        ReplaceReason::Incomplete,
+        ReplaceReason::OtherOwner("/o".into()),
+    ] {
+        assert_eq!(Consent::of(&r, allow(false)), Consent::NotNeeded);
+    }
+    let needed = Decision::Replace {
+        reason: changed.clone(),
+        state: MachineState::Running,
+        consent: Consent::Needed,
+    };
+    assert_eq!(
+        needed.consented(),
+        Decision::Replace {
+            reason: changed,
+            state: MachineState::Running,
+            consent: Consent::Given
+        }
+    );
+    assert_eq!(Decision::Unchanged.consented(), Decision::Unchanged);
+    let kept: Vec<bool> = [
+        Decision::Unchanged,
+        Decision::Update {
+            state: MachineState::Stopped,
+            work: Work::default(),
+        },
+        Decision::Create { stale_record: true },
+        Decision::Unmanaged {
+            state: MachineState::Running,
+        },
+    ]
+    .iter()
+    .map(Decision::keeps_machine)
+    .collect();
+    assert_eq!(kept, [true, true, false, false]);
+}
+
+#[test]
 fn only_a_changed_field_needs_consent() {
     assert!(ReplaceReason::Changed(vec![Field::Image]).needs_consent());
     assert!(!ReplaceReason::Incomplete.needs_consent());
@@ -410,7 +456,7 @@ fn steps_follow_the_decision() {
     let replace = |state| Decision::Replace {
         reason: ReplaceReason::Incomplete,
         state,
-        consented: true,
+        consent: Consent::NotNeeded,
     };
     assert_eq!(
         steps(&replace(MachineState::Running), s),
