@@ -156,6 +156,19 @@ impl Fingerprint {
         }
     }
 
+    /// A fingerprint of nothing applied: what a record holds before its
+    /// machine received anything (or, migrated, before it is compared).
+    pub fn nothing() -> Self {
+        Fingerprint {
+            image: String::new(),
+            network: String::new(),
+            env: String::new(),
+            secrets: String::new(),
+            copies: Vec::new(),
+            execs: Vec::new(),
+        }
+    }
+
     /// One hash over every field, with the form's version.
     pub fn hash(&self) -> String {
         hash_value(&json!({

@@ -363,8 +363,15 @@ mod tests {
             ["i1", "n1", "e1", "c1", "x1", "s1"]
         );
         let refused = store.save(&r).unwrap_err();
-        assert!(matches!(refused, StateError::Unmigrated { .. }), "{refused:?}");
-        assert_eq!(fs::read_to_string(store.path("a")).unwrap(), V1, "untouched");
+        assert!(
+            matches!(refused, StateError::Unmigrated { .. }),
+            "{refused:?}"
+        );
+        assert_eq!(
+            fs::read_to_string(store.path("a")).unwrap(),
+            V1,
+            "untouched"
+        );
         let r = Record { legacy: None, ..r };
         store.save(&r).unwrap();
         let text = fs::read_to_string(store.path("a")).unwrap();

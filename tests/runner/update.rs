@@ -266,19 +266,23 @@ fn a_failed_update_keeps_the_machine_and_the_next_apply_does_only_the_rest() {
     assert_eq!(b.guest("agent", "/two").as_deref(), Some("two\n"));
 }
 
+/// The agent spec copied into two projects, `one/` and `two/`, both
+/// copying `ws`: the same machine name in two spec files.
+fn two_projects(b: &Bottle) -> (String, String) {
+    b.agent();
+    let text = AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\"");
+    let path = |dir: &str| {
+        let p = b.write(&format!("{dir}/spec.toml"), &text);
+        p.to_str().unwrap().to_string()
+    };
+    (path("one"), path("two"))
+}
+
 #[test]
 fn a_machine_another_spec_owns_is_refused_then_adopted_or_replaced() {
     let b = Bottle::new();
-    b.agent();
-    let one = b.write(
-        "one/spec.toml",
-        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
-    );
-    let two = b.write(
-        "two/spec.toml",
-        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
-    );
-    let (one, two) = (one.to_str().unwrap(), two.to_str().unwrap());
+    let (one, two) = two_projects(&b);
+    let (one, two) = (one.as_str(), two.as_str());
     b.run(&["apply", one]).status(0);
     agent_writes(&b, "/work.txt", "mine");
     b.clear_calls();
@@ -533,16 +537,8 @@ fn a_step_that_ran_never_runs_again_when_removed_and_added_back() {
 #[test]
 fn down_stop_and_start_by_a_spec_refuse_a_machine_another_spec_owns() {
     let b = Bottle::new();
-    b.agent();
-    let one = b.write(
-        "one/spec.toml",
-        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
-    );
-    let two = b.write(
-        "two/spec.toml",
-        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
-    );
-    let (one, two) = (one.to_str().unwrap(), two.to_str().unwrap());
+    let (one, two) = two_projects(&b);
+    let (one, two) = (one.as_str(), two.as_str());
     b.run(&["apply", one]).status(0);
     b.clear_calls();
     for cmd in ["down", "stop", "start"] {
@@ -598,22 +594,14 @@ fn status_escapes_control_characters_in_the_owners_path() {
 #[test]
 fn a_schema_1_record_of_another_project_s_spec_of_the_same_name_is_not_taken_over() {
     let b = Bottle::new();
-    b.agent();
-    let one = b.write(
-        "one/spec.toml",
-        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
-    );
-    b.run(&["apply", one.to_str().unwrap()]).status(0);
+    let (one, two) = two_projects(&b);
+    b.run(&["apply", &one]).status(0);
     let mut v1 = schema_1_record(&b);
     v1["spec_file"] = "spec.toml".into();
     v1["fingerprint"]["exec"] = "project one's steps".into();
     std::fs::write(b.path("state/machines/agent.json"), v1.to_string()).unwrap();
-    let two = b.write(
-        "two/spec.toml",
-        &AGENT_SPEC.replace("src = \"ws\"", "src = \"../ws\""),
-    );
     b.clear_calls();
-    b.run(&["apply", two.to_str().unwrap()])
+    b.run(&["apply", &two])
         .status(3)
         .stderr_has("machine `agent` belongs to the spec spec.toml, not to");
     assert_eq!(b.calls().len(), 2);
