@@ -335,6 +335,23 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_named_as_the_spec_names_them() {
+        let names = [
+            Field::Image,
+            Field::Network,
+            Field::Env,
+            Field::Copy,
+            Field::Exec,
+            Field::Secrets,
+        ]
+        .map(|f| f.to_string());
+        assert_eq!(
+            names,
+            ["image", "network", "env", "copy", "exec", "secrets"]
+        );
+    }
+
+    #[test]
     fn only_create_time_fields_force_replacement() {
         let forcing: Vec<Field> = [
             Field::Image,

@@ -659,6 +659,25 @@ mod resolving {
     }
 
     #[test]
+    fn each_copy_s_files_and_links_are_found_by_its_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree_with_links(tmp.path());
+        std::fs::write(tmp.path().join("f"), "f").unwrap();
+        let copies = "[[copy]]\nsrc = \"f\"\ndest = \"/f\"\n\
+                      [[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n\
+                      [[copy]]\nsrc = \"f\"\ndest = \"/g\"\n";
+        let d = spec_in(tmp.path(), copies).unwrap();
+        let guest = |i| -> Vec<&str> { d.files_of(i).iter().map(|f| f.guest.as_str()).collect() };
+        assert_eq!(guest(0), ["/f"]);
+        assert_eq!(
+            guest(1),
+            ["/w/notes.txt", "/w/sub/a.txt", "/w/sub/same", "/w/sub/up"],
+            "one file and three links"
+        );
+        assert_eq!(guest(2), ["/g"]);
+    }
+
+    #[test]
     fn links_inside_a_source_are_copied_as_links_never_followed() {
         let tmp = tempfile::tempdir().unwrap();
         tree_with_links(tmp.path());
