@@ -1,5 +1,6 @@
 //! Where records live and how they are written.
 
+use std::cmp::Ordering;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -225,16 +226,16 @@ fn parse(path: &Path, text: &str) -> Result<Record, StateError> {
             detail: format!("its schema is `{v}`, not a number"),
         })?,
     };
-    match schema {
-        1 => Ok(serde_json::from_value::<RecordV1>(value)
+    match (schema, schema.cmp(&u64::from(RECORD_SCHEMA))) {
+        (1, _) => Ok(serde_json::from_value::<RecordV1>(value)
             .map_err(corrupt)?
             .migrate()),
-        s if s == u64::from(RECORD_SCHEMA) => serde_json::from_value(value).map_err(corrupt),
-        s if s > u64::from(RECORD_SCHEMA) => Err(StateError::Newer {
+        (_, Ordering::Equal) => serde_json::from_value(value).map_err(corrupt),
+        (s, Ordering::Greater) => Err(StateError::Newer {
             path: path.to_path_buf(),
             schema: s,
         }),
-        s => Err(StateError::Corrupt {
+        (s, Ordering::Less) => Err(StateError::Corrupt {
             path: path.to_path_buf(),
             detail: format!("schema {s} was never written by any bottle"),
         }),
