@@ -27,6 +27,8 @@ pub enum Error {
     Render(#[from] RenderError),
     #[error("`{target}` is neither a spec file nor a machine name: the name {cause}")]
     Target { target: String, cause: ValueError },
+    #[error("stopped by signal {0} before anything was changed")]
+    Interrupted(i32),
 }
 
 impl Error {
@@ -34,6 +36,7 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Spec(_) | Error::Target { .. } => Exit::Invalid,
+            Error::Interrupted(signal) => Exit::Interrupted(*signal),
             Error::Smolvm(e) => smolvm_exit(e),
             Error::State(_) => Exit::Environment,
             Error::Render(e) => match e {
@@ -82,6 +85,7 @@ impl Error {
             | Error::Smolvm(_)
             | Error::State(_)
             | Error::Target { .. }
+            | Error::Interrupted(_)
             | Error::Render(_) => None,
         }
     }

@@ -138,7 +138,12 @@ impl World {
         let active = Arc::new(signals::Active::default());
         signals::install(smolvm.interrupt.clone(), active.clone());
         let confirm = prompt::Prompt::new(smolvm.interrupt.clone());
-        let client = Client::connect(smolvm, &program, limits)?;
+        let interrupt = smolvm.interrupt.clone();
+        let client =
+            Client::connect(smolvm, &program, limits).map_err(|e| match interrupt.signal() {
+                Some(signal) => Error::Interrupted(signal),
+                None => e.into(),
+            })?;
         if args.sim || client.banner().contains(SIM_BANNER) {
             term::err(&format!(
                 "note: {program} is smolvm-sim, bottle's simulator (as smolvm {}): machines are \
@@ -326,7 +331,8 @@ fn plan_one(
     for w in plan.warnings(env.client.version()) {
         term::err(&format!("{w}\n"));
     }
-    if plan.egress == Egress::Unenforced && !allow_unenforced {
+    let creates = plan.steps.contains(&plan::Step::Create);
+    if plan.egress == Egress::Unenforced && !allow_unenforced && creates {
         term::err(&format!(
             "{name}: `bottle apply` will refuse this unless --allow-unenforced-egress is given\n"
         ));

@@ -2,11 +2,13 @@
 //!
 //! Asks only when both stdin and stderr are terminals; otherwise the
 //! answer is no, and the apply refuses (exit 3) unless `--replace` was
-//! given. One question at a time, so `-j N` workers never interleave them.
+//! given. One question at a time, so `-j N` workers never interleave them;
+//! while it waits, other output waits too (the question stays the last
+//! line), and what was typed before it was shown is discarded.
 //! The default answer is no, and a signal while waiting answers no at once
 //! (the run then exits with 128 + the signal, having changed nothing).
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,17 +60,37 @@ impl Confirm for Prompt {
         let Ok(_turn) = self.one_at_a_time.lock() else {
             return false;
         };
-        term::err(&term::escape_controls(&format!("{machine}: {what} [y/N] ")));
+        let Some(_held) = term::hold() else {
+            return false;
+        };
+        discard_typed_ahead();
+        term::err_held(&term::escape_controls(&format!("{machine}: {what} [y/N] ")));
         if !self.input_ready() {
-            term::err("\n");
+            term::err_held("\n");
             return false;
         }
-        let mut answer = String::new();
-        match std::io::stdin().lock().read_line(&mut answer) {
-            Ok(_) => yes(&answer),
-            Err(_) => false,
+        yes(&read_line())
+    }
+}
+
+/// One line from stdin, read byte by byte from the descriptor, so nothing
+/// past it is buffered away from the next question's flush and poll.
+fn read_line() -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while let Ok(1) = rustix::io::read(std::io::stdin(), &mut byte) {
+        match byte[0] {
+            b'\n' => break,
+            b => line.push(b),
         }
     }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Drop what was typed before the question was shown, so no answer meant
+/// for an earlier question (or typed ahead) consents to this one.
+fn discard_typed_ahead() {
+    let _ = rustix::termios::tcflush(std::io::stdin(), rustix::termios::QueueSelector::IFlush);
 }
 
 /// Whether an answer agrees: `y` or `yes`, in any case.

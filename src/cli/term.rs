@@ -4,15 +4,33 @@
 //! teardown) and exits with its normal code.
 
 use std::io::Write;
+use std::sync::{Mutex, MutexGuard};
+
+/// Held while a question waits for its answer (see `prompt`): other
+/// threads' output waits too, so the question stays the last line.
+static QUESTION: Mutex<()> = Mutex::new(());
+
+/// Hold all output until the guard drops; write meanwhile with
+/// [`err_held`]. Never call [`out`] or [`err`] while holding it.
+pub fn hold() -> Option<MutexGuard<'static, ()>> {
+    QUESTION.lock().ok()
+}
 
 /// Write `text` to stdout, ignoring a closed pipe.
 pub fn out(text: &str) {
+    let _turn = QUESTION.lock();
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
 }
 
 /// Write `text` to stderr, ignoring a closed pipe.
 pub fn err(text: &str) {
+    let _turn = QUESTION.lock();
+    err_held(text);
+}
+
+/// [`err`] for the holder of [`hold`].
+pub fn err_held(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 

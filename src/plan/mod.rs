@@ -132,9 +132,11 @@ fn sent(desired: &Desired, decision: &Decision) -> Vec<usize> {
 /// What `record` says was applied, for comparing with `desired`. A record
 /// of the first schema holds its fingerprint in the first form: each field
 /// that matches `desired`'s first form counts as applied as `desired` now
-/// says; a copy or exec field that does not counts as nothing sent or run
-/// (so every copy is sent and every step runs), and an image, network or
-/// env field that does not keeps a value no spec has.
+/// says; the exec steps that ran are the longest first steps of `desired`
+/// whose first-form hash matches (the spec may have gained steps since),
+/// none if no prefix does; a copy field that does not match counts as
+/// nothing sent (every copy is sent), and an image, network or env field
+/// that does not keeps a value no spec has.
 pub fn applied(record: &Record, desired: &Desired) -> Fingerprint {
     let Some(old) = &record.legacy else {
         return record.fingerprint.clone();
@@ -153,10 +155,9 @@ pub fn applied(record: &Record, desired: &Desired) -> Fingerprint {
             true => now.copies.clone(),
             false => Vec::new(),
         },
-        execs: match old.exec == new.exec {
-            true => now.execs.clone(),
-            false => Vec::new(),
-        },
+        execs: crate::spec::ran_prefix(&desired.spec, &old.exec)
+            .map(|k| now.execs[..k].to_vec())
+            .unwrap_or_default(),
     }
 }
 

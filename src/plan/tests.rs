@@ -183,3 +183,20 @@ fn a_schema_1_record_owns_its_spec_only_while_it_matches_it() {
         "a spec of the same name that differs must be adopted"
     );
 }
+
+#[test]
+fn a_schema_1_machine_that_ran_a_spec_s_first_steps_runs_only_the_added_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = desired(tmp.path(), "# a\n");
+    let mut old = d.legacy.clone();
+    old.exec = crate::spec::legacy::exec_hash(&d.spec.execs[..1]);
+    let got = applied(&schema_1(old), &d);
+    assert_eq!(
+        got.execs,
+        d.fingerprint.execs[..1],
+        "step one ran, step two is new"
+    );
+    let mut none = d.legacy.clone();
+    none.exec = crate::spec::legacy::exec_hash(&[]);
+    assert!(applied(&schema_1(none), &d).execs.is_empty());
+}

@@ -105,9 +105,10 @@ impl<S: Smolvm> Env<'_, S> {
             Ok(Some(s)) => Observed::Present(s.state),
             Ok(None) => Observed::Missing,
             Err(cause) => {
-                return Err(ApplyError::Observe {
-                    name: name.to_string(),
-                    cause,
+                let name = name.to_string();
+                return Err(match self.client.interrupted() {
+                    Some(signal) => ApplyError::Interrupted { name, signal },
+                    None => ApplyError::Observe { name, cause },
                 });
             }
         };
@@ -156,21 +157,21 @@ impl<S: Smolvm> Env<'_, S> {
         })
     }
 
-    /// The plan of an apply, once the user agreed to a replacement that
-    /// needs it; refuses when they do not (or a signal answered for them).
-    fn consented_plan<'d>(
+    /// `plan`, once the user agreed to the replacement it needs; refuses
+    /// when they do not (or a signal answered for them).
+    fn consented<'d>(
         &self,
         desired: &'d Desired,
+        plan: Plan<'d>,
         opts: Options,
-    ) -> Result<(Plan<'d>, Option<Record>), ApplyError> {
-        let (plan, record) = self.make_plan(desired, opts)?;
+    ) -> Result<Plan<'d>, ApplyError> {
         let Decision::Replace {
             reason: ReplaceReason::Changed(fields),
             consent: Consent::Needed,
             ..
         } = &plan.decision
         else {
-            return Ok((plan, record));
+            return Ok(plan);
         };
         let name = desired.spec.name.to_string();
         let changed = describe::changed_fields(fields);
@@ -182,10 +183,7 @@ impl<S: Smolvm> Env<'_, S> {
         match (agreed, self.client.interrupted()) {
             (_, Some(signal)) => Err(ApplyError::Interrupted { name, signal }),
             (false, None) => Err(ApplyError::ReplaceRefused { name, changed }),
-            (true, None) => {
-                let plan = self.plan_of(desired, plan.decision.consented(), opts)?;
-                Ok((plan, record))
-            }
+            (true, None) => self.plan_of(desired, plan.decision.consented(), opts),
         }
     }
 
@@ -213,11 +211,12 @@ impl<S: Smolvm> Env<'_, S> {
             );
             self.report.line(name.as_str(), &left);
         }
-        let (plan, record) = self.consented_plan(desired, opts)?;
+        let (plan, record) = self.make_plan(desired, opts)?;
         let creates = plan.steps.contains(&crate::plan::Step::Create);
         if unenforced && creates {
             return Err(refusal());
         }
+        let plan = self.consented(desired, plan, opts)?;
         for w in plan.warnings(version) {
             self.report.line(name.as_str(), &w);
         }

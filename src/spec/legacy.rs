@@ -35,10 +35,25 @@ impl LegacyPrint {
             network: network_hash(spec),
             env: hash_debug(&spec.env),
             copy,
-            exec: hash_debug(&spec.execs),
+            exec: exec_hash(&spec.execs),
             secrets: hash_debug(&refs),
         }
     }
+}
+
+/// The first form's hash of a list of exec steps.
+pub fn exec_hash(steps: &[super::ExecStep]) -> String {
+    hash_debug(&steps)
+}
+
+/// How many of `spec`'s first exec steps the first form's exec hash `old`
+/// covers: the longest prefix of them that hashes to it. A schema-1
+/// machine ran all the steps of the spec it was applied with; a spec that
+/// since gained steps at its end still begins with them.
+pub fn ran_prefix(spec: &Spec, old: &str) -> Option<usize> {
+    (0..=spec.execs.len())
+        .rev()
+        .find(|&k| exec_hash(&spec.execs[..k]) == old)
 }
 
 /// The first form's network hash: a spec without `allow_hosts` and `dns`

@@ -9,7 +9,7 @@
 mod copies;
 mod error;
 mod fingerprint;
-mod legacy;
+pub mod legacy;
 mod location;
 mod raw;
 mod resolve;
@@ -25,7 +25,7 @@ use ipnet::IpNet;
 pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves};
 pub use error::{Problem, SpecError};
 pub use fingerprint::{CopyDiff, CopyPrint, FINGERPRINT_VERSION, Field, Fingerprint, exec_hash};
-pub use legacy::LegacyPrint;
+pub use legacy::{LegacyPrint, ran_prefix};
 pub use location::Location;
 pub use resolve::{Desired, owner, resolve};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue, mask_words};

@@ -44,6 +44,13 @@ fn the_override_proceeds_and_every_run_warns() {
         .status(0)
         .stderr_has("UNRESTRICTED")
         .stderr_has("unchanged");
+    let plan = b.run(&["plan", spec]);
+    plan.status(0).stderr_has("UNRESTRICTED");
+    assert!(
+        !plan.stderr.contains("will refuse"),
+        "nothing is created: {}",
+        plan.stderr
+    );
     b.write("ws/README.md", "# edited\n");
     b.run(&["apply", spec])
         .status(0)

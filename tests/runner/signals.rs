@@ -90,3 +90,22 @@ fn keep_on_failure_keeps_an_interrupted_machine() {
     finish(child).status(130).stderr_has("kept as it failed");
     assert_eq!(b.world().machines["agent"].state, "running");
 }
+
+/// A signal while bottle asks smolvm a machine's state exits with 128 +
+/// the signal, saying nothing was changed (not that observing failed).
+#[test]
+fn a_signal_while_observing_exits_128_plus_it_having_changed_nothing() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let child = b.spawn(
+        &[("SMOLVM_SIM_HANG", "status")],
+        &["apply", spec.to_str().unwrap()],
+    );
+    b.wait_for_call("machine status");
+    signal(&child, Signal::INT);
+    let run = finish(child);
+    run.status(130)
+        .stderr_has("agent: stopped by signal 2 before anything was changed");
+    assert!(!run.stderr.contains("cannot observe"), "{}", run.stderr);
+    assert!(b.world().machines.is_empty());
+}

@@ -182,6 +182,7 @@ fn an_image_change_replaces_only_with_consent() {
 /// `bottle apply` in a pseudo-terminal (util-linux `script`), answering
 /// `answer` to its question.
 fn apply_on_a_terminal(b: &Bottle, spec: &str, answer: &str) -> crate::support::Run {
+    use std::io::{Read, Write};
     let line = format!("{} apply {spec}", crate::support::BOTTLE);
     let mut c = std::process::Command::new("script");
     c.args(["-qec", &line, "/dev/null"])
@@ -194,15 +195,35 @@ fn apply_on_a_terminal(b: &Bottle, spec: &str, answer: &str) -> crate::support::
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().expect("script (util-linux)");
-    use std::io::Write;
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    // Answer once the question is shown: what is typed before is dropped.
+    let asked = || String::from_utf8_lossy(&seen.lock().unwrap()).contains("[y/N]");
+    for _ in 0..2000 {
+        if asked() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(answer.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let status = child.wait().unwrap();
     drop(stdin);
+    reader.join().unwrap();
+    let stdout = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
     crate::support::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr: String::new(),
     }
 }
 
@@ -605,4 +626,32 @@ fn a_schema_1_record_of_another_project_s_spec_of_the_same_name_is_not_taken_ove
         .status(3)
         .stderr_has("machine `agent` belongs to the spec spec.toml, not to");
     assert_eq!(b.calls().len(), 2);
+}
+
+/// Edited since the upgrade, a schema-1 machine's spec must be adopted
+/// (its recorded path, as typed, is no proof); then only the steps added
+/// at the end run.
+#[test]
+fn a_schema_1_machine_runs_only_the_steps_added_to_its_spec_since() {
+    let b = Bottle::new();
+    let spec = b.agent();
+    let spec = spec.to_str().unwrap();
+    b.run(&["apply", spec]).status(0);
+    agent_writes(&b, "/done", "agent-work");
+    let v1 = schema_1_record(&b);
+    std::fs::write(b.path("state/machines/agent.json"), v1.to_string()).unwrap();
+    b.write("spec.toml", &with_step("echo two >> /two"));
+    b.run(&["apply", spec])
+        .status(3)
+        .stderr_has("machine `agent` belongs to the spec spec.toml");
+    b.clear_calls();
+    b.run(&["apply", "--adopt", spec])
+        .status(0)
+        .stderr_has("agent: adopted: it belonged to spec.toml")
+        .stderr_has("agent: update in place: exec[1] new");
+    assert_eq!(
+        b.calls()[2..],
+        ["smolvm machine exec --name agent --stream -- sh -c 'echo two >> /two'"]
+    );
+    assert_eq!(b.guest("agent", "/done").as_deref(), Some("agent-work\n"));
 }
