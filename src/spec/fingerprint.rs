@@ -334,17 +334,18 @@ mod tests {
         );
     }
 
+    const ALL: [Field; 6] = [
+        Field::Image,
+        Field::Network,
+        Field::Env,
+        Field::Copy,
+        Field::Exec,
+        Field::Secrets,
+    ];
+
     #[test]
     fn fields_are_named_as_the_spec_names_them() {
-        let names = [
-            Field::Image,
-            Field::Network,
-            Field::Env,
-            Field::Copy,
-            Field::Exec,
-            Field::Secrets,
-        ]
-        .map(|f| f.to_string());
+        let names = ALL.map(|f| f.to_string());
         assert_eq!(
             names,
             ["image", "network", "env", "copy", "exec", "secrets"]
@@ -353,17 +354,7 @@ mod tests {
 
     #[test]
     fn only_create_time_fields_force_replacement() {
-        let forcing: Vec<Field> = [
-            Field::Image,
-            Field::Network,
-            Field::Env,
-            Field::Copy,
-            Field::Exec,
-            Field::Secrets,
-        ]
-        .into_iter()
-        .filter(|f| f.forces_replacement())
-        .collect();
+        let forcing: Vec<Field> = ALL.into_iter().filter(|f| f.forces_replacement()).collect();
         assert_eq!(forcing, [Field::Image, Field::Network, Field::Env]);
     }
 
