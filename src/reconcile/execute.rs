@@ -62,8 +62,6 @@ pub(super) struct Execution<'a, 'e, S> {
     /// The record this run keeps up to date: the machine's, for an
     /// update; once it has written one, the new machine's.
     record: Option<Record>,
-    /// This run wrote `record` as a new machine's (its `record` step).
-    made_record: bool,
     /// Steps of this run that succeeded, in order.
     done: Vec<Step>,
     /// The exec log, started afresh by this run's first exec step.
@@ -86,7 +84,6 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             steps: &plan.steps,
             rules,
             record: existing,
-            made_record: false,
             done: Vec::new(),
             log: OnceCell::new(),
         }
@@ -100,7 +97,6 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             steps: &[],
             rules,
             record: None,
-            made_record: false,
             done: Vec::new(),
             log: OnceCell::new(),
         }
@@ -115,7 +111,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
     }
 
     /// Walk the lifecycle from `state` to its end.
-    pub fn run(mut self, mut state: State<StepError>) -> (Finished, (Option<Record>, bool)) {
+    pub fn run(mut self, mut state: State<StepError>) -> (Finished, Option<Record>) {
         loop {
             let outcome = match state.phase {
                 Phase::Run(i) => match self.client().interrupted() {
@@ -129,7 +125,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
                         failure: state.failure,
                         teardown_errors: state.teardown_errors,
                     };
-                    return (finished, (self.record, self.made_record));
+                    return (finished, self.record);
                 }
             };
             state = lifecycle::next(self.steps, self.rules, state, outcome);
@@ -384,7 +380,6 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
         };
         self.env.store.save(&record)?;
         self.record = Some(record);
-        self.made_record = true;
         Ok(())
     }
 
@@ -487,10 +482,12 @@ pub(super) fn finish_apply<S: Smolvm>(
     plan: &Plan<'_>,
     remove_with: Vec<Call>,
     finished: Finished,
-    record: (Option<Record>, bool),
+    record: Option<Record>,
 ) -> Result<(), ApplyError> {
     let name = plan.name();
-    let (record, made_record) = record;
+    // A run that keeps its machine was handed the machine's record; any
+    // other run holds one only if its record step wrote it.
+    let made_record = record.is_some() && !plan.decision.keeps_machine();
     let Some(failed) = finished.failure else {
         return match record {
             Some(r) => Ok(env.store.save(&completed(r, plan))?),

@@ -281,8 +281,7 @@ impl<S: Smolvm> Env<'_, S> {
     }
 
     /// Stop and delete a machine bottle owns, then forget it: a teardown
-    /// run of the lifecycle. Named by a spec file (`by`), the machine must
-    /// be that spec's.
+    /// run of the lifecycle.
     pub fn down(&self, name: &MachineName) -> Result<Observed, ApplyError> {
         self.down_for(name, None)
     }
@@ -290,13 +289,7 @@ impl<S: Smolvm> Env<'_, S> {
     /// [`Env::down`] of the machine of the spec file `by`, if given.
     pub fn down_for(&self, name: &MachineName, by: Option<&Path>) -> Result<Observed, ApplyError> {
         let _lock = self.lock(name)?;
-        let (record, observed) = self.look(name)?;
-        let Some(record) = record else {
-            return Err(ApplyError::NotOwned {
-                name: name.to_string(),
-            });
-        };
-        check_owner(name, &record, by)?;
+        let observed = self.look_owned(name, by)?;
         let Observed::Present(state) = &observed else {
             self.store.remove(name.as_str())?;
             return Ok(observed);
@@ -374,13 +367,9 @@ impl<S: Smolvm> Env<'_, S> {
         Ok(Switched::Done)
     }
 
-    /// The state of a machine bottle owns (the spec file `by`'s, if given);
-    /// refuses one it does not own and one that is gone.
-    fn owned_state(
-        &self,
-        name: &MachineName,
-        by: Option<&Path>,
-    ) -> Result<crate::smolvm::MachineState, ApplyError> {
+    /// What smolvm says of a machine bottle owns (the spec file `by`'s, if
+    /// given); refuses one it has no record of or another spec owns.
+    fn look_owned(&self, name: &MachineName, by: Option<&Path>) -> Result<Observed, ApplyError> {
         let (record, observed) = self.look(name)?;
         let Some(record) = record else {
             return Err(ApplyError::NotOwned {
@@ -388,7 +377,17 @@ impl<S: Smolvm> Env<'_, S> {
             });
         };
         check_owner(name, &record, by)?;
-        match observed {
+        Ok(observed)
+    }
+
+    /// The state of a machine bottle owns (the spec file `by`'s, if given);
+    /// refuses one it does not own and one that is gone.
+    fn owned_state(
+        &self,
+        name: &MachineName,
+        by: Option<&Path>,
+    ) -> Result<crate::smolvm::MachineState, ApplyError> {
+        match self.look_owned(name, by)? {
             Observed::Missing => Err(ApplyError::Gone {
                 name: name.to_string(),
             }),
