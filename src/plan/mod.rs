@@ -20,7 +20,7 @@ mod step;
 use std::path::Path;
 
 use crate::smolvm::{Call, Cli, Version};
-use crate::spec::{CopyVia, Desired, Fingerprint, MachineName};
+use crate::spec::{CopyVia, Desired, Fingerprint, LegacyPrint, MachineName};
 use crate::state::Record;
 
 pub(crate) use decide::may_run;
@@ -138,20 +138,42 @@ fn sent(desired: &Desired, decision: &Decision) -> Vec<usize> {
 /// nothing sent (every copy is sent), and an image, network or env field
 /// that does not keeps a value no spec has.
 pub fn applied(record: &Record, desired: &Desired) -> Fingerprint {
+    applied_as(record, desired, first_form(record, desired).as_ref())
+}
+
+/// The decision's view of `record` for `desired`.
+pub fn recorded(record: &Record, desired: &Desired) -> Recorded {
+    let first = first_form(record, desired);
+    Recorded {
+        phase: record.phase,
+        owner: owner(record, desired, first.as_ref()),
+        applied: applied_as(record, desired, first.as_ref()),
+    }
+}
+
+/// `desired`'s fingerprint in the first form, computed only for a record
+/// of the first schema (it reads the copied files again).
+fn first_form(record: &Record, desired: &Desired) -> Option<LegacyPrint> {
+    record.legacy.as_ref().and_then(|_| desired.legacy())
+}
+
+/// [`applied`], given `desired`'s first form (`None`: it matches nothing).
+fn applied_as(record: &Record, desired: &Desired, new: Option<&LegacyPrint>) -> Fingerprint {
     let Some(old) = &record.legacy else {
         return record.fingerprint.clone();
     };
-    let (new, now) = (&desired.legacy, &desired.fingerprint);
-    let keep = |same: bool, v: &String, old: &String| match same {
+    let now = &desired.fingerprint;
+    let same = |field: fn(&LegacyPrint) -> &String| new.is_some_and(|n| field(n) == field(old));
+    let keep = |matches: bool, v: &String, old: &String| match matches {
         true => v.clone(),
         false => format!("schema 1: {old}"),
     };
     Fingerprint {
-        image: keep(old.image == new.image, &now.image, &old.image),
-        network: keep(old.network == new.network, &now.network, &old.network),
-        env: keep(old.env == new.env, &now.env, &old.env),
-        secrets: keep(old.secrets == new.secrets, &now.secrets, &old.secrets),
-        copies: match old.copy == new.copy {
+        image: keep(same(|l| &l.image), &now.image, &old.image),
+        network: keep(same(|l| &l.network), &now.network, &old.network),
+        env: keep(same(|l| &l.env), &now.env, &old.env),
+        secrets: keep(same(|l| &l.secrets), &now.secrets, &old.secrets),
+        copies: match same(|l| &l.copy) {
             true => now.copies.clone(),
             false => Vec::new(),
         },
@@ -161,22 +183,14 @@ pub fn applied(record: &Record, desired: &Desired) -> Fingerprint {
     }
 }
 
-/// The decision's view of `record` for `desired`.
-pub fn recorded(record: &Record, desired: &Desired) -> Recorded {
-    Recorded {
-        phase: record.phase,
-        owner: owner(record, desired),
-        applied: applied(record, desired),
-    }
-}
-
 /// The spec file that owns the machine. A schema-1 record named it as the
 /// user typed it: `desired`'s file is that owner if its path ends with the
-/// recorded one and it still matches the record in every field; otherwise
-/// the owner is unknown (the recorded text), and `--adopt` decides.
-fn owner(record: &Record, desired: &Desired) -> std::path::PathBuf {
+/// recorded one and it still matches the record in every field (`new`, its
+/// first form); otherwise the owner is unknown (the recorded text), and
+/// `--adopt` decides.
+fn owner(record: &Record, desired: &Desired, new: Option<&LegacyPrint>) -> std::path::PathBuf {
     let recorded = &record.spec_file;
-    let matches = record.legacy.as_ref() == Some(&desired.legacy);
+    let matches = new.is_some() && record.legacy.as_ref() == new;
     match recorded.is_relative() && matches && desired.owner.ends_with(recorded) {
         true => desired.owner.clone(),
         false => recorded.clone(),

@@ -43,7 +43,7 @@ fn schema_1(legacy: LegacyPrint) -> Record {
 fn a_schema_1_record_that_matches_its_spec_counts_as_all_applied() {
     let tmp = tempfile::tempdir().unwrap();
     let d = desired(tmp.path(), "# a\n");
-    let r = schema_1(d.legacy.clone());
+    let r = schema_1(d.legacy().unwrap());
     assert_eq!(applied(&r, &d), d.fingerprint);
 }
 
@@ -60,7 +60,7 @@ fn each_field_of_a_schema_1_record_is_compared_on_its_own() {
         |l| &mut l.exec,
     ];
     for (i, field) in fields.iter().enumerate() {
-        let mut old = d.legacy.clone();
+        let mut old = d.legacy().unwrap();
         *field(&mut old) = "something else".into();
         let got = applied(&schema_1(old), &d);
         let now = &d.fingerprint;
@@ -75,13 +75,13 @@ fn each_field_of_a_schema_1_record_is_compared_on_its_own() {
         let want: Vec<bool> = (0..6).map(|j| j != i).collect();
         assert_eq!(same.to_vec(), want, "field {i}");
     }
-    let mut old = d.legacy.clone();
+    let mut old = d.legacy().unwrap();
     old.copy = "x".into();
     old.exec = "y".into();
     let got = applied(&schema_1(old), &d);
     assert!(got.copies.is_empty(), "no copy counts as sent");
     assert!(got.execs.is_empty(), "no step counts as run");
-    let mut old = d.legacy.clone();
+    let mut old = d.legacy().unwrap();
     old.image = "old image".into();
     assert_eq!(
         applied(&schema_1(old), &d).image,
@@ -94,7 +94,7 @@ fn each_field_of_a_schema_1_record_is_compared_on_its_own() {
 fn a_current_record_is_read_as_it_is() {
     let tmp = tempfile::tempdir().unwrap();
     let d = desired(tmp.path(), "# a\n");
-    let mut r = schema_1(d.legacy.clone());
+    let mut r = schema_1(d.legacy().unwrap());
     r.legacy = None;
     r.fingerprint.execs = vec!["ran".into()];
     assert_eq!(applied(&r, &d), r.fingerprint);
@@ -165,16 +165,16 @@ fn a_pack_step_comes_when_the_cache_lacks_the_pack_or_repack_is_asked() {
 fn a_schema_1_record_owns_its_spec_only_while_it_matches_it() {
     let tmp = tempfile::tempdir().unwrap();
     let d = desired(tmp.path(), "# a\n");
-    let matching = schema_1(d.legacy.clone());
+    let matching = schema_1(d.legacy().unwrap());
     assert_eq!(
         recorded(&matching, &d).owner,
         d.owner,
         "the same spec, upgraded"
     );
-    let mut elsewhere = schema_1(d.legacy.clone());
+    let mut elsewhere = schema_1(d.legacy().unwrap());
     elsewhere.spec_file = "other/spec.toml".into();
     assert_eq!(recorded(&elsewhere, &d).owner, Path::new("other/spec.toml"));
-    let mut old = d.legacy.clone();
+    let mut old = d.legacy().unwrap();
     old.exec = "another project's steps".into();
     let differs = schema_1(old);
     assert_eq!(
@@ -188,7 +188,7 @@ fn a_schema_1_record_owns_its_spec_only_while_it_matches_it() {
 fn a_schema_1_machine_that_ran_a_spec_s_first_steps_runs_only_the_added_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let d = desired(tmp.path(), "# a\n");
-    let mut old = d.legacy.clone();
+    let mut old = d.legacy().unwrap();
     old.exec = crate::spec::legacy::exec_hash(&d.spec.execs[..1]);
     let got = applied(&schema_1(old), &d);
     assert_eq!(
@@ -196,7 +196,7 @@ fn a_schema_1_machine_that_ran_a_spec_s_first_steps_runs_only_the_added_ones() {
         d.fingerprint.execs[..1],
         "step one ran, step two is new"
     );
-    let mut none = d.legacy.clone();
+    let mut none = d.legacy().unwrap();
     none.exec = crate::spec::legacy::exec_hash(&[]);
     assert!(applied(&schema_1(none), &d).execs.is_empty());
 }

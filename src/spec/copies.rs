@@ -11,13 +11,12 @@
 //! must reach the guest as a link, never as the secret), write anything,
 //! or talk to smolvm.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-use std::collections::BTreeMap;
 
 use super::CopyEntry;
 use super::fingerprint::{CopyPrint, file_entry, link_entry};
@@ -67,21 +66,16 @@ pub struct Leaving {
     pub target: String,
 }
 
-/// Every copy walked: the paths to make, one summary and one print per
-/// entry, and the first fingerprint form's hash of what is copied.
+/// Every copy walked: the paths to make, and one summary and one print
+/// per entry.
 pub(super) struct Walked {
     pub files: Vec<FileCopy>,
     pub summaries: Vec<CopySummary>,
     pub prints: Vec<CopyPrint>,
-    pub legacy: String,
 }
 
-/// What a walk hashes: the first form's one hash of everything copied,
-/// and the entries of the copy being walked.
-struct Hashes {
-    legacy: blake3::Hasher,
-    entries: BTreeMap<String, String>,
-}
+/// The entries of the copy being walked: guest path → what is put there.
+type Entries = BTreeMap<String, String>;
 
 /// Walk every entry; a problem with one is reported as its message (the
 /// caller locates it at the entry's `src`) and the others still walked.
@@ -92,23 +86,18 @@ pub(super) fn walk_all(
     let mut files = Vec::new();
     let mut summaries = Vec::new();
     let mut prints = Vec::new();
-    let mut hash = Hashes {
-        legacy: blake3::Hasher::new(),
-        entries: BTreeMap::new(),
-    };
     for entry in entries {
-        match walk_entry(entry, &mut files, &mut hash) {
+        let mut walked = Entries::new();
+        match walk_entry(entry, &mut files, &mut walked) {
             Ok(summary) => summaries.push(summary),
             Err(message) => problem(entry, message),
         }
-        let entries = std::mem::take(&mut hash.entries);
-        prints.push(CopyPrint::new(entry.dest.as_str(), entries));
+        prints.push(CopyPrint::new(entry.dest.as_str(), walked));
     }
     Walked {
         files,
         summaries,
         prints,
-        legacy: hash.legacy.finalize().to_hex().to_string(),
     }
 }
 
@@ -116,14 +105,14 @@ pub(super) fn walk_all(
 fn walk_entry(
     entry: &CopyEntry,
     files: &mut Vec<FileCopy>,
-    hash: &mut Hashes,
+    entries: &mut Entries,
 ) -> Result<CopySummary, String> {
     host_string(&entry.src)?;
     let resolved = resolve_src(&entry.src)?;
     let src = resolved.as_deref().unwrap_or(&entry.src);
     let start = files.len();
     let mut bytes = 0;
-    walk(src, &entry.dest, files, hash, &mut bytes)?;
+    walk(src, &entry.dest, files, entries, &mut bytes)?;
     Ok(summarize(entry, resolved, &files[start..], bytes))
 }
 
@@ -151,18 +140,18 @@ fn walk(
     src: &Path,
     dest: &GuestPath,
     files: &mut Vec<FileCopy>,
-    hash: &mut Hashes,
+    entries: &mut Entries,
     bytes: &mut u64,
 ) -> Result<(), String> {
     let meta = fs::symlink_metadata(src).map_err(|e| describe_io(src, &e))?;
     let kind = meta.file_type();
     if kind.is_file() {
         *bytes += meta.len();
-        files.push(add_file(src, dest, &meta, hash)?);
+        files.push(add_file(src, dest, &meta, entries)?);
         return Ok(());
     }
     if kind.is_symlink() {
-        files.push(add_link(src, dest, hash)?);
+        files.push(add_link(src, dest, entries)?);
         return Ok(());
     }
     if !kind.is_dir() {
@@ -180,7 +169,7 @@ fn walk(
             ));
         };
         let child_dest = dest.join(n).map_err(|e| e.to_string())?;
-        walk(&src.join(&name), &child_dest, files, hash, bytes)?;
+        walk(&src.join(&name), &child_dest, files, entries, bytes)?;
     }
     Ok(())
 }
@@ -223,21 +212,17 @@ impl fmt::Display for Special {
     }
 }
 
-/// One file to copy, hashed by its guest path, mode, size and content.
+/// One file to copy, entered with its mode, size and content hash.
 fn add_file(
     src: &Path,
     dest: &GuestPath,
     meta: &fs::Metadata,
-    hash: &mut Hashes,
+    entries: &mut Entries,
 ) -> Result<FileCopy, String> {
     let host = host_string(src)?;
     let mode = meta.permissions().mode();
-    hash.legacy.update(dest.as_str().as_bytes());
-    hash.legacy.update(&mode.to_le_bytes());
-    hash.legacy.update(&meta.len().to_le_bytes());
-    let content = hash_file(&mut hash.legacy, src)?;
-    let entry = file_entry(mode, meta.len(), &content);
-    hash.entries.insert(dest.as_str().to_string(), entry);
+    let entry = file_entry(mode, meta.len(), &content_hash(src)?);
+    entries.insert(dest.as_str().to_string(), entry);
     Ok(FileCopy {
         host,
         guest: dest.clone(),
@@ -245,9 +230,8 @@ fn add_file(
     })
 }
 
-/// One link to copy as a link, hashed by its guest path and target text
-/// (framed apart from files, so no spec without links hashes otherwise).
-fn add_link(src: &Path, dest: &GuestPath, hash: &mut Hashes) -> Result<FileCopy, String> {
+/// One link to copy as a link, entered with its target text.
+fn add_link(src: &Path, dest: &GuestPath, entries: &mut Entries) -> Result<FileCopy, String> {
     let host = host_string(src)?;
     let target = fs::read_link(src).map_err(|e| describe_io(src, &e))?;
     let Some(target) = target.to_str() else {
@@ -256,16 +240,7 @@ fn add_link(src: &Path, dest: &GuestPath, hash: &mut Hashes) -> Result<FileCopy,
             src.display()
         ));
     };
-    for part in [
-        b"\0symlink\0".as_slice(),
-        dest.as_str().as_bytes(),
-        target.as_bytes(),
-    ] {
-        hash.legacy.update(&(part.len() as u64).to_le_bytes());
-        hash.legacy.update(part);
-    }
-    let entry = link_entry(target);
-    hash.entries.insert(dest.as_str().to_string(), entry);
+    entries.insert(dest.as_str().to_string(), link_entry(target));
     Ok(FileCopy {
         host,
         guest: dest.clone(),
@@ -338,23 +313,18 @@ fn normal<'a>(mut base: Vec<&'a str>, path: &'a str) -> Vec<&'a str> {
     base
 }
 
-/// Read the file at `path` once, feeding `also` and returning the hash of
-/// its content alone.
-pub(super) fn hash_file(also: &mut blake3::Hasher, path: &Path) -> Result<blake3::Hash, String> {
-    use std::io::Read;
-    let mut file = fs::File::open(path).map_err(|e| describe_io(path, &e))?;
-    let mut content = blake3::Hasher::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(content.finalize()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(describe_io(path, &e)),
-        };
-        also.update(&buf[..n]);
-        content.update(&buf[..n]);
-    }
+/// Feed the content of the file at `path` to `h`.
+pub(super) fn update_file(h: &mut blake3::Hasher, path: &Path) -> Result<(), String> {
+    let file = fs::File::open(path).map_err(|e| describe_io(path, &e))?;
+    h.update_reader(file).map_err(|e| describe_io(path, &e))?;
+    Ok(())
+}
+
+/// The hash of the content of the file at `path`.
+pub(super) fn content_hash(path: &Path) -> Result<blake3::Hash, String> {
+    let mut h = blake3::Hasher::new();
+    update_file(&mut h, path)?;
+    Ok(h.finalize())
 }
 
 pub(super) fn describe_io(path: &Path, e: &io::Error) -> String {

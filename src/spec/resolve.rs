@@ -8,10 +8,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::copies::{self, CopySummary, FileCopy, Walked, describe_io, hash_file};
+use super::copies::{self, CopySummary, FileCopy, Walked, content_hash, describe_io};
 use super::error::{Problem, SpecError};
 use super::fingerprint::Fingerprint;
-use super::legacy::{self, LegacyPrint};
+use super::legacy::LegacyPrint;
 use super::secret::{self, Secret};
 use super::{Image, Spec};
 
@@ -27,9 +27,6 @@ pub struct Desired {
     /// The secrets' values, read from the host (never hashed or stored).
     pub secrets: Vec<Secret>,
     pub fingerprint: Fingerprint,
-    /// The fingerprint in its first form, to compare with records an older
-    /// bottle wrote.
-    pub legacy: LegacyPrint,
     /// The spec file's canonical absolute path: the owner of its machine.
     pub owner: PathBuf,
 }
@@ -41,6 +38,13 @@ impl Desired {
         let len = |c: &CopySummary| c.files + c.links;
         let start: usize = self.copies[..i].iter().map(len).sum();
         &self.files[start..start + len(&self.copies[i])]
+    }
+
+    /// The fingerprint in its first form, to compare with a record an
+    /// older bottle wrote; it reads the copied files and the pack again
+    /// (`None` if one can no longer be read: then nothing matches).
+    pub fn legacy(&self) -> Option<LegacyPrint> {
+        LegacyPrint::of(self).ok()
     }
 }
 
@@ -59,8 +63,7 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
     if !problems.is_empty() {
         return Err(SpecError::invalid(problems));
     }
-    let fingerprint = Fingerprint::of(&spec, walked.prints, image.content.as_ref());
-    let legacy = LegacyPrint::of(&spec, image.legacy, walked.legacy);
+    let fingerprint = Fingerprint::of(&spec, walked.prints, image.as_ref());
     let owner = owner(&spec.file);
     Ok(Desired {
         spec,
@@ -68,7 +71,6 @@ pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
         copies: walked.summaries,
         secrets,
         fingerprint,
-        legacy,
         owner,
     })
 }
@@ -82,33 +84,20 @@ pub fn owner(file: &Path) -> PathBuf {
         .unwrap_or_else(|_| file.to_path_buf())
 }
 
-/// The image as both fingerprint forms hash it: the pack file's content
-/// hash (none for an image ref), and the first form's hash.
-struct ImageHash {
-    content: Option<blake3::Hash>,
-    legacy: String,
-}
-
-/// Hash the image: its ref, or the pack file's content (and, for the
-/// first form, its path).
-fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> ImageHash {
-    match &spec.image {
-        Image::Ref(r) => ImageHash {
-            content: None,
-            legacy: legacy::ref_hash(r.as_str()),
-        },
-        Image::Pack { path, at } => hash_pack(path).unwrap_or_else(|message| {
+/// The pack file's content hash (none for an image ref).
+fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> Option<blake3::Hash> {
+    let Image::Pack { path, at } = &spec.image else {
+        return None;
+    };
+    hash_pack(path)
+        .map_err(|message| {
             problems.push(Problem {
                 at: at.clone(),
                 key: "image.pack".into(),
                 message,
-            });
-            ImageHash {
-                content: None,
-                legacy: String::new(),
-            }
-        }),
-    }
+            })
+        })
+        .ok()
 }
 
 /// Every path the copies name, each copy's summary, and the hash of what
@@ -123,17 +112,10 @@ fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> Walked {
     })
 }
 
-fn hash_pack(path: &Path) -> Result<ImageHash, String> {
+fn hash_pack(path: &Path) -> Result<blake3::Hash, String> {
     let meta = fs::metadata(path).map_err(|e| describe_io(path, &e))?;
     if !meta.is_file() {
         return Err(format!("{} is not a file", path.display()));
     }
-    let mut h = blake3::Hasher::new();
-    h.update(b"pack\n");
-    h.update(path.as_os_str().as_encoded_bytes());
-    let content = hash_file(&mut h, path)?;
-    Ok(ImageHash {
-        content: Some(content),
-        legacy: h.finalize().to_hex().to_string(),
-    })
+    content_hash(path)
 }

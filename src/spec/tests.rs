@@ -825,9 +825,15 @@ mod resolving {
         };
         let keyless = net("");
         let cidrs: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(keyless.legacy.network, legacy::hash_debug(&cidrs));
+        assert_eq!(
+            keyless.legacy().unwrap().network,
+            legacy::hash_debug(&cidrs)
+        );
         let closed = net("dns = \"closed\"\n");
-        assert_ne!(closed.legacy.network, keyless.legacy.network);
+        assert_ne!(
+            closed.legacy().unwrap().network,
+            keyless.legacy().unwrap().network
+        );
         let (keyless, closed) = (keyless.fingerprint, closed.fingerprint);
         assert_eq!(closed, keyless, "closed is the default");
         let open = net("dns = \"open\"\n").fingerprint;
@@ -1017,7 +1023,7 @@ fn fingerprints_are_pinned() {
     let path = dir.path().join("s.toml");
     let d = resolve(parse(&path, EVERY_FIELD).unwrap()).unwrap();
     let short = |h: &str| h[..16].to_string();
-    let l = &d.legacy;
+    let l = &d.legacy().unwrap();
     let got = [&l.image, &l.network, &l.env, &l.exec, &l.copy, &l.secrets].map(|h| short(h));
     assert_eq!(
         got.join(" "),
@@ -1058,5 +1064,35 @@ fn the_bundled_specs_fingerprints_are_pinned() {
             "specs/agent.toml 44c0fd88942abe56",
             "specs/hello.toml 6391c50a6a483a81"
         ]
+    );
+}
+
+/// The first form of a spec with a pack and a copied link is pinned too:
+/// it is read again from the host, by code apart from the walk.
+#[test]
+fn the_first_form_of_packs_and_links_is_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.smolmachine"), "pack bytes").unwrap();
+    std::fs::create_dir(dir.path().join("ws")).unwrap();
+    std::fs::write(dir.path().join("ws/a"), "a\n").unwrap();
+    std::os::unix::fs::symlink("../elsewhere", dir.path().join("ws/l")).unwrap();
+    let text = "name = \"vm\"\n[image]\npack = \"p.smolmachine\"\n\
+                [[copy]]\nsrc = \"ws\"\ndest = \"/w\"\n";
+    let d = resolve(parse(&dir.path().join("s.toml"), text).unwrap()).unwrap();
+    let l = d.legacy().unwrap();
+    let path = dir.path().join("p.smolmachine");
+    let mut h = blake3::Hasher::new();
+    h.update(b"pack\n");
+    h.update(path.as_os_str().as_encoded_bytes());
+    h.update(b"pack bytes");
+    assert_eq!(
+        l.image,
+        h.finalize().to_hex().to_string(),
+        "path and content"
+    );
+    assert_eq!(
+        &l.copy[..16],
+        "4145d54899057f08",
+        "as bottle 0.1.0 hashed them"
     );
 }

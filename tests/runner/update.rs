@@ -426,7 +426,7 @@ fn schema_1_record(b: &Bottle) -> serde_json::Value {
         "name": "agent",
         "spec_file": "spec.toml",
         "spec_hash": "from bottle 0.1.0",
-        "fingerprint": d.legacy,
+        "fingerprint": d.legacy().expect("the first form"),
         "phase": "complete",
         "completed": now["completed"],
         "pack": now["pack"],
