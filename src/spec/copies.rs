@@ -360,6 +360,20 @@ mod tests {
     }
 
     #[test]
+    fn a_device_is_named_as_one() {
+        let null = fs::symlink_metadata("/dev/null").unwrap().file_type();
+        assert_eq!(Special::of(null).to_string(), "a character device");
+        let block = fs::read_dir("/dev")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_type().ok())
+            .find(|t| t.is_block_device());
+        if let Some(t) = block {
+            assert_eq!(Special::of(t).to_string(), "a block device");
+        }
+    }
+
+    #[test]
     fn a_link_leaves_its_tree_when_its_target_resolves_outside_it() {
         assert!(leaves_from("/workspace/notes.txt", "../secret.txt"));
         assert!(leaves_from(
