@@ -20,7 +20,7 @@ use clap::Parser;
 
 use crate::lifecycle::OnFailure;
 use crate::plan::{self, Decision, Egress, Observed};
-use crate::reconcile::{Collected, Env, Options, Switched, report};
+use crate::reconcile::{ApplyError, Claim, Collected, Env, Options, Survey, Switched, report};
 use crate::smolvm::arg_limit::{ArgLimit, EnvSize};
 use crate::smolvm::{self, Client, Limits, SystemClock, process::ProcessSmolvm};
 use crate::spec::{self, Desired, MachineName, SpecError};
@@ -71,19 +71,35 @@ pub fn run(args: Args) -> Exit {
                 repack: *repack,
                 allow: allow.into(),
             };
-            with_specs(&args, specs, usize::from(*jobs), |env, d, out| {
-                apply_one(env, d, opts, out)
-            })
+            let claim = |env: &Env<'_, ProcessSmolvm>, desired: &[Desired], out: &Out| {
+                let names: Vec<&MachineName> = desired.iter().map(|d| &d.spec.name).collect();
+                let claims = env.claim_all(&names, |i| env.refused_early(&desired[i], opts).err());
+                let report = |e: ApplyError| error::report(&e.into(), &out.mask);
+                claims.into_iter().map(|c| c.map_err(report)).collect()
+            };
+            with_specs(
+                &args,
+                specs,
+                usize::from(*jobs),
+                claim,
+                |env, d, claim, out| apply_one(env, d, opts, claim, out),
+            )
         }
         Command::Plan {
             specs,
             allow_unenforced_egress,
             repack,
             allow,
-        } => with_specs(&args, specs, 1, |env, d, out| {
-            let opts = Options::plan(*repack, allow.into());
-            plan_one(env, d, *allow_unenforced_egress, opts, out)
-        }),
+        } => {
+            let survey = |env: &Env<'_, ProcessSmolvm>, desired: &[Desired], _: &Out| {
+                let survey = env.survey().map(Arc::new).map_err(Exit::Interrupted);
+                vec![survey; desired.len()]
+            };
+            with_specs(&args, specs, 1, survey, |env, d, survey, out| {
+                let opts = Options::plan(*repack, allow.into());
+                plan_one(env, d, *allow_unenforced_egress, opts, survey, out)
+            })
+        }
         Command::Stop { target } => with_target(&args, target, stop_one),
         Command::Start { target } => with_target(&args, target, start_one),
         Command::Down { target } => with_target(&args, target, down_one),
@@ -234,14 +250,18 @@ pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
     }
 }
 
-/// Run `each` on every spec, `jobs` at a time: workers take the next spec
-/// in file order until none is left or a signal arrived. With one job the
-/// specs run in order on this thread. The exit code is the worst one.
-fn with_specs(
+/// Run `each` on every spec, `jobs` at a time, with what `prepare` made
+/// for it (from all the specs at once, before any of them runs; a spec
+/// `prepare` failed for, having said why, is not run): workers take the
+/// next spec in file order until none is left or a signal arrived. With
+/// one job the specs run in order on this thread. The exit code is the
+/// worst one.
+fn with_specs<T: Send>(
     args: &Args,
     paths: &[PathBuf],
     jobs: usize,
-    each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired, &Out) -> Exit + Sync,
+    prepare: impl FnOnce(&Env<'_, ProcessSmolvm>, &[Desired], &Out) -> Vec<Result<T, Exit>>,
+    each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired, T, &Out) -> Exit + Sync,
 ) -> Exit {
     let desired = match load_all(paths) {
         Ok(d) => d,
@@ -258,17 +278,29 @@ fn with_specs(
         Ok(w) => w,
         Err(e) => return error::report(&e, &out.mask),
     };
+    let mut failed = Exit::Ok;
+    let prepared: Vec<Mutex<Option<T>>> = prepare(&world.env(&out), &desired, &out)
+        .into_iter()
+        .map(|t| {
+            let t = t.map_err(|exit| failed = failed.max(exit)).ok();
+            Mutex::new(t)
+        })
+        .collect();
     let next = AtomicUsize::new(0);
-    let worst = Mutex::new(Exit::Ok);
+    let worst = Mutex::new(failed);
     let work = || {
         let env = world.env(&out);
         while world.client.interrupted().is_none() {
-            let Some(d) = desired.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(d) = desired.get(i) else {
                 break;
+            };
+            let Some(t) = prepared.get(i).and_then(take) else {
+                continue;
             };
             let name = d.spec.name.as_str();
             world.active.enter(name);
-            let exit = each(&env, d, &out);
+            let exit = each(&env, d, t, &out);
             world.active.leave(name);
             if let Ok(mut w) = worst.lock() {
                 *w = (*w).max(exit);
@@ -289,6 +321,11 @@ fn with_specs(
     world.exit(worst)
 }
 
+/// What a mutex holds, taken out of it.
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().ok().and_then(|mut t| t.take())
+}
+
 /// Refuse (exit 2) a spec whose `create` call would not fit the kernel's
 /// argument limit, before any smolvm call. When smolvm or the cache
 /// directory cannot be found, this passes: opening the world says so.
@@ -305,8 +342,14 @@ fn check_arg_limits(found: &Found, desired: &[Desired], mask: &Mask) -> Result<(
     worst.map_or(Ok(()), Err)
 }
 
-fn apply_one(env: &Env<'_, ProcessSmolvm>, desired: &Desired, opts: Options, out: &Out) -> Exit {
-    match env.apply(desired, opts) {
+fn apply_one(
+    env: &Env<'_, ProcessSmolvm>,
+    desired: &Desired,
+    opts: Options,
+    claim: Claim,
+    out: &Out,
+) -> Exit {
+    match env.apply_claimed(desired, opts, claim) {
         Ok(Decision::Unchanged) => Exit::Ok,
         Ok(_) => {
             report::Report::line(out, desired.spec.name.as_str(), "ready");
@@ -321,9 +364,10 @@ fn plan_one(
     desired: &Desired,
     allow_unenforced: bool,
     opts: Options,
+    survey: Arc<Survey>,
     out: &Out,
 ) -> Exit {
-    let plan = match env.plan(desired, opts) {
+    let plan = match env.plan_surveyed(desired, opts, &survey) {
         Ok(plan) => plan,
         Err(e) => return error::report(&e.into(), &out.mask),
     };

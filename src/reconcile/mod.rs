@@ -14,6 +14,7 @@
 //! `gc` also removes what killed bottles left on the host (`sweep`).
 
 pub(crate) mod archive;
+mod claim;
 mod describe;
 mod error;
 mod execute;
@@ -31,6 +32,7 @@ use crate::smolvm::{Client, Clock, Dialect, Smolvm};
 use crate::spec::{Desired, MachineName};
 use crate::state::{MachineLock, Record, RecordPhase, StateError, Store};
 
+pub use claim::{Claim, Survey};
 pub use describe::{changed_fields, describe, describe_work};
 pub use error::{ApplyError, StepError, Switch};
 pub use report::{Confirm, Refuse, Report};
@@ -98,9 +100,17 @@ impl Options {
 }
 
 impl<S: Smolvm> Env<'_, S> {
-    /// Observe the machine and read its record.
-    fn look(&self, name: &MachineName) -> Result<(Option<Record>, Observed), ApplyError> {
+    /// Read the machine's record, and take what `seen` says of it, or
+    /// (`None`) ask smolvm.
+    fn look(
+        &self,
+        name: &MachineName,
+        seen: Option<Observed>,
+    ) -> Result<(Option<Record>, Observed), ApplyError> {
         let record = self.store.load(name.as_str())?;
+        if let Some(observed) = seen {
+            return Ok((record, observed));
+        }
         let observed = match self.client.status(name) {
             Ok(Some(s)) => Observed::Present(s.state),
             Ok(None) => Observed::Missing,
@@ -123,9 +133,10 @@ impl<S: Smolvm> Env<'_, S> {
         &self,
         desired: &'d Desired,
         opts: Options,
+        seen: Option<Observed>,
     ) -> Result<(Plan<'d>, Option<Record>), ApplyError> {
         let name = &desired.spec.name;
-        let (record, observed) = self.look(name)?;
+        let (record, observed) = self.look(name, seen)?;
         let recorded = record.as_ref().map(|r| crate::plan::recorded(r, desired));
         let want = Want {
             fingerprint: &desired.fingerprint,
@@ -190,20 +201,49 @@ impl<S: Smolvm> Env<'_, S> {
     /// Bring the machine of `desired` to its spec; returns what was decided.
     /// Holds the machine's lock throughout.
     pub fn apply(&self, desired: &Desired, opts: Options) -> Result<Decision, ApplyError> {
+        self.refused_early(desired, opts)?;
+        let claim = self.claim(&desired.spec.name)?;
+        self.apply_claimed(desired, opts, claim)
+    }
+
+    /// Refuse, before any smolvm call, an apply whose record cannot be
+    /// read, and one that can only create a machine whose allow-list this
+    /// smolvm would drop: one bottle has no record of (without a record
+    /// nothing can be updated).
+    pub fn refused_early(&self, desired: &Desired, opts: Options) -> Result<(), ApplyError> {
+        let record = self.store.load(desired.spec.name.as_str())?;
+        match self.unenforced(desired, opts) && record.is_none() {
+            true => Err(self.refusal(desired)),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether the allow-list of `desired` cannot be enforced by this
+    /// smolvm and the user did not accept that.
+    fn unenforced(&self, desired: &Desired, opts: Options) -> bool {
+        let version = self.client.version();
+        crate::plan::egress(&desired.spec, version) == Egress::Unenforced
+            && !opts.allow_unenforced_egress
+    }
+
+    fn refusal(&self, desired: &Desired) -> ApplyError {
+        ApplyError::EgressUnenforced {
+            name: desired.spec.name.to_string(),
+            version: self.client.version().clone(),
+            keys: allow_list_keys(&desired.spec),
+        }
+    }
+
+    /// [`Env::apply`] of a machine this run has claimed (see
+    /// [`Env::claim_all`]): it is locked, and the claim's look decides.
+    pub fn apply_claimed(
+        &self,
+        desired: &Desired,
+        opts: Options,
+        claim: Claim,
+    ) -> Result<Decision, ApplyError> {
         let name = &desired.spec.name;
         let version = self.client.version();
-        let unenforced = crate::plan::egress(&desired.spec, version) == Egress::Unenforced
-            && !opts.allow_unenforced_egress;
-        let refusal = || ApplyError::EgressUnenforced {
-            name: name.to_string(),
-            version: version.clone(),
-            keys: allow_list_keys(&desired.spec),
-        };
-        // Without a record nothing can be updated: refuse before any call.
-        if unenforced && self.store.load(name.as_str())?.is_none() {
-            return Err(refusal());
-        }
-        let _lock = self.lock(name)?;
         for path in sweep::sweep(&self.leftover_places()) {
             let left = format!(
                 "removed {}, left by a bottle that was killed",
@@ -211,10 +251,10 @@ impl<S: Smolvm> Env<'_, S> {
             );
             self.report.line(name.as_str(), &left);
         }
-        let (plan, record) = self.make_plan(desired, opts)?;
+        let (plan, record) = self.make_plan(desired, opts, claim.seen.clone())?;
         let creates = plan.steps.contains(&crate::plan::Step::Create);
-        if unenforced && creates {
-            return Err(refusal());
+        if self.unenforced(desired, opts) && creates {
+            return Err(self.refusal(desired));
         }
         let plan = self.consented(desired, plan, opts)?;
         for w in plan.warnings(version) {
@@ -231,6 +271,7 @@ impl<S: Smolvm> Env<'_, S> {
             opts,
             record.filter(|_| plan.decision.keeps_machine()),
         )?;
+        drop(claim);
         Ok(plan.decision)
     }
 
@@ -277,7 +318,22 @@ impl<S: Smolvm> Env<'_, S> {
     /// allow-list smolvm cannot enforce shows as [`Egress::Unenforced`]:
     /// `apply` is where it is refused, as is a replacement without consent.
     pub fn plan<'d>(&self, desired: &'d Desired, opts: Options) -> Result<Plan<'d>, ApplyError> {
-        self.make_plan(desired, opts).map(|(plan, _)| plan)
+        let survey = self.survey().map_err(|signal| ApplyError::Interrupted {
+            name: desired.spec.name.to_string(),
+            signal,
+        })?;
+        self.plan_surveyed(desired, opts, &survey)
+    }
+
+    /// [`Env::plan`] from a look this run already took at every machine.
+    pub fn plan_surveyed<'d>(
+        &self,
+        desired: &'d Desired,
+        opts: Options,
+        survey: &Survey,
+    ) -> Result<Plan<'d>, ApplyError> {
+        let seen = survey.of(&desired.spec.name);
+        self.make_plan(desired, opts, seen).map(|(plan, _)| plan)
     }
 
     /// Stop and delete a machine bottle owns, then forget it: a teardown
@@ -288,8 +344,21 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// [`Env::down`] of the machine of the spec file `by`, if given.
     pub fn down_for(&self, name: &MachineName, by: Option<&Path>) -> Result<Observed, ApplyError> {
-        let _lock = self.lock(name)?;
-        let observed = self.look_owned(name, by)?;
+        let claim = Claim {
+            _lock: self.lock(name)?,
+            seen: None,
+        };
+        self.down_claimed(name, by, claim)
+    }
+
+    /// [`Env::down_for`] of a machine this run has claimed.
+    fn down_claimed(
+        &self,
+        name: &MachineName,
+        by: Option<&Path>,
+        claim: Claim,
+    ) -> Result<Observed, ApplyError> {
+        let observed = self.look_owned(name, by, claim.seen.clone())?;
         let Observed::Present(state) = &observed else {
             self.store.remove(name.as_str())?;
             return Ok(observed);
@@ -369,8 +438,13 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// What smolvm says of a machine bottle owns (the spec file `by`'s, if
     /// given); refuses one it has no record of or another spec owns.
-    fn look_owned(&self, name: &MachineName, by: Option<&Path>) -> Result<Observed, ApplyError> {
-        let (record, observed) = self.look(name)?;
+    fn look_owned(
+        &self,
+        name: &MachineName,
+        by: Option<&Path>,
+        seen: Option<Observed>,
+    ) -> Result<Observed, ApplyError> {
+        let (record, observed) = self.look(name, seen)?;
         let Some(record) = record else {
             return Err(ApplyError::NotOwned {
                 name: name.to_string(),
@@ -387,7 +461,7 @@ impl<S: Smolvm> Env<'_, S> {
         name: &MachineName,
         by: Option<&Path>,
     ) -> Result<crate::smolvm::MachineState, ApplyError> {
-        match self.look_owned(name, by)? {
+        match self.look_owned(name, by, None)? {
             Observed::Missing => Err(ApplyError::Gone {
                 name: name.to_string(),
             }),
@@ -397,9 +471,13 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// Remove every machine bottle owns whose apply never completed (a
     /// crash, a kill, a teardown that failed, `--keep-on-failure`), and
-    /// forget it. Complete machines are left alone.
+    /// forget it. Complete machines are left alone. The machines to remove
+    /// are claimed together (one look at all of them), and each record is
+    /// read again under its lock: one another bottle completed meanwhile
+    /// is left alone.
     pub fn gc(&self, dry_run: bool) -> Result<Vec<Collected>, ApplyError> {
         let mut out = Vec::new();
+        let mut doomed = Vec::new();
         for name in self.store.names()? {
             let record = match self.store.load(&name) {
                 Ok(Some(r)) => r,
@@ -409,25 +487,37 @@ impl<S: Smolvm> Env<'_, S> {
                     continue;
                 }
             };
-            if record.phase == RecordPhase::Complete {
-                continue;
+            match (record.phase, dry_run, MachineName::parse(&name)) {
+                (RecordPhase::Complete, _, _) => {}
+                (phase, true, _) => out.push(Collected::WouldRemove { name, phase }),
+                (_, false, Ok(n)) => doomed.push(n),
+                (_, false, Err(_)) => out.push(Collected::Failed(ApplyError::NotOwned { name })),
             }
-            if dry_run {
-                out.push(Collected::WouldRemove {
-                    name,
-                    phase: record.phase,
-                });
-                continue;
-            }
-            out.push(match MachineName::parse(&name) {
-                Ok(n) => match self.down(&n) {
-                    Ok(_) => Collected::Removed { name },
-                    Err(e) => Collected::Failed(e),
-                },
-                Err(_) => Collected::Failed(ApplyError::NotOwned { name }),
+        }
+        let names: Vec<&MachineName> = doomed.iter().collect();
+        for (n, claim) in doomed.iter().zip(self.claim_all(&names, |_| None)) {
+            let collected = claim.and_then(|c| self.collect(n, c));
+            out.extend(match collected {
+                Ok(true) => Some(Collected::Removed {
+                    name: n.to_string(),
+                }),
+                Ok(false) => None,
+                Err(e) => Some(Collected::Failed(e)),
             });
         }
         Ok(out)
+    }
+
+    /// Remove a claimed machine whose apply is still not complete; whether
+    /// it was.
+    fn collect(&self, name: &MachineName, claim: Claim) -> Result<bool, ApplyError> {
+        let record = self.store.load(name.as_str())?;
+        match record.map(|r| r.phase) {
+            Some(RecordPhase::Complete) | None => Ok(false),
+            Some(RecordPhase::Creating | RecordPhase::Failed) => {
+                self.down_claimed(name, None, claim).map(|_| true)
+            }
+        }
     }
 
     /// Remove (or with `dry_run` only list) the copy archives and secret
@@ -515,7 +605,7 @@ impl<S: Smolvm> Env<'_, S> {
 
     /// The record and observed state of a machine.
     pub fn status(&self, name: &MachineName) -> Result<(Option<Record>, Observed), ApplyError> {
-        self.look(name)
+        self.look(name, None)
     }
 }
 

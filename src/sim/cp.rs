@@ -8,7 +8,9 @@
 //! and `--gid` are accepted and not applied (the simulator runs
 //! unprivileged); all three are refused on a download. Every guest path
 //! stays inside the guest root (`rootfs`: the guest's links are followed
-//! inside it; the renamed upload replaces a link at its path).
+//! inside it; the renamed upload replaces a link at its path). Each
+//! upload's size is added to the machine's `received_bytes`, for tests and
+//! benchmarks to see what was sent.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -48,15 +50,21 @@ impl Engine {
             fs::create_dir_all(to.parent().unwrap_or(&root))
                 .and_then(|()| remove_if_present(&staged))
                 .and_then(|()| fs::copy(host, &staged))
-                .and_then(|_| match owner.mode {
-                    Some(mode) => fs::set_permissions(&staged, fs::Permissions::from_mode(mode)),
-                    None => Ok(()),
+                .and_then(|bytes| {
+                    if let Some(mode) = owner.mode {
+                        fs::set_permissions(&staged, fs::Permissions::from_mode(mode))?;
+                    }
+                    fs::rename(&staged, &to).map(|()| bytes)
                 })
-                .and_then(|()| fs::rename(&staged, &to))
                 .map_err(|e| e.to_string())
         });
         match copied {
-            Ok(()) => SimOutput::ok(""),
+            Ok(bytes) => {
+                if let Some(m) = w.machines.get_mut(name) {
+                    m.received_bytes += bytes;
+                }
+                SimOutput::ok("")
+            }
             Err(e) => SimOutput::error(format!("cp: {e}")),
         }
     }

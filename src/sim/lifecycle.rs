@@ -65,6 +65,7 @@ impl Engine {
             probes_failing: 0,
             ready_at_us: None,
             answered_at_us: None,
+            received_bytes: 0,
         };
         w.machines.insert(c.name, m);
         SimOutput::ok(shown)

@@ -120,6 +120,9 @@ pub struct Machine {
     /// When the first probe after the last start was answered.
     #[serde(default)]
     pub answered_at_us: Option<u64>,
+    /// Bytes uploaded into the guest by `cp`, over the machine's life.
+    #[serde(default)]
+    pub received_bytes: u64,
 }
 
 /// A VM process left running by a `delete` that did not stop it (0.8.x).

@@ -6,14 +6,19 @@
 //! measured within this run against a baseline on the same simulator: the
 //! same smolvm calls replayed back to back without bottle, a one-file copy,
 //! per-file copying, a single apply, an apply whose step prints nothing
-//! (for bottle's peak memory, read from `/proc/PID/status` `VmHWM`). It
+//! (for bottle's peak memory, read from `/proc/PID/status` `VmHWM`). For
+//! 32 converged specs re-applied (and planned) in one run: the calls bottle
+//! made, replayed alone. For one edited file in a 2,000-file, 50 MiB
+//! workspace: the bytes of the full first upload (as the simulator counts
+//! what `cp` received), and a no-op re-apply plus one call's latency. It
 //! measures and reports; it asserts nothing about time, so it never flakes.
 //! Nothing here runs a real VM.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bottle::sim::Home;
 
@@ -214,6 +219,83 @@ impl Lab {
             std::fs::write(&p, format!("file {i}\n").repeat(40)).expect("write");
         }
     }
+
+    /// A workspace of `dirs` directories of `per_dir` files of `size`
+    /// pseudo-random (incompressible, deterministic) bytes each, every
+    /// file last modified an hour ago, as in a workspace at rest.
+    fn workspace(&self, dir: &str, dirs: usize, per_dir: usize, size: usize) {
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut buf = vec![0u8; size];
+        for d in 0..dirs {
+            let sub = self.path(&format!("{dir}/d{d:02}"));
+            std::fs::create_dir_all(&sub).expect("mkdir");
+            for f in 0..per_dir {
+                for chunk in buf.chunks_mut(8) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+                }
+                let mut file =
+                    std::fs::File::create(sub.join(format!("f{f:02}.bin"))).expect("create");
+                file.write_all(&buf).expect("write");
+                file.set_modified(old).expect("set mtime");
+            }
+        }
+    }
+
+    /// Append 7 bytes (`edit N\n`) to file `n` of a `workspace` `dir`,
+    /// a different file for each `n` below the workspace's file count.
+    fn edit(&self, dir: &str, n: usize) {
+        let p = self.path(&format!("{dir}/d{:02}/f{:02}.bin", n % 40, (n * 7) % 50));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .expect("open for edit");
+        f.write_all(format!("edit {}\n", n % 10).as_bytes())
+            .expect("edit");
+    }
+
+    /// The machine's creation time and the bytes `cp` has uploaded into it.
+    fn received(&self, name: &str) -> (u64, u64) {
+        let w = self.home().read().expect("world");
+        w.machines
+            .get(name)
+            .map_or((0, 0), |m| (m.created_at, m.received_bytes))
+    }
+}
+
+/// Bytes uploaded between two `Lab::received` readings: all of a machine
+/// created in between (a replacement), else the difference.
+fn sent(before: (u64, u64), after: (u64, u64)) -> u64 {
+    if before.0 == after.0 {
+        after.1 - before.1
+    } else {
+        after.1
+    }
+}
+
+fn is_copy(c: &str) -> bool {
+    c.starts_with("machine cp") || c.contains("tar -x")
+}
+
+/// Calls grouped by kind (`--version`, `machine status`, ...): `N x KIND`.
+fn kinds(calls: &[Vec<String>]) -> String {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for c in calls {
+        let kind = match c.get(1).map(String::as_str) {
+            Some("machine") => format!("machine {}", c.get(2).map_or("", String::as_str)),
+            Some(first) => first.to_string(),
+            None => String::new(),
+        };
+        match seen.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((kind, 1)),
+        }
+    }
+    let shown: Vec<String> = seen.iter().map(|(k, n)| format!("{n} x {k}")).collect();
+    shown.join(", ")
 }
 
 fn rebuild_archive(path: &Path, spec: &Path) {
@@ -326,6 +408,18 @@ fn main() {
     rows.push(fleet(latency, boot));
     rows.push(overhead(latency, boot));
     rows.push(memory(latency, boot));
+    let tmp_t = Instant::now();
+    rows.extend(converged_fleet(latency, boot));
+    eprintln!(
+        "TIMING converged_fleet {:.1} s",
+        tmp_t.elapsed().as_secs_f64()
+    );
+    let tmp_t = Instant::now();
+    rows.extend(workspace_edit(latency, boot));
+    eprintln!(
+        "TIMING workspace_edit {:.1} s",
+        tmp_t.elapsed().as_secs_f64()
+    );
 
     println!();
     println!("| metric | measured | goal | met |");
@@ -509,4 +603,125 @@ fn memory(latency: u64, boot: u64) -> Row {
         goal: "<= 64 MiB",
         met: Some(peak <= 64 * 1024),
     }
+}
+
+/// 32 converged specs re-applied in one run vs the same calls alone, and
+/// `plan` of the same 32.
+fn converged_fleet(latency: u64, boot: u64) -> [Row; 2] {
+    let lab = Lab::new(latency, boot);
+    lab.tree("ws", 5);
+    let specs: Vec<String> = (1..=32)
+        .map(|i| {
+            lab.spec(&format!("s{i}"), Some("ws"), false)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let with = |first: &[&'static str]| {
+        let mut args: Vec<&str> = first.to_vec();
+        args.extend(specs.iter().map(String::as_str));
+        args
+    };
+    lab.bottle(&with(&["apply", "-j", "8"]), &[]);
+    let again = with(&["apply"]);
+    let (mut bottle, mut replayed) = (Vec::new(), Vec::new());
+    let mut calls = Vec::new();
+    for i in 0..TRIALS {
+        lab.clear();
+        bottle.push(lab.bottle(&again, &[]).0);
+        calls = lab.calls();
+        replayed.push(lab.replay(&calls, None, i));
+    }
+    let (bottle, replayed) = (median(bottle), median(replayed));
+    let ratio = ms(bottle) / ms(replayed);
+    let reapply = Row {
+        metric: "converged re-apply, 32 specs",
+        measured: format!(
+            "{} calls ({}); {:.0} ms vs the same calls alone {:.0} ms = {ratio:.2}x",
+            calls.len(),
+            kinds(&calls),
+            ms(bottle),
+            ms(replayed)
+        ),
+        goal: "2 calls; <= 1.3x two calls",
+        met: Some(calls.len() == 2 && ratio <= 1.3),
+    };
+    lab.clear();
+    let (wall, _) = lab.bottle(&with(&["plan"]), &[]);
+    let calls = lab.calls();
+    let plan = Row {
+        metric: "`plan`, 32 specs",
+        measured: format!(
+            "{} calls ({}); {:.0} ms (one run)",
+            calls.len(),
+            kinds(&calls),
+            ms(wall)
+        ),
+        goal: "2 calls",
+        met: Some(calls.len() == 2),
+    };
+    [reapply, plan]
+}
+
+/// One file edited (7 bytes appended) in a workspace of 2,000 files,
+/// 50 MiB: the copy calls and bytes the update sends vs the full first
+/// upload, its wall vs a no-op re-apply plus one call, and bottle's peak
+/// memory doing it.
+fn workspace_edit(latency: u64, boot: u64) -> [Row; 2] {
+    const NAME: &str = "workspace";
+    let lab = Lab::new(latency, boot);
+    lab.workspace("ws2000", 40, 50, 50 * 1024 * 1024 / 2000);
+    let spec = lab.spec(NAME, Some("ws2000"), false);
+    let spec = spec.to_str().expect("utf-8");
+    let before = lab.received(NAME);
+    lab.bottle(&["apply", spec], &[]);
+    let full = sent(before, lab.received(NAME));
+    let noop = median(
+        (0..TRIALS)
+            .map(|_| lab.bottle(&["apply", spec], &[]).0)
+            .collect(),
+    );
+    let version = [vec!["smolvm".to_string(), "--version".to_string()]];
+    let one_call = median((0..TRIALS).map(|i| lab.replay(&version, None, i)).collect());
+    let (mut walls, mut copies, mut bytes) = (Vec::new(), 0, 0);
+    for i in 0..TRIALS {
+        lab.edit("ws2000", i);
+        let before = lab.received(NAME);
+        lab.clear();
+        walls.push(lab.bottle(&["apply", spec], &[]).0);
+        copies = copies.max(count(&lab.calls(), is_copy));
+        bytes = bytes.max(sent(before, lab.received(NAME)));
+    }
+    let wall = median(walls);
+    let baseline = noop + one_call;
+    let ratio = ms(wall) / ms(baseline);
+    let pct = 100.0 * bytes as f64 / full.max(1) as f64;
+    let update = Row {
+        metric: "one edited file in a 2,000-file, 50 MB workspace",
+        measured: format!(
+            "{copies} copy calls; {bytes} bytes sent vs {full} for a full upload = {pct:.2}%; \
+             {:.0} ms vs a no-op re-apply {:.0} ms + one call {:.0} ms = {ratio:.2}x \
+             (worst calls and bytes of {TRIALS})",
+            ms(wall),
+            ms(noop),
+            ms(one_call)
+        ),
+        goal: "<= 2 copy calls; <= 1% of a full upload; <= 1.2x",
+        met: Some(copies <= 2 && pct <= 1.0 && ratio <= 1.2),
+    };
+    lab.edit("ws2000", TRIALS);
+    let before = lab.received(NAME);
+    let (peak, wall) = lab.bottle_peak_rss(&["apply", spec]);
+    let bytes = sent(before, lab.received(NAME));
+    let rss = Row {
+        metric: "peak RSS of that update",
+        measured: format!(
+            "{:.1} MiB; apply took {:.0} ms, sent {bytes} bytes (one run, VmHWM)",
+            peak as f64 / 1024.0,
+            ms(wall)
+        ),
+        goal: "<= 64 MiB",
+        met: Some(peak <= 64 * 1024),
+    };
+    [update, rss]
 }

@@ -178,8 +178,8 @@ run = ["sh", "-c", "echo s9 >> /ran"]
 type Copies = BTreeMap<&'static str, BTreeMap<&'static str, u8>>;
 
 /// The simulator steps a fault can hit.
-const FAULTS: [&str; 9] = [
-    "status", "pack", "stop", "delete", "create", "start", "probe", "cp", "exec",
+const FAULTS: [&str; 10] = [
+    "ls", "status", "pack", "stop", "delete", "create", "start", "probe", "cp", "exec",
 ];
 
 /// An edit of `a`'s copied files.
@@ -595,9 +595,13 @@ impl Model {
         if crash_at == Some(0) {
             return Expect::Crashed;
         }
-        self.calls.push("status");
-        if faults.contains(&"status") {
-            return Expect::Failed;
+        // One `ls`; when it fails, `status` of the machine instead.
+        self.calls.push("ls");
+        if faults.contains(&"ls") {
+            self.calls.push("status");
+            if faults.contains(&"status") {
+                return Expect::Failed;
+            }
         }
         let plan = match self.plan(name, file, allow) {
             Ok(p) => p,
@@ -1447,6 +1451,7 @@ fn kind(argv: &[String]) -> &'static str {
             "exec" => "exec",
             "cp" => "cp",
             "status" => "status",
+            "ls" => "ls",
             _ => "other",
         },
         _ => "other",
@@ -1470,6 +1475,8 @@ fn collapsed(calls: &[Vec<String>]) -> Vec<&'static str> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum G {
     Begin,
+    /// `ls` was asked (`status` follows when it could not answer).
+    Listed,
     Observed,
     Packed,
     StoppedOld,
@@ -1489,10 +1496,11 @@ enum G {
     UpRan,
 }
 
-/// `status [pack] [stop] [delete] create [start [probe+ [cp exec] [exec*]]]`
-/// then a teardown `[stop] [delete]`, or an update `status [start probe+]
+/// `look [pack] [stop] [delete] create [start [probe+ [cp exec] [exec*]]]`
+/// then a teardown `[stop] [delete]`, or an update `look [start probe+]
 /// [cp exec] [exec*]` (no teardown: an update keeps the machine); each
-/// possibly cut short. Readiness also asks `status` now and then, among
+/// possibly cut short. `look` is `ls`, `ls status` (`ls` could not
+/// answer) or `status`. Readiness also asks `status` now and then, among
 /// its probes.
 fn follows_grammar(kinds: &[&str]) -> bool {
     let mut at = G::Begin;
@@ -1502,8 +1510,12 @@ fn follows_grammar(kinds: &[&str]) -> bool {
             "delete" => Some(G::TornDelete),
             _ => None,
         };
+        if at == G::Listed && *k != "status" {
+            at = G::Observed;
+        }
         let next = match (at, *k) {
-            (G::Begin, "status") => Some(G::Observed),
+            (G::Begin, "status") | (G::Listed, "status") => Some(G::Observed),
+            (G::Begin, "ls") => Some(G::Listed),
             (G::Observed, "pack") => Some(G::Packed),
             (G::Observed | G::Packed, "stop") => Some(G::StoppedOld),
             (G::Observed | G::Packed | G::StoppedOld, "delete") => Some(G::DeletedOld),
@@ -1535,7 +1547,7 @@ fn names_in(argv: &[String], name: &str) -> bool {
 }
 
 fn mutating(argv: &[String]) -> bool {
-    !matches!(kind(argv), "status")
+    !matches!(kind(argv), "status" | "ls")
 }
 
 /// One machine before an operation, for the invariants that compare
@@ -1863,7 +1875,7 @@ fn an_unchanged_reapply_makes_no_mutating_call() {
             let (again, calls) = apply(&sut);
             assert_eq!(again, Expect::Ok);
             let kinds: Vec<&str> = calls.iter().map(|c| kind(c)).collect();
-            assert_eq!(kinds, ["status"], "{name}");
+            assert_eq!(kinds, ["ls"], "{name}");
         }
     }
 }

@@ -17,7 +17,7 @@ fn first_apply(b: &Bottle, version: &str) -> Vec<String> {
     };
     vec![
         "smolvm --version".into(),
-        "smolvm machine status --name agent --json".into(),
+        "smolvm machine ls --json".into(),
         format!("smolvm pack create --image img:1 -o {pack}.partial"),
         create,
         "smolvm machine start --name agent".into(),
@@ -194,13 +194,7 @@ fn plan_prints_the_exact_argv_and_changes_nothing() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("$ "))
         .collect();
-    assert_eq!(
-        b.calls(),
-        [
-            "smolvm --version",
-            "smolvm machine status --name agent --json"
-        ]
-    );
+    assert_eq!(b.calls(), ["smolvm --version", "smolvm machine ls --json"]);
     assert!(b.world().machines.is_empty());
     b.clear_calls();
     b.run(&["apply", spec.to_str().unwrap()]).status(0);
@@ -242,7 +236,7 @@ fn a_spec_with_an_existing_pack_skips_the_pack_step() {
         b.calls(),
         [
             "smolvm --version",
-            "smolvm machine status --name p --json",
+            "smolvm machine ls --json",
             "smolvm machine create --name p --from [TMP]/build/agent.smolmachine",
             "smolvm machine start --name p",
             "smolvm machine exec --name p -- true",

@@ -4,13 +4,14 @@
 
 use crate::support::{Bottle, SIM};
 
-/// A smolvm whose `status` fails the way the real one does when its
-/// hypervisor library is missing; every other call goes to the simulator.
+/// A smolvm whose `status` and `ls` fail the way the real one does when
+/// its hypervisor library is missing; every other call goes to the
+/// simulator.
 fn smolvm_without_libkrun(b: &Bottle) -> String {
     let script = b.write(
         "smolvm-nolibkrun",
         &format!(
-            "#!/bin/sh\nif [ \"$1 $2\" = \"machine status\" ]; then\n  \
+            "#!/bin/sh\nif [ \"$1 $2\" = \"machine status\" ] || [ \"$1 $2\" = \"machine ls\" ]; then\n  \
              echo 'Error: libkrun/libkrunfw not found' >&2\n  exit 1\nfi\nexec {SIM} \"$@\"\n"
         ),
     );

@@ -20,10 +20,7 @@ fn an_unchanged_reapply_makes_no_mutating_call() {
             .stderr_has("agent: unchanged");
         assert_eq!(
             b.calls(),
-            [
-                "smolvm --version",
-                "smolvm machine status --name agent --json"
-            ],
+            ["smolvm --version", "smolvm machine ls --json"],
             "smolvm {v}"
         );
         assert_eq!(b.world().machines, before.machines);
@@ -45,7 +42,7 @@ fn a_stopped_machine_is_started_and_waited_for_only() {
         b.calls(),
         [
             "smolvm --version",
-            "smolvm machine status --name agent --json",
+            "smolvm machine ls --json",
             "smolvm machine start --name agent",
             "smolvm machine exec --name agent -- true",
         ]
@@ -189,13 +186,7 @@ fn a_machine_bottle_did_not_create_is_never_touched() {
         let run = b.run(&["apply", "--allow-unenforced-egress", spec.to_str().unwrap()]);
         run.status(3)
             .stderr_has("a machine named `agent` exists (running) but bottle has no record");
-        assert_eq!(
-            b.calls(),
-            [
-                "smolvm --version",
-                "smolvm machine status --name agent --json"
-            ]
-        );
+        assert_eq!(b.calls(), ["smolvm --version", "smolvm machine ls --json"]);
         assert_eq!(b.world().machines["agent"].state, "running");
         b.run(&["down", "agent"])
             .status(3)

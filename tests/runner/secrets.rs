@@ -330,10 +330,7 @@ fn the_fingerprint_covers_references_not_values() {
         .stderr_has("agent: update in place: only bottle's record changes");
     assert_eq!(
         b.calls(),
-        [
-            "smolvm --version",
-            "smolvm machine status --name agent --json"
-        ],
+        ["smolvm --version", "smolvm machine ls --json"],
         "a secret's new source reruns no step"
     );
     b.run_with(&[("OTHER_KEY", CANARY)], &["apply", spec])

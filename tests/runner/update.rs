@@ -40,7 +40,7 @@ fn an_edited_copied_file_is_sent_again_and_the_agents_work_stays() {
             b.calls(),
             [
                 "smolvm --version".to_string(),
-                "smolvm machine status --name agent --json".into(),
+                "smolvm machine ls --json".into(),
                 format!("smolvm machine cp {shown} agent:/tmp/bottle-copy-{id}.tar"),
                 format!(
                     "smolvm machine exec --name agent -- sh -c 'tar -xf /tmp/bottle-copy-{id}.tar \
@@ -85,7 +85,7 @@ fn an_added_exec_step_runs_alone_and_once() {
         b.calls(),
         [
             "smolvm --version",
-            "smolvm machine status --name agent --json",
+            "smolvm machine ls --json",
             "smolvm machine exec --name agent --stream -- sh -c 'echo two >> /two'",
         ]
     );
@@ -152,10 +152,7 @@ fn an_image_change_replaces_only_with_consent() {
         insta::assert_snapshot!(format!("replace_refused_{v}"), b.normalize(&refused.stderr));
         assert_eq!(
             b.calls(),
-            [
-                "smolvm --version",
-                "smolvm machine status --name agent --json"
-            ],
+            ["smolvm --version", "smolvm machine ls --json"],
             "refused before any mutating call"
         );
         assert_eq!(b.record("agent"), record, "the record is untouched");
