@@ -408,18 +408,8 @@ fn main() {
     rows.push(fleet(latency, boot));
     rows.push(overhead(latency, boot));
     rows.push(memory(latency, boot));
-    let tmp_t = Instant::now();
     rows.extend(converged_fleet(latency, boot));
-    eprintln!(
-        "TIMING converged_fleet {:.1} s",
-        tmp_t.elapsed().as_secs_f64()
-    );
-    let tmp_t = Instant::now();
     rows.extend(workspace_edit(latency, boot));
-    eprintln!(
-        "TIMING workspace_edit {:.1} s",
-        tmp_t.elapsed().as_secs_f64()
-    );
 
     println!();
     println!("| metric | measured | goal | met |");
