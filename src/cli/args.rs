@@ -56,6 +56,11 @@ pub struct AllowArgs {
     /// machine.
     #[arg(long)]
     pub rerun_exec: bool,
+    /// Leave in the guest the copied files and links that the copies no
+    /// longer make (removed from a source, or a removed [[copy]]), rather
+    /// than remove them; bottle forgets them.
+    #[arg(long)]
+    pub no_prune: bool,
 }
 
 #[derive(Debug, Subcommand)]

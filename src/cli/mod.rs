@@ -532,6 +532,7 @@ impl From<&AllowArgs> for plan::Allow {
             replace: a.replace,
             adopt: a.adopt,
             rerun_exec: a.rerun_exec,
+            keep_removed: a.no_prune,
         }
     }
 }

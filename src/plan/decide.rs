@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::step::Step;
+use super::transfer::{Transfer, transfer, view};
 use crate::smolvm::MachineState;
 use crate::spec::{CopyDiff, Field, Fingerprint};
 use crate::state::RecordPhase;
@@ -41,6 +42,9 @@ pub struct Allow {
     pub adopt: bool,
     /// `--rerun-exec`: run every exec step again.
     pub rerun_exec: bool,
+    /// `--no-prune`: leave in the guest the copied paths no copy makes any
+    /// more (and forget them), rather than remove them.
+    pub keep_removed: bool,
 }
 
 /// The spec being applied: its fingerprint and its file.
@@ -72,18 +76,13 @@ impl ReplaceReason {
     }
 }
 
-/// One `[[copy]]` to send again into a running machine.
+/// What an update changes under one copy destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyWork {
-    /// Its index in the spec.
-    pub index: usize,
     pub dest: String,
-    /// Its entries compared with what was sent (all added when nothing of
-    /// it was sent).
+    /// Its paths compared with what the guest holds from bottle: sent
+    /// (added or changed), removed, or kept (`--no-prune`).
     pub diff: CopyDiff,
-    /// The destination of an earlier copy being sent that overlaps this
-    /// one's, when that is why this one is sent again.
-    pub after: Option<String>,
 }
 
 /// Why an exec step runs in an update.
@@ -128,7 +127,10 @@ pub struct ExecWork {
 /// What an in-place update does to a machine.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Work {
+    /// Per copy destination, what changes there.
     pub copies: Vec<CopyWork>,
+    /// The paths sent and removed.
+    pub transfer: Transfer,
     pub execs: Vec<ExecWork>,
 }
 
@@ -259,7 +261,7 @@ fn complete(
     if changed.iter().any(|f| f.forces_replacement()) {
         return replace(ReplaceReason::Changed(changed), state, allow);
     }
-    let work = work(want, applied, allow.rerun_exec);
+    let work = work(want, applied, allow);
     let same = work.is_empty() && changed.is_empty();
     match (&state, same) {
         (MachineState::Running, true) => Decision::Unchanged,
@@ -274,30 +276,16 @@ fn complete(
     }
 }
 
-/// What an in-place update must do: each copy whose content differs from
-/// what was sent at its place (and each later copy whose destination
-/// overlaps one sent, so the spec's order still decides what the guest
-/// holds), and each exec step whose content has not run (all of them with
-/// `rerun`).
-fn work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Work {
-    let mut copies: Vec<CopyWork> = Vec::new();
-    for (i, c) in want.copies.iter().enumerate() {
-        let sent = applied
-            .copies
-            .get(i)
-            .is_some_and(|s| s.dest == c.dest && s.hash == c.hash);
-        let covered = copies.iter().find(|w| overlap(&w.dest, &c.dest));
-        let after = covered.map(|w| w.dest.clone());
-        if !sent || after.is_some() {
-            copies.push(CopyWork {
-                after: after.filter(|_| sent),
-                ..copy_work(want, applied, i)
-            });
-        }
-    }
+/// What an in-place update must do: send each copied path whose entry
+/// differs from what the guest holds from bottle, remove those no copy
+/// makes any more (unless `--no-prune`; see `transfer`), and run each exec
+/// step whose content has not run (all of them with `--rerun-exec`).
+fn work(want: &Fingerprint, applied: &Fingerprint, allow: Allow) -> Work {
+    let transfer = transfer(&want.copies, &applied.copies, !allow.keep_removed);
     Work {
-        copies,
-        execs: exec_work(want, applied, rerun),
+        copies: copy_work(want, applied, &transfer),
+        transfer,
+        execs: exec_work(want, applied, allow.rerun_exec),
     }
 }
 
@@ -315,37 +303,43 @@ fn exec_work(want: &Fingerprint, applied: &Fingerprint, rerun: bool) -> Vec<Exec
         .collect()
 }
 
-/// Copy `index` to send, with its entries compared with what was last sent
-/// to its destination (all added when nothing was).
-fn copy_work(want: &Fingerprint, applied: &Fingerprint, index: usize) -> CopyWork {
-    let c = &want.copies[index];
-    let at_place = applied.copies.get(index).filter(|s| s.dest == c.dest);
-    let before = at_place.or_else(|| applied.copies.iter().find(|s| s.dest == c.dest));
-    let diff = match before {
-        Some(s) => c.diff(s),
-        None => CopyDiff {
-            added: c.entries.len(),
-            ..CopyDiff::default()
-        },
+/// The transfer told per copy destination, in the order the spec (then
+/// the record) names them: a sent path counts under the copy it comes
+/// from, a removed or kept one under the copy that had sent it.
+fn copy_work(want: &Fingerprint, applied: &Fingerprint, t: &Transfer) -> Vec<CopyWork> {
+    let had = view(&applied.copies);
+    let mut out: Vec<CopyWork> = Vec::new();
+    let mut count = |dest: &str, bump: fn(&mut CopyDiff)| {
+        let at = match out.iter().position(|w| w.dest == dest) {
+            Some(at) => at,
+            None => {
+                out.push(CopyWork {
+                    dest: dest.to_string(),
+                    diff: CopyDiff::default(),
+                });
+                out.len() - 1
+            }
+        };
+        bump(&mut out[at].diff);
     };
-    CopyWork {
-        index,
-        dest: c.dest.clone(),
-        diff,
-        after: None,
+    for (i, path) in &t.send {
+        let bump: fn(&mut CopyDiff) = match had.contains_key(path.as_str()) {
+            true => |d| d.changed += 1,
+            false => |d| d.added += 1,
+        };
+        count(&want.copies[*i].dest, bump);
     }
-}
-
-/// Whether one guest path is the other or lies under it.
-fn overlap(a: &str, b: &str) -> bool {
-    let parts = |p: &str| -> Vec<String> {
-        p.split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
-    let (a, b) = (parts(a), parts(b));
-    a.starts_with(&b) || b.starts_with(&a)
+    let dest_had = |path: &str| had.get(path).map(|p| applied.copies[p.copy].dest.as_str());
+    for path in &t.remove {
+        count(dest_had(path).unwrap_or_default(), |d| d.removed += 1);
+    }
+    for path in &t.kept {
+        count(dest_had(path).unwrap_or_default(), |d| d.kept += 1);
+    }
+    let dests = want.copies.iter().chain(&applied.copies).map(|c| &c.dest);
+    let order: Vec<&String> = dests.collect();
+    out.sort_by_key(|w| order.iter().position(|d| **d == w.dest));
+    out
 }
 
 /// Whether a machine in `state` may have a VM process to stop.
@@ -361,6 +355,8 @@ pub(crate) fn may_run(state: &MachineState) -> bool {
 pub struct Shape {
     pub pack: bool,
     pub secrets: bool,
+    /// Whether copied paths are removed before anything is sent.
+    pub prune: bool,
     /// How the files this apply sends travel.
     pub copy: CopyShape,
     pub execs: usize,
@@ -397,6 +393,7 @@ pub fn steps(decision: &Decision, shape: Shape) -> Vec<Step> {
     }
     v.extend([Step::Record, Step::Create, Step::Start, Step::WaitReady]);
     v.extend(shape.secrets.then_some(Step::Secrets));
+    v.extend(shape.prune.then_some(Step::Prune));
     v.extend(copy_steps(shape.copy));
     v.extend((0..shape.execs).map(Step::Exec));
     v
@@ -410,6 +407,7 @@ fn update_steps(state: &MachineState, work: &Work, shape: Shape) -> Vec<Step> {
         v.extend([Step::Start, Step::WaitReady]);
     }
     v.extend((shape.secrets && !work.execs.is_empty()).then_some(Step::Secrets));
+    v.extend(shape.prune.then_some(Step::Prune));
     v.extend(copy_steps(shape.copy));
     v.extend(work.execs.iter().map(|e| Step::Exec(e.index)));
     v

@@ -5,6 +5,7 @@
 //! Pure: it decides paths but creates none, and builds every argv with the
 //! wrapper's [`Cli`]. Must not run anything.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::lifecycle::Teardown;
@@ -17,6 +18,11 @@ use crate::spec::{
 };
 
 use super::step::Step;
+use super::transfer::Transfer;
+
+/// How many bytes of paths one prune call carries at most (well under
+/// any kernel's argument limit).
+const PRUNE_CHUNK: usize = 64 * 1024;
 
 /// Why the inputs of a spec cannot be worked out.
 #[derive(Debug, thiserror::Error)]
@@ -106,35 +112,62 @@ impl SecretDelivery {
 }
 
 /// Host paths that exist only while a step runs: the path `cp` reads each
-/// secret from (`/proc/PID/fd/N` of an anonymous memfd of bottle's).
-/// `bottle plan` shows them as [`Staged::shown`].
+/// secret from (`/proc/PID/fd/N` of an anonymous memfd of bottle's), and
+/// the one a `copy[i]` step's file is read from (`/proc/PID/fd/N` of
+/// bottle's descriptor of the file it checked, so `cp` cannot be led
+/// through a link put in its place). `bottle plan` shows them as
+/// [`Staged::shown`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Staged {
     secrets: Vec<(EnvKey, HostPath)>,
+    file: Option<HostPath>,
 }
 
 impl Staged {
     pub fn new(secrets: Vec<(EnvKey, HostPath)>) -> Self {
-        Staged { secrets }
+        Staged {
+            secrets,
+            file: None,
+        }
+    }
+
+    /// The descriptor path a `copy[i]` step's file is read from.
+    pub fn file(path: HostPath) -> Self {
+        Staged {
+            secrets: Vec::new(),
+            file: Some(path),
+        }
     }
 
     /// The path plan output gives every secret's memfd: `/proc/PID/fd/N`
     /// (bottle's pid and the descriptor are known only when it runs).
     pub fn shown(desired: &Desired) -> Self {
-        let secrets = match HostPath::parse(Path::new("/proc/PID/fd/N")) {
-            Ok(p) => desired
-                .secrets
-                .iter()
-                .map(|s| (s.name.clone(), p.clone()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        Staged { secrets }
+        let fd = HostPath::parse(Path::new("/proc/PID/fd/N")).ok();
+        let secrets = desired.secrets.iter();
+        let secrets = fd
+            .iter()
+            .flat_map(|p| secrets.clone().map(|s| (s.name.clone(), p.clone())));
+        Staged {
+            secrets: secrets.collect(),
+            file: fd.clone(),
+        }
     }
 
     fn secret(&self, name: &EnvKey) -> Option<&HostPath> {
         self.secrets.iter().find(|(n, _)| n == name).map(|(_, p)| p)
     }
+}
+
+/// How the paths an apply sends travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Nothing is sent.
+    Nothing,
+    /// One archive: one `cp`, one unpacking `exec`.
+    Archive,
+    /// One `cp` per file (one `exec` per link): `copy_via = "cp"`, or a
+    /// single file on a smolvm whose `cp` sets its mode.
+    Each,
 }
 
 /// A desired spec with every step's arguments worked out.
@@ -145,23 +178,29 @@ pub struct Inputs<'a> {
     /// What `create --from` is given.
     pub from: PathBuf,
     pub upload: Option<Upload>,
-    /// The `[[copy]]` entries this apply sends (their indices in the spec):
-    /// all of them for a new machine, the changed ones for an update.
+    /// The `[[copy]]` entries this apply sends paths of (their indices in
+    /// the spec).
     pub sent: Vec<usize>,
-    /// Their files and links, in order: what `upload` archives, or what
-    /// the `copy[i]` steps send.
+    /// The files and links to send, in spec order: every path for a new
+    /// machine, the changed ones in an update. What `upload` archives, or
+    /// what the `copy[i]` steps send.
     pub files: Vec<FileCopy>,
+    /// What is sent and removed.
+    pub transfer: Transfer,
+    pub route: Route,
+    /// Whether this smolvm's `cp` takes `--mode`.
+    pub cp_mode: bool,
     /// How exec steps get their secrets on this smolvm.
     pub secrets: SecretDelivery,
 }
 
 impl<'a> Inputs<'a> {
-    /// The inputs of an apply of `desired` that sends the copies `sent`.
+    /// The inputs of an apply of `desired` that makes `transfer`.
     pub fn new(
         desired: &'a Desired,
         cache_dir: &Path,
         version: &Version,
-        sent: Vec<usize>,
+        transfer: Transfer,
     ) -> Result<Self, PlanError> {
         let (pack, from) = match &desired.spec.image {
             Image::Ref(image) => {
@@ -171,14 +210,15 @@ impl<'a> Inputs<'a> {
             }
             Image::Pack { path, .. } => (None, path.clone()),
         };
-        let files: Vec<FileCopy> = sent
-            .iter()
-            .flat_map(|&i| desired.files_of(i).iter().cloned())
-            .collect();
-        let archive = !files.is_empty() && desired.spec.copy_via == CopyVia::Archive;
-        let upload = match archive {
-            true => Some(upload(desired, &sent, cache_dir)?),
-            false => None,
+        let files = files_sent(desired, &transfer);
+        let mut sent: Vec<usize> = transfer.send.iter().map(|(i, _)| *i).collect();
+        sent.sort_unstable();
+        sent.dedup();
+        let cp_mode = version.has_cp_mode();
+        let route = route(desired.spec.copy_via, &files, cp_mode);
+        let upload = match route {
+            Route::Archive => Some(upload(desired, &transfer, cache_dir)?),
+            Route::Nothing | Route::Each => None,
         };
         Ok(Inputs {
             desired,
@@ -187,6 +227,9 @@ impl<'a> Inputs<'a> {
             upload,
             sent,
             files,
+            transfer,
+            route,
+            cp_mode,
             secrets: SecretDelivery::of(version),
         })
     }
@@ -264,8 +307,9 @@ impl<'a> Inputs<'a> {
                 let names: Vec<&str> = d.secrets.iter().map(|s| s.name.as_str()).collect();
                 format!("secrets {}", names.join(", "))
             }
+            Step::Prune => prune_count(&self.transfer),
             Step::Copy(i) => match &self.files[i].kind {
-                CopyKind::File => format!("copy {}", self.files[i].guest),
+                CopyKind::File { .. } => format!("copy {}", self.files[i].guest),
                 CopyKind::Link { target } => format!("link {} -> {target}", self.files[i].guest),
             },
             Step::Upload => format!("upload {}", upload_count(&self.files)),
@@ -302,11 +346,16 @@ impl<'a> Inputs<'a> {
             Step::Start => vec![start_calls(cli, name).start],
             Step::WaitReady => vec![start_calls(cli, name).probe],
             Step::Secrets => self.secret_calls(cli, staged),
+            Step::Prune => self.prune_calls(cli),
             Step::Copy(i) => {
                 let f = &self.files[i];
-                match &f.kind {
-                    CopyKind::File => vec![cli.machine_cp(&f.host, target(&f.guest))],
-                    CopyKind::Link { target } => {
+                let src = staged.file.as_ref().unwrap_or(&f.host);
+                match (&f.kind, self.cp_mode) {
+                    (CopyKind::File { mode }, true) => {
+                        vec![cli.machine_cp_mode(src, target(&f.guest), *mode)]
+                    }
+                    (CopyKind::File { .. }, false) => vec![cli.machine_cp(src, target(&f.guest))],
+                    (CopyKind::Link { target }, _) => {
                         vec![cli.machine_exec(&Exec::on(name), &link_command(&f.guest, target))]
                     }
                 }
@@ -336,6 +385,19 @@ impl<'a> Inputs<'a> {
             allow_hosts: &super::egress::dns(spec).allow_hosts(),
             env: &spec.env,
         })
+    }
+
+    /// `rm -f --` of the paths to remove, then `rmdir --` of the
+    /// directories to clear, each split into calls of at most
+    /// [`PRUNE_CHUNK`] bytes of paths. Every path is an argument, never
+    /// script text.
+    fn prune_calls(&self, cli: &Cli) -> Vec<Call> {
+        let t = &self.transfer;
+        let rm = chunks(&t.remove).map(|paths| with_head(&["rm", "-f", "--"], paths));
+        let rmdir = chunks(&t.clear).map(|paths| with_head(&["rmdir", "--"], paths));
+        rm.chain(rmdir)
+            .map(|cmd| cli.machine_exec(&Exec::on(self.name()), &cmd))
+            .collect()
     }
 
     fn exec_call(&self, cli: &Cli, i: usize) -> Call {
@@ -372,19 +434,96 @@ impl<'a> Inputs<'a> {
     }
 }
 
-/// The id of an archive of these copies: a hash of their content.
-pub fn upload_id<'c>(copies: impl IntoIterator<Item = &'c CopyPrint>) -> String {
+/// The id of an archive of the paths `transfer` sends from `copies`: a
+/// hash of each path and what is put there.
+pub fn upload_id(copies: &[CopyPrint], transfer: &Transfer) -> String {
     let mut h = blake3::Hasher::new();
-    h.update(b"bottle upload v2\n");
-    for c in copies {
-        h.update(c.hash.as_bytes());
+    h.update(b"bottle upload v3\n");
+    for (i, path) in &transfer.send {
+        let entry = copies[*i].entries.get(path).map_or("", String::as_str);
+        h.update(path.as_bytes());
+        h.update(b"\0");
+        h.update(entry.as_bytes());
         h.update(b"\n");
     }
     h.finalize().to_hex()[..16].to_string()
 }
 
-fn upload(desired: &Desired, sent: &[usize], cache_dir: &Path) -> Result<Upload, PlanError> {
-    let id = &upload_id(sent.iter().map(|&i| &desired.fingerprint.copies[i]));
+/// The files and links `transfer` sends, in its order.
+fn files_sent(desired: &Desired, transfer: &Transfer) -> Vec<FileCopy> {
+    let mut by_copy: BTreeMap<usize, HashMap<&str, &FileCopy>> = BTreeMap::new();
+    let mut files = Vec::with_capacity(transfer.send.len());
+    for (i, path) in &transfer.send {
+        let of_copy = by_copy.entry(*i).or_insert_with(|| {
+            let all = desired.files_of(*i).iter();
+            all.map(|f| (f.guest.as_str(), f)).collect()
+        });
+        files.extend(of_copy.get(path.as_str()).map(|f| (*f).clone()));
+    }
+    files
+}
+
+/// How `files` travel: one archive, unless the spec asks for one `cp`
+/// each, or the one file to send can go by one `cp` that keeps its mode.
+fn route(via: CopyVia, files: &[FileCopy], cp_mode: bool) -> Route {
+    let one_file = matches!(files, [f] if matches!(f.kind, CopyKind::File { .. }));
+    match (files.is_empty(), via) {
+        (true, _) => Route::Nothing,
+        (false, CopyVia::Cp) => Route::Each,
+        (false, CopyVia::Archive) if one_file && cp_mode => Route::Each,
+        (false, CopyVia::Archive) => Route::Archive,
+    }
+}
+
+/// `remove 2 paths the copies no longer make, clear 1 directory`.
+fn prune_count(t: &Transfer) -> String {
+    let plural = |n: usize, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
+    let mut parts = Vec::new();
+    if !t.remove.is_empty() {
+        let paths = plural(t.remove.len(), "path", "paths");
+        parts.push(format!("remove {paths} the copies no longer make"));
+    }
+    if !t.clear.is_empty() {
+        let dirs = plural(t.clear.len(), "directory", "directories");
+        parts.push(format!("clear {dirs} for what replaces them"));
+    }
+    parts.join(", ")
+}
+
+/// `paths` in runs of at most [`PRUNE_CHUNK`] bytes (at least one path
+/// each).
+fn chunks(paths: &[String]) -> impl Iterator<Item = &[String]> {
+    let mut rest = paths;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take_while(|p| {
+                bytes += p.len() + 1;
+                bytes <= PRUNE_CHUNK
+            })
+            .count()
+            .max(1);
+        let (run, left) = rest.split_at(n);
+        rest = left;
+        Some(run)
+    })
+}
+
+/// `head` followed by `paths`.
+fn with_head(head: &[&str], paths: &[String]) -> Vec<String> {
+    let head = head.iter().map(|w| (*w).to_string());
+    head.chain(paths.iter().cloned()).collect()
+}
+
+fn upload(desired: &Desired, transfer: &Transfer, cache_dir: &Path) -> Result<Upload, PlanError> {
+    let id = &upload_id(&desired.fingerprint.copies, transfer);
     let path = cache_dir
         .join("uploads")
         .join(format!("{}-{id}.tar", desired.spec.name));
@@ -516,7 +655,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = desired_with_a_secret(tmp.path());
         let v = Version::new(1, 0, 0);
-        let inputs = Inputs::new(&d, tmp.path(), &v, Vec::new()).unwrap();
+        let inputs = Inputs::new(&d, tmp.path(), &v, Transfer::default()).unwrap();
         assert_eq!(inputs.secrets, SecretDelivery::SmolvmEnv);
         assert!(!inputs.secrets_step());
         let cli = Cli::new("smolvm", Dialect::Positional);
@@ -538,7 +677,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = desired_with_a_secret(tmp.path());
         let v = Version::new(0, 9, 9);
-        let inputs = Inputs::new(&d, tmp.path(), &v, Vec::new()).unwrap();
+        let inputs = Inputs::new(&d, tmp.path(), &v, Transfer::default()).unwrap();
         assert_eq!(inputs.secrets, SecretDelivery::GuestFiles);
         assert!(inputs.secrets_step());
         let cli = Cli::new("smolvm", Dialect::Positional);

@@ -19,6 +19,7 @@ use crate::smolvm::{Call, Cli, Dialect};
 use crate::spec::{Desired, EnvVar, Location, Problem, Spec, SpecError};
 
 use super::inputs::Inputs;
+use super::transfer::Transfer;
 
 /// Refuse `desired` if its `create` call run as `program` (with bottle's
 /// cache under `cache_dir`) would not start under `limit` with an
@@ -31,7 +32,7 @@ pub fn check_create(
     limit: ArgLimit,
     env: EnvSize,
 ) -> Result<(), SpecError> {
-    let Ok(inputs) = Inputs::new(desired, cache_dir, &OLDEST, Vec::new()) else {
+    let Ok(inputs) = Inputs::new(desired, cache_dir, &OLDEST, Transfer::default()) else {
         return Ok(());
     };
     for dialect in [Dialect::NameFlag, Dialect::Positional] {
@@ -276,7 +277,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = desired(tmp.path(), "");
         let cache = PathBuf::from("/cache");
-        let inputs = Inputs::new(&d, &cache, &OLDEST, Vec::new()).unwrap();
+        let inputs = Inputs::new(&d, &cache, &OLDEST, Transfer::default()).unwrap();
         let flag = inputs.create_call(&Cli::new("/usr/bin/smolvm", Dialect::NameFlag));
         let bytes = crate::smolvm::arg_limit::measure(&flag.argv, EnvSize::default());
         assert_eq!(check(&d, bytes, EnvSize::default()), Ok(()));

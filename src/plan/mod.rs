@@ -16,11 +16,12 @@ mod egress;
 mod inputs;
 mod limits;
 mod step;
+mod transfer;
 
 use std::path::Path;
 
 use crate::smolvm::{Call, Cli, Version};
-use crate::spec::{CopyVia, Desired, Fingerprint, LegacyPrint, MachineName};
+use crate::spec::{Desired, Fingerprint, LegacyPrint, MachineName};
 use crate::state::Record;
 
 pub(crate) use decide::may_run;
@@ -30,11 +31,12 @@ pub use decide::{
 };
 pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
-    Inputs, PackOut, PlanError, SecretDelivery, Staged, StartCalls, Upload, pack_key, secret_path,
-    start_calls, teardown_call, teardown_calls, upload_id, with_secrets,
+    Inputs, PackOut, PlanError, Route, SecretDelivery, Staged, StartCalls, Upload, pack_key,
+    secret_path, start_calls, teardown_call, teardown_calls, upload_id, with_secrets,
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};
+pub use transfer::{Placed, Transfer, transfer, view};
 
 /// One apply worked out: the decision, the egress, and the steps with
 /// their inputs.
@@ -64,7 +66,8 @@ impl<'a> Plan<'a> {
         cache_dir: &Path,
         repack: bool,
     ) -> Result<Self, PlanError> {
-        let inputs = Inputs::new(desired, cache_dir, version, sent(desired, &decision))?;
+        let transfer = transfer_of(desired, &decision);
+        let inputs = Inputs::new(desired, cache_dir, version, transfer)?;
         let steps = steps(&decision, shape(desired, &inputs, repack));
         Ok(Plan {
             egress: egress(&desired.spec, version),
@@ -117,14 +120,16 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// The copies an apply of `decision` sends: every one to a new machine,
-/// the changed ones in an update.
-fn sent(desired: &Desired, decision: &Decision) -> Vec<usize> {
+/// What an apply of `decision` sends and removes: every path to a new
+/// machine, the update's transfer to a kept one.
+fn transfer_of(desired: &Desired, decision: &Decision) -> Transfer {
     match decision {
-        Decision::Create { .. } | Decision::Replace { .. } => (0..desired.copies.len()).collect(),
-        Decision::Update { work, .. } => work.copies.iter().map(|c| c.index).collect(),
+        Decision::Create { .. } | Decision::Replace { .. } => {
+            transfer(&desired.fingerprint.copies, &[], true)
+        }
+        Decision::Update { work, .. } => work.transfer.clone(),
         Decision::Unchanged | Decision::Unmanaged { .. } | Decision::OwnedElsewhere { .. } => {
-            Vec::new()
+            Transfer::default()
         }
     }
 }
@@ -201,10 +206,11 @@ fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
     Shape {
         pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
         secrets: inputs.secrets_step(),
-        copy: match (inputs.files.len(), desired.spec.copy_via) {
-            (0, _) => CopyShape::None,
-            (_, CopyVia::Archive) => CopyShape::Archive,
-            (n, CopyVia::Cp) => CopyShape::Files(n),
+        prune: !(inputs.transfer.remove.is_empty() && inputs.transfer.clear.is_empty()),
+        copy: match inputs.route {
+            Route::Nothing => CopyShape::None,
+            Route::Archive => CopyShape::Archive,
+            Route::Each => CopyShape::Files(inputs.files.len()),
         },
         execs: desired.spec.execs.len(),
     }

@@ -30,7 +30,12 @@ pub enum Step {
     /// private, one `cp` each (from a host memfd), one `exec` to make them
     /// 0400.
     Secrets,
-    /// `cp` of the i-th file to copy (`copy_via = "cp"`).
+    /// `exec` of `rm -f` of the copied paths the guest no longer needs
+    /// (and `rmdir` of the directories in the way of a sent path), before
+    /// anything is sent.
+    Prune,
+    /// `cp` of the i-th path to send, one at a time (`copy_via = "cp"`, or
+    /// an update that sends one file).
     Copy(usize),
     /// `cp` of one archive of every file to copy.
     Upload,
@@ -51,6 +56,7 @@ impl fmt::Display for Step {
             Step::Start => f.write_str("start"),
             Step::WaitReady => f.write_str("wait-ready"),
             Step::Secrets => f.write_str("secrets"),
+            Step::Prune => f.write_str("prune"),
             Step::Copy(i) => write!(f, "copy[{i}]"),
             Step::Upload => f.write_str("upload"),
             Step::Unpack => f.write_str("unpack"),
@@ -82,6 +88,7 @@ impl FromStr for Step {
             "start" => Step::Start,
             "wait-ready" => Step::WaitReady,
             "secrets" => Step::Secrets,
+            "prune" => Step::Prune,
             "upload" => Step::Upload,
             "unpack" => Step::Unpack,
             _ => match (indexed("copy["), indexed("exec[")) {

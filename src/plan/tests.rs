@@ -104,39 +104,63 @@ fn a_current_record_is_read_as_it_is() {
 }
 
 #[test]
-fn a_new_machine_gets_every_copy_an_update_only_the_changed_ones() {
+fn a_new_machine_gets_every_path_an_update_only_what_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let d = desired(tmp.path(), "# a\n");
+    let paths = |t: &Transfer| -> Vec<String> { t.send.iter().map(|(_, p)| p.clone()).collect() };
     let create = Decision::Create {
         stale_record: false,
     };
-    assert_eq!(sent(&d, &create), [0, 1]);
+    assert_eq!(paths(&transfer_of(&d, &create)), ["/w/README.md", "/f"]);
     let replace = Decision::Replace {
         reason: ReplaceReason::Incomplete,
         state: MachineState::Running,
         consent: Consent::NotNeeded,
     };
-    assert_eq!(sent(&d, &replace), [0, 1]);
-    let update = Decision::Update {
-        state: MachineState::Running,
-        work: Work {
-            copies: vec![CopyWork {
-                index: 1,
-                dest: "/f".into(),
-                diff: crate::spec::CopyDiff::default(),
-                after: None,
-            }],
-            execs: Vec::new(),
-        },
+    assert_eq!(transfer_of(&d, &replace), transfer_of(&d, &create));
+    assert_eq!(transfer_of(&d, &Decision::Unchanged), Transfer::default());
+    let mut before = d.fingerprint.clone();
+    before.copies[1] = crate::spec::CopyPrint::new("/f", Default::default());
+    let update = |version: Version| {
+        let Decision::Update { state, work } = decide(
+            Want {
+                fingerprint: &d.fingerprint,
+                owner: &d.owner,
+            },
+            Some(&Recorded {
+                phase: RecordPhase::Complete,
+                owner: d.owner.clone(),
+                applied: before.clone(),
+            }),
+            &Observed::Present(MachineState::Running),
+            Allow::default(),
+        ) else {
+            panic!("an update");
+        };
+        let decision = Decision::Update { state, work };
+        Plan::new(&d, decision, &version, tmp.path(), false).unwrap()
     };
-    assert_eq!(sent(&d, &update), [1]);
-    assert!(sent(&d, &Decision::Unchanged).is_empty());
-    let v = Version::new(1, 9, 3);
-    let plan = Plan::new(&d, update, &v, tmp.path(), false).unwrap();
-    assert_eq!(plan.steps, [Step::Upload, Step::Unpack]);
+    let plan = update(Version::new(1, 9, 3));
+    assert_eq!(plan.steps, [Step::Copy(0)], "one file: one `cp --mode`");
     let guest: Vec<&str> = plan.inputs.files.iter().map(|f| f.guest.as_str()).collect();
-    assert_eq!(guest, ["/f"], "only the changed copy's files");
-    assert_eq!(plan.inputs.describe(Step::Unpack), "unpack /f");
+    assert_eq!(guest, ["/f"], "only the changed file");
+    let calls = plan
+        .inputs
+        .calls(plan_cli(), Step::Copy(0), &Staged::default());
+    let argv = &calls[0].argv;
+    assert_eq!(&argv[..4], ["smolvm", "machine", "cp", "--mode"]);
+    let old = update(Version::new(1, 8, 0));
+    assert_eq!(
+        old.steps,
+        [Step::Upload, Step::Unpack],
+        "no `cp --mode` before 1.9.0: the archive keeps the mode"
+    );
+    assert_eq!(old.inputs.describe(Step::Unpack), "unpack /f");
+}
+
+fn plan_cli() -> &'static Cli {
+    static CLI: std::sync::OnceLock<Cli> = std::sync::OnceLock::new();
+    CLI.get_or_init(|| Cli::new("smolvm", crate::smolvm::Dialect::NameFlag))
 }
 
 #[test]

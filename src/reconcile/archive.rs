@@ -124,7 +124,7 @@ pub fn append_entry<W: Write>(
     mtime: Mtime,
 ) -> Result<(), ArchiveError> {
     match &f.kind {
-        CopyKind::File => {
+        CopyKind::File { .. } => {
             let file = open_regular(f.host.as_path())?;
             append_file(builder, name, f.host.as_path(), &file, &file, mtime)
         }
@@ -135,7 +135,7 @@ pub fn append_entry<W: Write>(
 /// Open `path` as the regular file it was when the spec was read: if it
 /// is now a link (or anything else), or was swapped between the check and
 /// the open, it is refused rather than followed.
-fn open_regular(path: &Path) -> Result<File, ArchiveError> {
+pub(super) fn open_regular(path: &Path) -> Result<File, ArchiveError> {
     let read = |source| ArchiveError::Read {
         file: path.to_path_buf(),
         source,

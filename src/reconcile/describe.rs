@@ -34,12 +34,6 @@ pub fn describe_work(work: &Work) -> String {
 }
 
 fn describe_copy(c: &CopyWork) -> String {
-    if let Some(after) = &c.after {
-        return format!(
-            "copy {} (sent again after {after}, which it overlaps)",
-            c.dest
-        );
-    }
     let count = |n: usize, what: &str| match n {
         0 => None,
         1 => Some(format!("1 file {what}")),
@@ -48,15 +42,16 @@ fn describe_copy(c: &CopyWork) -> String {
     let parts: Vec<String> = [
         count(c.diff.changed, "changed"),
         count(c.diff.added, "added"),
-        count(c.diff.removed, "removed from the source, kept in the guest"),
+        count(c.diff.removed, "removed"),
+        count(
+            c.diff.kept,
+            "no longer copied, kept in the guest (--no-prune)",
+        ),
     ]
     .into_iter()
     .flatten()
     .collect();
-    match parts.is_empty() {
-        true => format!("copy {} (its place in the spec changed)", c.dest),
-        false => format!("copy {} ({})", c.dest, parts.join(", ")),
-    }
+    format!("copy {} ({})", c.dest, parts.join(", "))
 }
 
 /// A one-line account of a decision.
@@ -71,9 +66,7 @@ pub fn describe(d: &Decision) -> String {
         Decision::Unchanged => "unchanged".into(),
         Decision::Update { state, work } => match (state, work.is_empty()) {
             (MachineState::Running, true) => {
-                "update in place: only bottle's record changes (a secret's source, or a removed \
-                 copy; nothing is sent or run)"
-                    .into()
+                "update in place: only bottle's record changes (nothing is sent or run)".into()
             }
             (_, true) => format!("restarting (it is {})", state.as_str()),
             (MachineState::Running, false) => {

@@ -23,13 +23,14 @@
 
 use std::cell::OnceCell;
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
 use crate::plan::{Plan, Staged, Step, teardown_call, teardown_calls};
 use crate::smolvm::{Call, Client, Known, Op, Sink, Smolvm, SmolvmError, one_line};
-use crate::spec::MachineName;
+use crate::spec::{CopyKind, HostPath, MachineName};
 use crate::state::{Record, RecordPhase};
 
 use super::Env;
@@ -186,6 +187,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             Step::Pack => self.pack(plan),
             Step::Secrets => self.secrets(plan),
             Step::Upload => self.upload(plan),
+            Step::Copy(i) => self.copy(plan, i),
             Step::Exec(_) => {
                 self.exec_step(step, &plan.inputs.calls(cli, step, &Staged::default()))
             }
@@ -288,6 +290,30 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             })?;
         let cli = self.client().cli();
         self.run_calls(&plan.inputs.calls(cli, Step::Upload, &Staged::default()))
+    }
+
+    /// Send the i-th path by itself: a file through bottle's descriptor of
+    /// it, opened as the regular file the spec resolved (a link or other
+    /// file put in its place is refused, never followed); a link by `exec`.
+    fn copy(&self, plan: &Plan<'_>, i: usize) -> Result<(), StepError> {
+        let f = &plan.inputs.files[i];
+        let cli = self.client().cli();
+        let CopyKind::File { .. } = f.kind else {
+            return self.run_calls(&plan.inputs.calls(cli, Step::Copy(i), &Staged::default()));
+        };
+        let path = f.host.as_path();
+        let archive_err = |source| StepError::Archive {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = archive::open_regular(path).map_err(archive_err)?;
+        let fd = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd());
+        let fd = HostPath::parse(std::path::Path::new(&fd))
+            .map_err(|e| archive_err(archive::ArchiveError::Write(std::io::Error::other(e))))?;
+        let calls = plan.inputs.calls(cli, Step::Copy(i), &Staged::file(fd));
+        let sent = self.run_calls(&calls);
+        drop(file);
+        sent
     }
 
     /// Put each secret into the guest (smolvm without `--secret-env`): a
@@ -428,20 +454,30 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
     }
 }
 
-/// What `step` of `plan` applied, joined to a record's fingerprint: the
-/// prints of the copies it finished sending, or its exec step's hash.
+/// What `step` of `plan` applied, joined to a record's fingerprint: every
+/// copy's print once the last step that sends or removes copied paths is
+/// done (the guest then holds what the spec's copies make), or its exec
+/// step's hash.
 fn note_applied(applied: &mut crate::spec::Fingerprint, plan: &Plan<'_>, step: Step) {
     let want = &plan.inputs.desired.fingerprint;
-    let all_sent = match step {
-        Step::Unpack => true,
-        Step::Copy(i) => i + 1 == plan.inputs.files.len(),
-        Step::Exec(i) => {
-            let hash = &want.execs[i];
-            if !applied.execs.contains(hash) {
-                applied.execs.push(hash.clone());
-            }
-            false
+    if let Step::Exec(i) = step {
+        let hash = &want.execs[i];
+        if !applied.execs.contains(hash) {
+            applied.execs.push(hash.clone());
         }
+        return;
+    }
+    let at = plan.steps.iter().position(|s| *s == step);
+    let later = at.map_or(&[][..], |at| &plan.steps[at + 1..]);
+    if moves_copies(step) && !later.iter().copied().any(moves_copies) {
+        applied.copies.clone_from(&want.copies);
+    }
+}
+
+/// Whether a step sends or removes copied paths.
+fn moves_copies(step: Step) -> bool {
+    match step {
+        Step::Prune | Step::Upload | Step::Unpack | Step::Copy(_) => true,
         Step::Pack
         | Step::StopOld
         | Step::DeleteOld
@@ -450,30 +486,8 @@ fn note_applied(applied: &mut crate::spec::Fingerprint, plan: &Plan<'_>, step: S
         | Step::Start
         | Step::WaitReady
         | Step::Secrets
-        | Step::Upload => false,
-    };
-    if !all_sent {
-        return;
+        | Step::Exec(_) => false,
     }
-    applied.copies = sent_copies(applied, want, &plan.inputs.sent);
-}
-
-/// The copies in the guest once `sent` (indices into `want.copies`) have
-/// arrived: each copy's print at its place in the spec, the ones sent from
-/// `want`, the others as they were (the decision sent every copy whose
-/// print at its place differed).
-fn sent_copies(
-    applied: &crate::spec::Fingerprint,
-    want: &crate::spec::Fingerprint,
-    sent: &[usize],
-) -> Vec<crate::spec::CopyPrint> {
-    (0..want.copies.len())
-        .filter_map(|i| match sent.contains(&i) {
-            true => Some(&want.copies[i]),
-            false => applied.copies.get(i),
-        })
-        .cloned()
-        .collect()
 }
 
 /// Turn a finished apply into its result, keeping the record in step.

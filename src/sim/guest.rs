@@ -97,6 +97,7 @@ impl Guest<'_> {
                 self.each(dirs, |p| fs::create_dir_all(p).map_err(|e| e.to_string()))
             }
             ("rm", rest) => self.rm(rest),
+            ("rmdir", rest) => self.rmdir(rest),
             ("ln", rest) => self.ln(rest),
             ("tar", rest) => self.tar(rest),
             ("head", ["-c", n, file]) => self.head(n, file),
@@ -293,6 +294,25 @@ impl Guest<'_> {
                 _ => Ok(()),
             }
         })
+    }
+
+    /// `rmdir [--] DIR…`: each must be an empty directory.
+    fn rmdir(&self, args: &[&str]) -> Ran {
+        let dirs: Vec<&str> = args.iter().copied().filter(|a| *a != "--").collect();
+        let r = self.each_entry(&dirs, |h| {
+            fs::remove_dir(h).map_err(|e| match e.kind() {
+                std::io::ErrorKind::DirectoryNotEmpty => "Directory not empty".to_string(),
+                std::io::ErrorKind::NotADirectory => "Not a directory".to_string(),
+                _ => e.to_string(),
+            })
+        });
+        Ran {
+            stderr: match r.stderr.is_empty() {
+                true => r.stderr,
+                false => format!("rmdir: {}", r.stderr),
+            },
+            ..r
+        }
     }
 
     /// A tiny `sh -c SCRIPT [NAME ARGS…]`: commands split on `;` and `&&`;

@@ -248,6 +248,16 @@ impl Cli {
         self.call(Op::Cp, ["machine", "cp", src.as_str(), &dst])
     }
 
+    /// `smolvm machine cp --mode OCTAL SRC NAME:/path` (smolvm 1.9.0 on):
+    /// an upload given these permission bits.
+    pub fn machine_cp_mode(&self, src: &HostPath, dst: GuestTarget<'_>, mode: u32) -> Call {
+        let (dst, mode) = (dst.to_string(), format!("{:o}", mode & 0o7777));
+        self.call(
+            Op::Cp,
+            ["machine", "cp", "--mode", &mode, src.as_str(), &dst],
+        )
+    }
+
     /// `smolvm machine status --name N --json`
     pub fn machine_status(&self, name: &MachineName) -> Call {
         let words = ["machine", "status", "--name", name.as_str(), "--json"];

@@ -35,6 +35,8 @@ pub const OLDEST: Version = Version::new(0, 8, 0);
 pub const NAME_FLAG_SINCE: Version = Version::new(1, 0, 2);
 /// The first release whose `exec` takes `--secret-env GUEST_VAR=HOST_VAR`.
 pub const SECRET_ENV_SINCE: Version = Version::new(1, 0, 0);
+/// The first release whose `cp` takes `--mode OCTAL` for an upload.
+pub const CP_MODE_SINCE: Version = Version::new(1, 9, 0);
 /// The first minor release bottle does not know (with its pre-releases).
 pub const BEYOND: (u64, u64) = (1, 10);
 pub const SUPPORTED: &str = "0.8.0 to 1.9.x";
@@ -74,6 +76,11 @@ impl Version {
     /// restricts egress (and, through `--allow-host`, DNS).
     pub fn enforces_egress(&self) -> bool {
         *self >= EGRESS_FIXED
+    }
+
+    /// Whether `cp --mode OCTAL` sets an uploaded file's permission bits.
+    pub fn has_cp_mode(&self) -> bool {
+        *self >= CP_MODE_SINCE
     }
 
     /// Whether `exec --secret-env GUEST_VAR=HOST_VAR` exists: smolvm reads

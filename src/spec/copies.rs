@@ -34,8 +34,9 @@ pub struct FileCopy {
 /// What a copied path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyKind {
-    /// A regular file; its content and mode are read when it is copied.
-    File,
+    /// A regular file with these permission bits (its content is read
+    /// when it is copied).
+    File { mode: u32 },
     /// A symbolic link, made as a link with this target text in the guest
     /// (where it is resolved). Never followed on the host.
     Link { target: String },
@@ -226,7 +227,9 @@ fn add_file(
     Ok(FileCopy {
         host,
         guest: dest.clone(),
-        kind: CopyKind::File,
+        kind: CopyKind::File {
+            mode: mode & 0o7777,
+        },
     })
 }
 
@@ -263,7 +266,7 @@ fn summarize(
                 link: f.guest.clone(),
                 target: target.clone(),
             }),
-            CopyKind::Link { .. } | CopyKind::File => None,
+            CopyKind::Link { .. } | CopyKind::File { .. } => None,
         })
         .collect();
     let links = files

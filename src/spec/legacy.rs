@@ -68,7 +68,7 @@ fn copy_hash(files: &[FileCopy]) -> Result<String, String> {
     for f in files {
         let dest = f.guest.as_str().as_bytes();
         match &f.kind {
-            CopyKind::File => {
+            CopyKind::File { .. } => {
                 let path = f.host.as_path();
                 let meta = std::fs::symlink_metadata(path).map_err(|e| describe_io(path, &e))?;
                 h.update(dest);

@@ -16,8 +16,9 @@ use crate::plan::Step;
 use crate::smolvm::Version;
 use crate::spec::{Fingerprint, LegacyPrint};
 
-/// The schema this bottle writes.
-pub const RECORD_SCHEMA: u32 = 2;
+/// The schema this bottle writes. Schema 2 had no `prune` step; schema 1
+/// no `schema` key and the first fingerprint form.
+pub const RECORD_SCHEMA: u32 = 3;
 
 /// How far the apply that wrote the record got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

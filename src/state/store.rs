@@ -230,6 +230,15 @@ fn parse(path: &Path, text: &str) -> Result<Record, StateError> {
         (1, _) => Ok(serde_json::from_value::<RecordV1>(value)
             .map_err(corrupt)?
             .migrate()),
+        // Schema 2 is schema 3 without the `prune` step, which it never
+        // holds: read as it is, written back as 3.
+        (2, _) => {
+            let r: Record = serde_json::from_value(value).map_err(corrupt)?;
+            Ok(Record {
+                schema: RECORD_SCHEMA,
+                ..r
+            })
+        }
         (_, Ordering::Equal) => serde_json::from_value(value).map_err(corrupt),
         (s, Ordering::Greater) => Err(StateError::Newer {
             path: path.to_path_buf(),
@@ -266,6 +275,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Step;
     use crate::spec::Fingerprint;
     use crate::state::RecordPhase;
 
@@ -376,9 +386,26 @@ mod tests {
         let r = Record { legacy: None, ..r };
         store.save(&r).unwrap();
         let text = fs::read_to_string(store.path("a")).unwrap();
-        assert!(text.contains("\"schema\": 2"), "{text}");
+        assert!(text.contains("\"schema\": 3"), "{text}");
         let again = store.load("a").unwrap().unwrap();
         assert_eq!(again.legacy, None, "written in the current form");
+    }
+
+    #[test]
+    fn a_schema_2_record_is_read_as_it_is_and_written_back_as_schema_3() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let mut r = record("a");
+        r.completed = vec![Step::Record, Step::Create, Step::Unpack];
+        store.save(&r).unwrap();
+        let text = fs::read_to_string(store.path("a")).unwrap();
+        let v2 = text.replace("\"schema\": 3", "\"schema\": 2");
+        assert_ne!(v2, text);
+        fs::write(store.path("a"), &v2).unwrap();
+        let read = store.load("a").unwrap().unwrap();
+        assert_eq!(read, r, "the same record, in the current schema");
+        store.save(&read).unwrap();
+        assert_eq!(fs::read_to_string(store.path("a")).unwrap(), text);
     }
 
     #[test]
@@ -388,17 +415,17 @@ mod tests {
         fs::create_dir_all(tmp.path().join("machines")).unwrap();
         fs::write(
             store.path("a"),
-            r#"{"schema": 3, "name": "a", "future": true}"#,
+            r#"{"schema": 4, "name": "a", "future": true}"#,
         )
         .unwrap();
         let err = store.load("a").unwrap_err();
         assert!(
-            matches!(err, StateError::Newer { schema: 3, .. }),
+            matches!(err, StateError::Newer { schema: 4, .. }),
             "{err:?}"
         );
         let text = err.to_string();
         assert!(
-            text.contains("schema 3, written by a newer bottle"),
+            text.contains("schema 4, written by a newer bottle"),
             "{text}"
         );
         for (bad, says) in [

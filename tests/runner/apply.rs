@@ -162,14 +162,22 @@ fn copy_via_cp_copies_one_file_per_call_to_the_same_result() {
         .calls()
         .into_iter()
         .filter(|c| c.contains("machine cp"))
+        .map(|c| fd_path(&c))
         .collect();
     assert_eq!(
         cps,
         [
-            "smolvm machine cp [TMP]/ws/README.md agent:/workspace/README.md",
-            "smolvm machine cp [TMP]/ws/src/main.sh agent:/workspace/src/main.sh"
-        ]
+            "smolvm machine cp --mode 644 /proc/PID/fd/N agent:/workspace/README.md",
+            "smolvm machine cp --mode 755 /proc/PID/fd/N agent:/workspace/src/main.sh"
+        ],
+        "each file through bottle's descriptor of it, with its mode"
     );
+    let mode = |p: &str| {
+        let meta = std::fs::metadata(b.path(&format!("sim/guests/agent{p}"))).unwrap();
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777
+    };
+    assert_eq!(mode("/workspace/src/main.sh"), 0o755);
+    assert_eq!(mode("/workspace/README.md"), 0o644);
     assert!(!b.calls().iter().any(|c| c.contains("tar -xf")));
     assert_eq!(
         b.guest("agent", "/done").as_deref(),
@@ -302,4 +310,23 @@ fn unsupported_smolvm_versions_are_refused() {
             .stderr_has("0.8.0 to 1.9.x");
         assert_eq!(b.calls(), ["smolvm --version"]);
     }
+}
+
+/// `c` with each `/proc/PID/fd/N` written as that.
+pub fn fd_path(c: &str) -> String {
+    let words: Vec<String> = c
+        .split(' ')
+        .map(|w| {
+            let parts: Vec<&str> = w.split('/').collect();
+            match parts.as_slice() {
+                ["", "proc", pid, "fd", n]
+                    if pid.parse::<u32>().is_ok() && n.parse::<u32>().is_ok() =>
+                {
+                    "/proc/PID/fd/N".to_string()
+                }
+                _ => w.to_string(),
+            }
+        })
+        .collect();
+    words.join(" ")
 }

@@ -175,7 +175,8 @@ fn a_file_that_changes_while_archived_fails_the_upload_and_tears_down() {
     let b = Bottle::new();
     let spec = b.write(
         "spec.toml",
-        "name = \"agent\"\n[image]\nref = \"img:1\"\n[[copy]]\nsrc = \"/proc/version\"\ndest = \"/v\"\n",
+        "name = \"agent\"\n[image]\nref = \"img:1\"\n[[copy]]\nsrc = \"/proc/version\"\ndest = \"/v\"\n\
+         [[copy]]\nsrc = \"spec.toml\"\ndest = \"/s\"\n",
     );
     let run = b.run(&["apply", spec.to_str().unwrap()]);
     run.status(1);

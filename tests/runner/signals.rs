@@ -95,17 +95,22 @@ fn keep_on_failure_keeps_an_interrupted_machine() {
 /// the signal, saying nothing was changed (not that observing failed).
 #[test]
 fn a_signal_while_observing_exits_128_plus_it_having_changed_nothing() {
-    let b = Bottle::new();
-    let spec = b.agent();
-    let child = b.spawn(
-        &[("SMOLVM_SIM_HANG", "status")],
-        &["apply", spec.to_str().unwrap()],
-    );
-    b.wait_for_call("machine status");
-    signal(&child, Signal::INT);
-    let run = finish(child);
-    run.status(130)
-        .stderr_has("agent: stopped by signal 2 before anything was changed");
-    assert!(!run.stderr.contains("cannot observe"), "{}", run.stderr);
-    assert!(b.world().machines.is_empty());
+    for (hang, call, command) in [
+        ("ls", "machine ls", "apply"),
+        ("status", "machine status", "down"),
+    ] {
+        let b = Bottle::new();
+        let spec = b.agent();
+        let child = b.spawn(
+            &[("SMOLVM_SIM_HANG", hang)],
+            &[command, spec.to_str().unwrap()],
+        );
+        b.wait_for_call(call);
+        signal(&child, Signal::INT);
+        let run = finish(child);
+        run.status(130)
+            .stderr_has("agent: stopped by signal 2 before anything was changed");
+        assert!(!run.stderr.contains("cannot observe"), "{}", run.stderr);
+        assert!(b.world().machines.is_empty());
+    }
 }

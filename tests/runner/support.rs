@@ -236,12 +236,14 @@ impl Bottle {
         Some(serde_json::from_str(&text).expect("record json"))
     }
 
-    /// The id of the copy archive of the spec at `path` (its copy hash).
+    /// The id of the copy archive of a first apply of the spec at `path`
+    /// (the hash of every path it sends).
     pub fn copy_id(&self, path: &std::path::Path) -> String {
         let d = bottle::spec::load(path)
             .and_then(bottle::spec::resolve)
             .expect("spec");
-        bottle::plan::upload_id(&d.fingerprint.copies)
+        let all = bottle::plan::transfer(&d.fingerprint.copies, &[], true);
+        bottle::plan::upload_id(&d.fingerprint.copies, &all)
     }
 
     /// The pack cache key bottle uses for `image` on this world's version.

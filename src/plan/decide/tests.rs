@@ -42,6 +42,7 @@ fn want(f: &Fingerprint) -> Want<'_> {
 const RUNNING: Observed = Observed::Present(MachineState::Running);
 const STOPPED: Observed = Observed::Present(MachineState::Stopped);
 const NONE: Allow = Allow {
+    keep_removed: false,
     replace: false,
     adopt: false,
     rerun_exec: false,
@@ -145,6 +146,19 @@ fn only_a_field_fixed_at_create_replaces_and_only_with_consent() {
     );
 }
 
+fn diff(added: usize, changed: usize, removed: usize, kept: usize) -> CopyDiff {
+    CopyDiff {
+        added,
+        changed,
+        removed,
+        kept,
+    }
+}
+
+fn sent_paths(t: &Transfer) -> Vec<(usize, &str)> {
+    t.send.iter().map(|(i, p)| (*i, p.as_str())).collect()
+}
+
 #[test]
 fn copies_and_exec_steps_update_in_place() {
     let complete = recorded(RecordPhase::Complete, fp("a"));
@@ -154,38 +168,74 @@ fn copies_and_exec_steps_update_in_place() {
     edited.execs.push("x2".into());
     edited.secrets = "s2".into();
     let got = decide(want(&edited), Some(&complete), &RUNNING, NONE);
+    let Decision::Update { state, work } = got else {
+        panic!("{got:?}");
+    };
+    assert_eq!(state, MachineState::Running);
+    let copies = [
+        CopyWork {
+            dest: "/w".into(),
+            diff: diff(1, 1, 0, 0),
+        },
+        CopyWork {
+            dest: "/v".into(),
+            diff: diff(1, 0, 0, 0),
+        },
+    ];
+    assert_eq!(work.copies, copies);
     assert_eq!(
-        got,
-        Decision::Update {
-            state: MachineState::Running,
-            work: Work {
-                copies: vec![
-                    CopyWork {
-                        index: 0,
-                        dest: "/w".into(),
-                        diff: CopyDiff {
-                            added: 1,
-                            changed: 1,
-                            removed: 0
-                        },
-                        after: None
-                    },
-                    CopyWork {
-                        index: 1,
-                        dest: "/v".into(),
-                        diff: CopyDiff {
-                            added: 1,
-                            ..CopyDiff::default()
-                        },
-                        after: None
-                    }
-                ],
-                execs: vec![ExecWork {
-                    index: 2,
-                    why: ExecWhy::New
-                }]
-            }
-        }
+        sent_paths(&work.transfer),
+        [(0, "/w/b"), (0, "/w/c"), (1, "/v/x")],
+        "only what changed, in spec order; /w/a is unchanged"
+    );
+    assert_eq!(
+        work.execs,
+        [ExecWork {
+            index: 2,
+            why: ExecWhy::New
+        }]
+    );
+}
+
+#[test]
+fn a_path_gone_from_the_source_is_removed_or_with_no_prune_kept() {
+    let complete = recorded(RecordPhase::Complete, fp("a"));
+    let mut fewer = fp("a");
+    fewer.copies[0] = copy("/w", &[("/w/a", "1")]);
+    let work = |allow| match decide(want(&fewer), Some(&complete), &RUNNING, allow) {
+        Decision::Update { work, .. } => work,
+        other => panic!("{other:?}"),
+    };
+    let pruned = work(NONE);
+    assert_eq!(pruned.transfer.remove, ["/w/b"]);
+    assert!(pruned.transfer.send.is_empty());
+    assert_eq!(pruned.copies[0].diff, diff(0, 0, 1, 0));
+    let keep = Allow {
+        keep_removed: true,
+        ..NONE
+    };
+    let kept = work(keep);
+    assert!(kept.transfer.is_empty());
+    assert_eq!(kept.transfer.kept, ["/w/b"]);
+    assert_eq!(kept.copies[0].diff, diff(0, 0, 0, 1));
+}
+
+#[test]
+fn a_removed_copy_is_pruned_under_its_old_destination() {
+    let mut two = fp("a");
+    two.copies.push(copy("/v", &[("/v/x", "5")]));
+    let complete = recorded(RecordPhase::Complete, two);
+    let Decision::Update { work, .. } = decide(want(&fp("a")), Some(&complete), &RUNNING, NONE)
+    else {
+        panic!("an update");
+    };
+    assert_eq!(work.transfer.remove, ["/v/x"]);
+    assert_eq!(
+        work.copies,
+        [CopyWork {
+            dest: "/v".into(),
+            diff: diff(0, 0, 1, 0)
+        }]
     );
 }
 
@@ -194,9 +244,9 @@ fn a_change_that_sends_and_runs_nothing_only_updates_the_record() {
     let complete = recorded(RecordPhase::Complete, fp("a"));
     let mut moved = fp("a");
     moved.secrets = "from a file now".into();
-    let mut fewer = fp("a");
-    fewer.copies.clear();
-    for want_ in [moved, fewer] {
+    let mut split = fp("a");
+    split.copies = vec![copy("/w", &[("/w/a", "1")]), copy("/w", &[("/w/b", "2")])];
+    for want_ in [moved, split] {
         assert_eq!(
             decide(want(&want_), Some(&complete), &RUNNING, NONE),
             Decision::Update {
@@ -286,17 +336,7 @@ fn a_machine_another_spec_owns_is_refused_adopted_or_replaced() {
 }
 
 #[test]
-fn guest_paths_overlap_when_one_holds_the_other() {
-    assert!(overlap("/d", "/d/sub"));
-    assert!(overlap("/d/sub/", "/d"));
-    assert!(overlap("/d", "/d"));
-    assert!(overlap("/", "/anything"));
-    assert!(!overlap("/d", "/dd"));
-    assert!(!overlap("/d/a", "/d/b"));
-}
-
-#[test]
-fn copies_are_compared_at_their_place_and_overlapping_later_ones_follow() {
+fn what_the_guest_holds_is_compared_path_by_path_whatever_copy_makes_it() {
     let applied = Fingerprint {
         copies: vec![
             copy("/d", &[("/d/f", "A")]),
@@ -314,38 +354,45 @@ fn copies_are_compared_at_their_place_and_overlapping_later_ones_follow() {
         "two copies to one dest are two copies"
     );
     let mut edited = applied.clone();
-    edited.copies[0] = copy("/d", &[("/d/f", "A2")]);
+    edited.copies[0] = copy("/d", &[("/d/f", "A2"), ("/d/sub/x", "early")]);
     let got = decide(want(&edited), Some(&complete), &RUNNING, NONE);
     let Decision::Update { work, .. } = got else {
         panic!("{got:?}");
     };
-    let sent: Vec<usize> = work.copies.iter().map(|c| c.index).collect();
     assert_eq!(
-        sent,
-        [0, 1, 2],
-        "the later copies into /d are sent after it, /e is not"
+        sent_paths(&work.transfer),
+        [(0, "/d/f")],
+        "/d/sub/x stays the later copy's: nothing overwrites it"
     );
-    assert_eq!(
-        work.copies[0].diff,
-        CopyDiff {
-            changed: 1,
-            ..CopyDiff::default()
-        }
-    );
-    assert_eq!(work.copies[1].diff, CopyDiff::default());
-    let after: Vec<Option<&str>> = work.copies.iter().map(|c| c.after.as_deref()).collect();
-    assert_eq!(after, [None, Some("/d"), Some("/d")]);
     let mut moved = applied.clone();
     moved.copies.swap(2, 3);
-    let Decision::Update { work, .. } = decide(want(&moved), Some(&complete), &RUNNING, NONE)
+    assert_eq!(
+        decide(want(&moved), Some(&complete), &RUNNING, NONE),
+        Decision::Update {
+            state: MachineState::Running,
+            work: Work::default()
+        },
+        "copies that moved in the spec but put the same paths send nothing"
+    );
+    let mut dropped = applied.clone();
+    dropped.copies[2] = copy("/d/sub", &[]);
+    dropped.copies[0] = copy("/d", &[("/d/f", "A"), ("/d/sub/x", "base")]);
+    let Decision::Update { work, .. } = decide(want(&dropped), Some(&complete), &RUNNING, NONE)
     else {
         panic!("an update");
     };
-    let diffs: Vec<(usize, CopyDiff)> = work.copies.iter().map(|c| (c.index, c.diff)).collect();
     assert_eq!(
-        diffs,
-        [(2, CopyDiff::default()), (3, CopyDiff::default())],
-        "a copy at a new place is sent again, compared with its destination's"
+        sent_paths(&work.transfer),
+        [(0, "/d/sub/x")],
+        "the earlier copy's file takes the place of the one the later copy dropped"
+    );
+    assert!(work.transfer.remove.is_empty());
+    assert_eq!(
+        work.copies,
+        [CopyWork {
+            dest: "/d".into(),
+            diff: diff(0, 1, 0, 0)
+        }]
     );
 }
 
@@ -423,6 +470,7 @@ fn shape(copy: CopyShape, secrets: bool) -> Shape {
     Shape {
         pack: true,
         secrets,
+        prune: false,
         copy,
         execs: 2,
     }
@@ -477,6 +525,7 @@ fn steps_follow_the_decision() {
     let no_pack = Shape {
         pack: false,
         secrets: true,
+        prune: false,
         copy: CopyShape::None,
         execs: 0,
     };
@@ -505,6 +554,7 @@ fn an_update_starts_if_needed_then_sends_and_runs_only_its_work() {
         state,
         work: Work {
             copies: Vec::new(),
+            transfer: Transfer::default(),
             execs: execs
                 .iter()
                 .map(|&index| ExecWork {
@@ -534,5 +584,22 @@ fn an_update_starts_if_needed_then_sends_and_runs_only_its_work() {
             shape(CopyShape::Files(1), true)
         ),
         [Start, WaitReady, Secrets, Copy(0), Exec(0)]
+    );
+    let pruning = Shape {
+        prune: true,
+        ..shape(CopyShape::Archive, true)
+    };
+    assert_eq!(
+        steps(&update(MachineState::Running, &[0]), pruning),
+        [Secrets, Prune, Upload, Unpack, Exec(0)],
+        "removal comes before anything is sent"
+    );
+    let only_prune = Shape {
+        prune: true,
+        ..shape(CopyShape::None, false)
+    };
+    assert_eq!(
+        steps(&update(MachineState::Running, &[]), only_prune),
+        [Prune]
     );
 }

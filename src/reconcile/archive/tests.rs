@@ -7,7 +7,7 @@ fn file(host: &Path, guest: &str) -> FileCopy {
     FileCopy {
         host: HostPath::parse(host).unwrap(),
         guest: GuestPath::parse(guest).unwrap(),
-        kind: CopyKind::File,
+        kind: CopyKind::File { mode: 0o644 },
     }
 }
 

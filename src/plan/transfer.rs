@@ -1,0 +1,286 @@
+//! What a copy moves: the guest view of a spec's copies, and what must be
+//! sent and removed to bring the guest from one view to another.
+//!
+//! The guest view is every path the copies make, with what each puts
+//! there (`file MODE SIZE HASH` or `link TARGET`) and the copy that puts
+//! it: the last one in spec order, as the guest holds it once every copy
+//! was unpacked in order. A transfer sends each path whose entry differs
+//! from the view the machine has (every path, for a new machine), and
+//! removes each path bottle sent before that no copy makes any more
+//! (pruning), unless told to keep them. A kept path is in the way of a
+//! sent one when it is a file where a sent path needs a directory, or a
+//! path under a sent file or link: it is removed all the same, and the
+//! directories that held it down to the sent path are removed after it
+//! (they must be empty by then), so the sent path can take their place.
+//!
+//! Pure: it compares two lists of prints and touches nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::spec::CopyPrint;
+
+/// What one path of the guest view holds, and which copy puts it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed<'a> {
+    /// The index of the copy in the spec.
+    pub copy: usize,
+    /// `file MODE SIZE HASH` or `link TARGET`.
+    pub entry: &'a str,
+}
+
+/// Every path `copies` make in the guest, with what is there once they
+/// are all unpacked in order (a later copy's entry wins).
+pub fn view(copies: &[CopyPrint]) -> BTreeMap<&str, Placed<'_>> {
+    let mut out = BTreeMap::new();
+    for (copy, c) in copies.iter().enumerate() {
+        for (path, entry) in &c.entries {
+            out.insert(path.as_str(), Placed { copy, entry });
+        }
+    }
+    out
+}
+
+/// What an apply sends into the guest and removes from it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Transfer {
+    /// The paths to send, each with the copy it is read from (its index in
+    /// the spec), in spec order, then path order. Each path is sent once,
+    /// from the copy whose entry the guest holds in the end.
+    pub send: Vec<(usize, String)>,
+    /// The paths to remove before anything is sent: ones bottle sent that
+    /// no copy makes any more (with pruning), and ones in the way.
+    pub remove: Vec<String>,
+    /// Directories to remove after `remove`, deepest first: each held only
+    /// removed paths, and a sent file or link takes its place.
+    pub clear: Vec<String>,
+    /// Paths no copy makes any more, left in the guest (no pruning); from
+    /// then on they are the guest's own files, not bottle's.
+    pub kept: Vec<String>,
+}
+
+impl Transfer {
+    /// Whether nothing is sent or removed.
+    pub fn is_empty(&self) -> bool {
+        self.send.is_empty() && self.remove.is_empty() && self.clear.is_empty()
+    }
+}
+
+/// The transfer that brings a guest holding `applied` to `want`.
+/// `prune`: remove what no copy makes any more.
+pub fn transfer(want: &[CopyPrint], applied: &[CopyPrint], prune: bool) -> Transfer {
+    let (want, had) = (view(want), view(applied));
+    let mut send: Vec<(usize, String)> = want
+        .iter()
+        .filter(|(path, p)| had.get(*path).is_none_or(|h| h.entry != p.entry))
+        .map(|(path, p)| (p.copy, (*path).to_string()))
+        .collect();
+    send.sort();
+    let gone: Vec<&str> = had
+        .keys()
+        .filter(|path| !want.contains_key(*path))
+        .copied()
+        .collect();
+    let sent: BTreeSet<&str> = send.iter().map(|(_, p)| p.as_str()).collect();
+    let (remove, kept): (Vec<&str>, Vec<&str>) =
+        gone.iter().partition(|g| prune || in_the_way(g, &sent));
+    let clear = cleared(&remove, &sent);
+    Transfer {
+        send,
+        remove: remove.into_iter().map(str::to_string).collect(),
+        clear,
+        kept: kept.into_iter().map(str::to_string).collect(),
+    }
+}
+
+/// Whether `gone` blocks a sent path: a file where a sent path needs a
+/// directory (it is an ancestor of one), or a path under a sent one.
+fn in_the_way(gone: &str, sent: &BTreeSet<&str>) -> bool {
+    ancestors(gone).any(|a| sent.contains(a))
+        || sent.iter().any(|s| ancestors(s).any(|a| a == gone))
+}
+
+/// The directories between each removed path and a sent path above it
+/// (the sent path included), deepest first.
+fn cleared(removed: &[&str], sent: &BTreeSet<&str>) -> Vec<String> {
+    let mut dirs = BTreeSet::new();
+    for r in removed {
+        let above: Vec<&str> = ancestors(r).collect();
+        if let Some(k) = above.iter().position(|a| sent.contains(a)) {
+            dirs.extend(above[..=k].iter().copied());
+        }
+    }
+    dirs.into_iter().rev().map(str::to_string).collect()
+}
+
+/// The proper ancestors of an absolute guest path, nearest first, `/`
+/// excluded: `/a/b/c` gives `/a/b`, `/a`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut at = path;
+    std::iter::from_fn(move || {
+        let (parent, _) = at.rsplit_once('/')?;
+        at = parent;
+        (!parent.is_empty()).then_some(parent)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn print(dest: &str, entries: &[(&str, &str)]) -> CopyPrint {
+        let entries = entries
+            .iter()
+            .map(|(p, e)| (p.to_string(), e.to_string()))
+            .collect();
+        CopyPrint::new(dest, entries)
+    }
+
+    fn sent(t: &Transfer) -> Vec<(usize, &str)> {
+        t.send.iter().map(|(i, p)| (*i, p.as_str())).collect()
+    }
+
+    #[test]
+    fn a_new_machine_gets_every_path_once_from_the_last_copy_that_makes_it() {
+        let a = print(
+            "/w",
+            &[("/w/a", "file 644 1 x"), ("/w/s/b", "file 644 1 y")],
+        );
+        let b = print(
+            "/w/s",
+            &[("/w/s/b", "file 600 2 z"), ("/w/s/c", "link ../a")],
+        );
+        let t = transfer(&[a, b], &[], true);
+        assert_eq!(sent(&t), [(0, "/w/a"), (1, "/w/s/b"), (1, "/w/s/c")]);
+        assert!(t.remove.is_empty() && t.clear.is_empty() && t.kept.is_empty());
+    }
+
+    #[test]
+    fn only_changed_and_new_paths_are_sent_and_gone_ones_removed() {
+        let before = print(
+            "/w",
+            &[
+                ("/w/a", "file 644 1 x"),
+                ("/w/b", "file 644 1 y"),
+                ("/w/c", "link a"),
+            ],
+        );
+        let after = print(
+            "/w",
+            &[
+                ("/w/a", "file 644 1 x"),
+                ("/w/b", "file 755 1 y"),
+                ("/w/d", "file 644 3 q"),
+            ],
+        );
+        let t = transfer(
+            std::slice::from_ref(&after),
+            std::slice::from_ref(&before),
+            true,
+        );
+        assert_eq!(sent(&t), [(0, "/w/b"), (0, "/w/d")]);
+        assert_eq!(t.remove, ["/w/c"]);
+        assert!(t.kept.is_empty());
+        let kept = transfer(&[after], &[before], false);
+        assert_eq!(sent(&kept), [(0, "/w/b"), (0, "/w/d")]);
+        assert!(kept.remove.is_empty());
+        assert_eq!(kept.kept, ["/w/c"]);
+    }
+
+    #[test]
+    fn the_same_view_moves_nothing() {
+        let a = print("/w", &[("/w/a", "file 644 1 x")]);
+        let t = transfer(std::slice::from_ref(&a), std::slice::from_ref(&a), true);
+        assert!(t.is_empty(), "{t:?}");
+        let kept = Transfer {
+            kept: vec!["/x".into()],
+            ..Transfer::default()
+        };
+        assert!(kept.is_empty(), "a kept path moves nothing");
+    }
+
+    #[test]
+    fn a_path_another_copy_still_makes_is_sent_from_it_not_removed() {
+        let base = print("/w", &[("/w/s/f", "file 644 1 base")]);
+        let over = print("/w/s", &[("/w/s/f", "file 644 1 over")]);
+        let dropped = print("/w/s", &[]);
+        let t = transfer(
+            &[base.clone(), dropped],
+            &[base.clone(), over.clone()],
+            true,
+        );
+        assert_eq!(sent(&t), [(0, "/w/s/f")]);
+        assert!(t.remove.is_empty());
+        let overridden = print("/w", &[("/w/s/f", "file 644 1 new")]);
+        let t = transfer(&[overridden, over.clone()], &[base, over], true);
+        assert!(t.is_empty(), "the later copy still decides: {t:?}");
+    }
+
+    #[test]
+    fn a_removed_copy_has_its_paths_pruned() {
+        let a = print("/w", &[("/w/a", "file 644 1 x")]);
+        let b = print("/data", &[("/data/d", "file 644 1 y")]);
+        let t = transfer(std::slice::from_ref(&a), &[a.clone(), b], true);
+        assert!(t.send.is_empty());
+        assert_eq!(t.remove, ["/data/d"]);
+    }
+
+    #[test]
+    fn a_file_that_becomes_a_directory_is_removed_even_when_kept() {
+        let before = print("/w", &[("/w/a", "file 644 1 x")]);
+        let after = print("/w", &[("/w/a/b", "file 644 1 y")]);
+        for prune in [true, false] {
+            let t = transfer(
+                std::slice::from_ref(&after),
+                std::slice::from_ref(&before),
+                prune,
+            );
+            assert_eq!(sent(&t), [(0, "/w/a/b")]);
+            assert_eq!(t.remove, ["/w/a"], "prune {prune}");
+            assert!(t.clear.is_empty() && t.kept.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_directory_that_becomes_a_file_is_emptied_then_removed_deepest_first() {
+        let before = print(
+            "/w",
+            &[
+                ("/w/a/x/y", "file 644 1 x"),
+                ("/w/a/z", "link y"),
+                ("/w/k", "file 644 1 k"),
+            ],
+        );
+        let after = print("/w", &[("/w/a", "file 644 1 now")]);
+        for prune in [true, false] {
+            let t = transfer(
+                std::slice::from_ref(&after),
+                std::slice::from_ref(&before),
+                prune,
+            );
+            assert_eq!(sent(&t), [(0, "/w/a")]);
+            assert_eq!(t.clear, ["/w/a/x", "/w/a"], "prune {prune}");
+            match prune {
+                true => assert_eq!(t.remove, ["/w/a/x/y", "/w/a/z", "/w/k"]),
+                false => {
+                    assert_eq!(t.remove, ["/w/a/x/y", "/w/a/z"]);
+                    assert_eq!(t.kept, ["/w/k"]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_that_only_shares_a_prefix_is_not_in_the_way() {
+        let before = print("/w", &[("/w/ab/c", "file 644 1 x")]);
+        let after = print("/w", &[("/w/a", "file 644 1 y")]);
+        let t = transfer(&[after], &[before], false);
+        assert_eq!(t.kept, ["/w/ab/c"]);
+        assert!(t.remove.is_empty() && t.clear.is_empty());
+    }
+
+    #[test]
+    fn ancestors_stop_before_the_root() {
+        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a/b", "/a"]);
+        assert_eq!(ancestors("/a").count(), 0);
+    }
+}
