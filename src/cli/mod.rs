@@ -221,14 +221,17 @@ fn state_dirs(args: &Args) -> Result<(PathBuf, PathBuf), state::StateError> {
     Ok((absolute(state_dir), absolute(cache_dir)))
 }
 
-/// Load and resolve every spec; refuse duplicates. Prints errors.
-pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
+/// Load and resolve every spec; refuse duplicates. Prints errors. With a
+/// cache directory, files whose content hash is cached there and that did
+/// not change are not read again, and the cache is brought up to date.
+pub(crate) fn load_all(paths: &[PathBuf], cache_dir: Option<&Path>) -> Result<Vec<Desired>, Exit> {
     let mut out: Vec<Desired> = Vec::new();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut worst = Exit::Ok;
     let mask = Mask::default();
     for path in paths {
-        let loaded = spec::load(path).and_then(spec::resolve).and_then(|d| {
+        let loaded = spec::load(path).and_then(|s| resolve_cached(path, s, cache_dir));
+        let loaded = loaded.and_then(|d| {
             let name = d.spec.name.to_string();
             match names.insert(name.clone(), path.clone()) {
                 Some(first) => Err(SpecError::DuplicateName {
@@ -250,6 +253,23 @@ pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Desired>, Exit> {
     }
 }
 
+/// Resolve `spec`, read from `path`, through the hash cache of its file
+/// in `cache_dir` (if any), saving what it learnt.
+fn resolve_cached(
+    path: &Path,
+    spec: spec::Spec,
+    cache_dir: Option<&Path>,
+) -> Result<Desired, SpecError> {
+    let Some(dir) = cache_dir else {
+        return spec::resolve(spec);
+    };
+    let owner = spec::owner(path);
+    let hashes = state::hashes::load(dir, &owner);
+    let desired = spec::resolve_with(spec, &hashes)?;
+    let _ = state::hashes::save(dir, &owner, &hashes);
+    Ok(desired)
+}
+
 /// Run `each` on every spec, `jobs` at a time, with what `prepare` made
 /// for it (from all the specs at once, before any of them runs; a spec
 /// `prepare` failed for, having said why, is not run): workers take the
@@ -263,14 +283,15 @@ fn with_specs<T: Send>(
     prepare: impl FnOnce(&Env<'_, ProcessSmolvm>, &[Desired], &Out) -> Vec<Result<T, Exit>>,
     each: impl Fn(&Env<'_, ProcessSmolvm>, &Desired, T, &Out) -> Exit + Sync,
 ) -> Exit {
-    let desired = match load_all(paths) {
+    let found = Found::of(args);
+    let cache_dir = found.dirs.as_ref().ok().map(|(_, cache)| cache.as_path());
+    let desired = match load_all(paths, cache_dir) {
         Ok(d) => d,
         Err(exit) => return exit,
     };
     let out = Out {
         mask: Mask::of(&desired),
     };
-    let found = Found::of(args);
     if let Err(exit) = check_arg_limits(&found, &desired, &out.mask) {
         return exit;
     }

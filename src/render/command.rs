@@ -83,7 +83,7 @@ struct Output {
 }
 
 fn k8s(args: &K8sArgs) -> Exit {
-    let desired = match cli::load_all(&args.specs) {
+    let desired = match cli::load_all(&args.specs, None) {
         Ok(d) => d,
         Err(exit) => return exit,
     };

@@ -7,6 +7,9 @@
 //! `plan` shows ([`CopySummary`]: files, links, bytes, and the links whose
 //! target leaves the copied tree), and the copy part of the fingerprint.
 //!
+//! File contents are hashed through [`Hashes`], which reads only what
+//! changed since the last run.
+//!
 //! Must not follow a link inside a copied tree (a link to a host secret
 //! must reach the guest as a link, never as the secret), write anything,
 //! or talk to smolvm.
@@ -20,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::CopyEntry;
 use super::fingerprint::{CopyPrint, file_entry, link_entry};
+use super::hashes::Hashes;
 use super::values::{GuestPath, HostPath};
 
 /// One path to make in the guest, from the host.
@@ -82,6 +86,7 @@ type Entries = BTreeMap<String, String>;
 /// caller locates it at the entry's `src`) and the others still walked.
 pub(super) fn walk_all(
     entries: &[CopyEntry],
+    hashes: &Hashes,
     mut problem: impl FnMut(&CopyEntry, String),
 ) -> Walked {
     let mut files = Vec::new();
@@ -89,7 +94,7 @@ pub(super) fn walk_all(
     let mut prints = Vec::new();
     for entry in entries {
         let mut walked = Entries::new();
-        match walk_entry(entry, &mut files, &mut walked) {
+        match walk_entry(entry, hashes, &mut files, &mut walked) {
             Ok(summary) => summaries.push(summary),
             Err(message) => problem(entry, message),
         }
@@ -105,6 +110,7 @@ pub(super) fn walk_all(
 /// Walk one entry into `files`, hashing what it copies.
 fn walk_entry(
     entry: &CopyEntry,
+    hashes: &Hashes,
     files: &mut Vec<FileCopy>,
     entries: &mut Entries,
 ) -> Result<CopySummary, String> {
@@ -113,7 +119,13 @@ fn walk_entry(
     let src = resolved.as_deref().unwrap_or(&entry.src);
     let start = files.len();
     let mut bytes = 0;
-    walk(src, &entry.dest, files, entries, &mut bytes)?;
+    let mut into = Gather {
+        hashes,
+        files,
+        entries,
+        bytes: &mut bytes,
+    };
+    walk(src, &entry.dest, &mut into)?;
     Ok(summarize(entry, resolved, &files[start..], bytes))
 }
 
@@ -137,22 +149,25 @@ fn resolve_src(src: &Path) -> Result<Option<PathBuf>, String> {
     Ok(Some(real))
 }
 
-fn walk(
-    src: &Path,
-    dest: &GuestPath,
-    files: &mut Vec<FileCopy>,
-    entries: &mut Entries,
-    bytes: &mut u64,
-) -> Result<(), String> {
+/// Where a walk puts what it finds.
+struct Gather<'w> {
+    hashes: &'w Hashes,
+    files: &'w mut Vec<FileCopy>,
+    entries: &'w mut Entries,
+    bytes: &'w mut u64,
+}
+
+fn walk(src: &Path, dest: &GuestPath, into: &mut Gather<'_>) -> Result<(), String> {
     let meta = fs::symlink_metadata(src).map_err(|e| describe_io(src, &e))?;
     let kind = meta.file_type();
     if kind.is_file() {
-        *bytes += meta.len();
-        files.push(add_file(src, dest, &meta, entries)?);
+        *into.bytes += meta.len();
+        let file = add_file(src, dest, &meta, into.hashes, into.entries)?;
+        into.files.push(file);
         return Ok(());
     }
     if kind.is_symlink() {
-        files.push(add_link(src, dest, entries)?);
+        into.files.push(add_link(src, dest, into.entries)?);
         return Ok(());
     }
     if !kind.is_dir() {
@@ -170,7 +185,7 @@ fn walk(
             ));
         };
         let child_dest = dest.join(n).map_err(|e| e.to_string())?;
-        walk(&src.join(&name), &child_dest, files, entries, bytes)?;
+        walk(&src.join(&name), &child_dest, into)?;
     }
     Ok(())
 }
@@ -218,11 +233,12 @@ fn add_file(
     src: &Path,
     dest: &GuestPath,
     meta: &fs::Metadata,
+    hashes: &Hashes,
     entries: &mut Entries,
 ) -> Result<FileCopy, String> {
     let host = host_string(src)?;
     let mode = meta.permissions().mode();
-    let entry = file_entry(mode, meta.len(), &content_hash(src)?);
+    let entry = file_entry(mode, meta.len(), &hashes.content(src, meta)?);
     entries.insert(dest.as_str().to_string(), entry);
     Ok(FileCopy {
         host,

@@ -9,6 +9,7 @@
 mod copies;
 mod error;
 mod fingerprint;
+mod hashes;
 pub mod legacy;
 mod location;
 mod raw;
@@ -25,9 +26,10 @@ use ipnet::IpNet;
 pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves};
 pub use error::{Problem, SpecError};
 pub use fingerprint::{CopyDiff, CopyPrint, FINGERPRINT_VERSION, Field, Fingerprint, exec_hash};
+pub use hashes::Hashes;
 pub use legacy::{LegacyPrint, ran_prefix};
 pub use location::Location;
-pub use resolve::{Desired, owner, resolve};
+pub use resolve::{Desired, owner, resolve, resolve_with};
 pub use secret::{MIN_SECRET_LEN, Secret, SecretValue, mask_words};
 pub use validate::parse;
 pub use values::{

@@ -8,9 +8,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::copies::{self, CopySummary, FileCopy, Walked, content_hash, describe_io};
+use super::copies::{self, CopySummary, FileCopy, Walked, describe_io};
 use super::error::{Problem, SpecError};
 use super::fingerprint::Fingerprint;
+use super::hashes::Hashes;
 use super::legacy::LegacyPrint;
 use super::secret::{self, Secret};
 use super::{Image, Spec};
@@ -48,11 +49,18 @@ impl Desired {
     }
 }
 
-/// Check the spec's host paths and compute what the VM should be.
+/// Check the spec's host paths and compute what the VM should be,
+/// reading every file it hashes.
 pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
+    resolve_with(spec, &Hashes::none())
+}
+
+/// [`resolve`], taking from `hashes` the content hash of each file that
+/// did not change since it was last read.
+pub fn resolve_with(spec: Spec, hashes: &Hashes) -> Result<Desired, SpecError> {
     let mut problems = Vec::new();
-    let image = image_hash(&spec, &mut problems);
-    let walked = copies(&spec, &mut problems);
+    let image = image_hash(&spec, hashes, &mut problems);
+    let walked = copies(&spec, hashes, &mut problems);
     let mut secrets = Vec::new();
     for r in &spec.secrets {
         match secret::read(r) {
@@ -85,11 +93,11 @@ pub fn owner(file: &Path) -> PathBuf {
 }
 
 /// The pack file's content hash (none for an image ref).
-fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> Option<blake3::Hash> {
+fn image_hash(spec: &Spec, hashes: &Hashes, problems: &mut Vec<Problem>) -> Option<blake3::Hash> {
     let Image::Pack { path, at } = &spec.image else {
         return None;
     };
-    hash_pack(path)
+    hash_pack(path, hashes)
         .map_err(|message| {
             problems.push(Problem {
                 at: at.clone(),
@@ -102,8 +110,8 @@ fn image_hash(spec: &Spec, problems: &mut Vec<Problem>) -> Option<blake3::Hash> 
 
 /// Every path the copies name, each copy's summary, and the hash of what
 /// they copy; a problem is located at the copy's `src`.
-fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> Walked {
-    copies::walk_all(&spec.copies, |entry, message| {
+fn copies(spec: &Spec, hashes: &Hashes, problems: &mut Vec<Problem>) -> Walked {
+    copies::walk_all(&spec.copies, hashes, |entry, message| {
         problems.push(Problem {
             at: entry.at.clone(),
             key: entry.key.clone(),
@@ -112,10 +120,10 @@ fn copies(spec: &Spec, problems: &mut Vec<Problem>) -> Walked {
     })
 }
 
-fn hash_pack(path: &Path) -> Result<blake3::Hash, String> {
+fn hash_pack(path: &Path, hashes: &Hashes) -> Result<blake3::Hash, String> {
     let meta = fs::metadata(path).map_err(|e| describe_io(path, &e))?;
     if !meta.is_file() {
         return Err(format!("{} is not a file", path.display()));
     }
-    content_hash(path)
+    hashes.content(path, &meta)
 }

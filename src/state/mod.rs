@@ -3,8 +3,10 @@
 //! A record is the only proof that bottle owns a machine; without one, a
 //! machine is never touched. Owns the record format and its storage
 //! (atomic writes: temp file, fsync, rename, fsync of the directory; the
-//! directory 0700, files 0600). Knows nothing of smolvm.
+//! directory 0700, files 0600), and where the content-hash cache of copied
+//! files is kept (`hashes`). Knows nothing of smolvm.
 
+pub mod hashes;
 mod lock;
 mod record;
 mod store;

@@ -10,6 +10,7 @@ mod down_status;
 mod egress;
 mod failures;
 mod fault_matrix;
+mod fleet;
 mod gc_locks;
 mod invalid;
 mod leftovers;
