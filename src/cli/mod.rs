@@ -74,6 +74,9 @@ pub fn run(args: Args) -> Exit {
             let claim = |env: &Env<'_, ProcessSmolvm>, desired: &[Desired], out: &Out| {
                 let names: Vec<&MachineName> = desired.iter().map(|d| &d.spec.name).collect();
                 let claims = env.claim_all(&names, |i| env.refused_early(&desired[i], opts).err());
+                if let Some(first) = claims.iter().position(Result::is_ok) {
+                    env.sweep(names[first]);
+                }
                 let report = |e: ApplyError| error::report(&e.into(), &out.mask);
                 claims.into_iter().map(|c| c.map_err(report)).collect()
             };

@@ -503,9 +503,14 @@ pub(super) fn finish_apply<S: Smolvm>(
     // other run holds one only if its record step wrote it.
     let made_record = record.is_some() && !plan.decision.keeps_machine();
     let Some(failed) = finished.failure else {
-        return match record {
-            Some(r) => Ok(env.store.save(&completed(r, plan))?),
-            None => Ok(()),
+        let Some(r) = record else {
+            return Ok(());
+        };
+        // A converged re-apply writes nothing: the record already says it.
+        let done = completed(r.clone(), plan);
+        return match done == r {
+            true => Ok(()),
+            false => Ok(env.store.save(&done)?),
         };
     };
     match finished.end {

@@ -6,12 +6,14 @@
 //! the exec log (`log`); the words a decision is told in (`describe`); and
 //! around them the few effects that are no lifecycle step: asking consent
 //! before a replacement ([`Confirm`]), writing the new owner of an adopted
-//! machine, and `stop`/`start` (one call each, built by the plan's
-//! functions). It decides nothing itself: the plan (`crate::plan`) says
+//! machine, `stop`/`start` (one call each, built by the plan's
+//! functions), and the claim of a run's machines (`claim`: their locks and
+//! one look at all of them). It decides nothing itself: the plan (`crate::plan`) says
 //! what to do and which calls do it, and the lifecycle (`crate::lifecycle`)
 //! says what follows each outcome. It never parses specs and never spawns
 //! a process: all smolvm I/O goes through [`Client`]. Each `apply` and
-//! `gc` also removes what killed bottles left on the host (`sweep`).
+//! `gc` also removes what killed bottles left on the host (`sweep`; once
+//! per run of `apply`, before its first machine).
 
 pub(crate) mod archive;
 mod claim;
@@ -203,7 +205,21 @@ impl<S: Smolvm> Env<'_, S> {
     pub fn apply(&self, desired: &Desired, opts: Options) -> Result<Decision, ApplyError> {
         self.refused_early(desired, opts)?;
         let claim = self.claim(&desired.spec.name)?;
+        self.sweep(&desired.spec.name);
         self.apply_claimed(desired, opts, claim)
+    }
+
+    /// Remove what killed bottles left on the host (copy archives, secret
+    /// files no process holds open), saying so under `name`: once per run
+    /// of `apply`, before its first machine.
+    pub fn sweep(&self, name: &MachineName) {
+        for path in sweep::sweep(&self.leftover_places()) {
+            let left = format!(
+                "removed {}, left by a bottle that was killed",
+                path.display()
+            );
+            self.report.line(name.as_str(), &left);
+        }
     }
 
     /// Refuse, before any smolvm call, an apply whose record cannot be
@@ -244,13 +260,6 @@ impl<S: Smolvm> Env<'_, S> {
     ) -> Result<Decision, ApplyError> {
         let name = &desired.spec.name;
         let version = self.client.version();
-        for path in sweep::sweep(&self.leftover_places()) {
-            let left = format!(
-                "removed {}, left by a bottle that was killed",
-                path.display()
-            );
-            self.report.line(name.as_str(), &left);
-        }
         let (plan, record) = self.make_plan(desired, opts, claim.seen.clone())?;
         let creates = plan.steps.contains(&crate::plan::Step::Create);
         if self.unenforced(desired, opts) && creates {

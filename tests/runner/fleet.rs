@@ -50,6 +50,15 @@ fn a_converged_fleet_and_its_plan_take_one_look_whatever_its_size() {
     let mut apply = vec!["apply", "-j", "3"];
     apply.extend(specs.iter().map(String::as_str));
     b.run(&apply).status(0);
+    let record = b.path("state/machines/m0.json");
+    let written = || {
+        let meta = std::fs::metadata(&record).unwrap();
+        (
+            meta.modified().unwrap(),
+            std::os::unix::fs::MetadataExt::ino(&meta),
+        )
+    };
+    let before = written();
     for args in [apply.clone(), {
         let mut plan = vec!["plan"];
         plan.extend(specs.iter().map(String::as_str));
@@ -64,6 +73,7 @@ fn a_converged_fleet_and_its_plan_take_one_look_whatever_its_size() {
             args[0]
         );
     }
+    assert_eq!(written(), before, "a converged re-apply writes no record");
 }
 
 #[test]
