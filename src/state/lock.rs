@@ -9,7 +9,8 @@
 //! nothing of what the lock protects.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -75,16 +76,49 @@ pub fn acquire(
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
         }
     }
-    file.set_len(0).map_err(io_err)?;
-    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    write!(file, "{}", std::process::id()).map_err(io_err)?;
+    write_holder(&file).map_err(io_err)?;
     Ok(MachineLock { _file: file })
+}
+
+/// How many bytes the holder's pid takes in the lock file, padded.
+const HOLDER_LEN: u64 = 20;
+
+/// Write this process's pid over the lock file's first [`HOLDER_LEN`]
+/// bytes, padded with spaces: always the same length, so the file is
+/// never truncated (on ext4 a truncate makes the close write back and
+/// free blocks, which would cost every apply of every machine a disk
+/// write).
+fn write_holder(file: &File) -> std::io::Result<()> {
+    let text = format!(
+        "{:<width$}",
+        std::process::id(),
+        width = HOLDER_LEN as usize
+    );
+    file.write_all_at(text.as_bytes(), 0)?;
+    match file.metadata()?.len() > HOLDER_LEN {
+        true => file.set_len(HOLDER_LEN),
+        false => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicI32, Ordering};
+
+    #[test]
+    fn the_holder_is_written_padded_over_whatever_was_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("m.lock");
+        std::fs::write(&path, "9".repeat(40)).unwrap();
+        let held = acquire(path.clone(), "m", None, &never).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.len() as u64, HOLDER_LEN);
+        assert_eq!(text.trim(), std::process::id().to_string());
+        drop(held);
+        let mut file = File::open(&path).unwrap();
+        assert_eq!(holder(&mut file), Some(std::process::id()));
+    }
 
     fn never() -> Option<i32> {
         None
