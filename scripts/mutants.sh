@@ -28,11 +28,13 @@ if [ ${#files[@]} -eq 0 ]; then
         src/plan/limits.rs
         src/plan/mod.rs
         src/plan/step.rs
+        src/plan/transfer.rs
         src/smolvm/argv.rs
         src/smolvm/call.rs
         src/smolvm/parse.rs
         src/smolvm/version.rs
         src/spec/fingerprint.rs
+        src/spec/hashes.rs
         src/spec/legacy.rs
         src/spec/resolve.rs
         src/state/record.rs
