@@ -206,7 +206,7 @@ fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
     Shape {
         pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
         secrets: inputs.secrets_step(),
-        prune: !(inputs.transfer.remove.is_empty() && inputs.transfer.clear.is_empty()),
+        prune: inputs.transfer.prunes(),
         copy: match inputs.route {
             Route::Nothing => CopyShape::None,
             Route::Archive => CopyShape::Archive,

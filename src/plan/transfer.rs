@@ -59,9 +59,10 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// Whether nothing is sent or removed.
-    pub fn is_empty(&self) -> bool {
-        self.send.is_empty() && self.remove.is_empty() && self.clear.is_empty()
+    /// Whether anything is removed from the guest (before anything is
+    /// sent).
+    pub fn prunes(&self) -> bool {
+        !(self.remove.is_empty() && self.clear.is_empty())
     }
 }
 
@@ -190,12 +191,22 @@ mod tests {
     fn the_same_view_moves_nothing() {
         let a = print("/w", &[("/w/a", "file 644 1 x")]);
         let t = transfer(std::slice::from_ref(&a), std::slice::from_ref(&a), true);
-        assert!(t.is_empty(), "{t:?}");
+        assert_eq!(t, Transfer::default());
         let kept = Transfer {
             kept: vec!["/x".into()],
             ..Transfer::default()
         };
-        assert!(kept.is_empty(), "a kept path moves nothing");
+        assert!(!kept.prunes(), "a kept path is not removed");
+        let removing = Transfer {
+            remove: vec!["/x".into()],
+            ..Transfer::default()
+        };
+        assert!(removing.prunes());
+        let clearing = Transfer {
+            clear: vec!["/d".into()],
+            ..Transfer::default()
+        };
+        assert!(clearing.prunes());
     }
 
     #[test]
@@ -212,7 +223,7 @@ mod tests {
         assert!(t.remove.is_empty());
         let overridden = print("/w", &[("/w/s/f", "file 644 1 new")]);
         let t = transfer(&[overridden, over.clone()], &[base, over], true);
-        assert!(t.is_empty(), "the later copy still decides: {t:?}");
+        assert_eq!(t, Transfer::default(), "the later copy still decides");
     }
 
     #[test]
