@@ -5,46 +5,76 @@
 //! spec on disk} predicts, step by step, what each operation should leave
 //! and which smolvm calls it makes; the system under test is the real
 //! library (`Env::apply`/`down`/`stop`/`start`) over the in-process
-//! simulator. The model decides on its own (it never asks bottle's plan).
-//! After every operation the two are compared, and these invariants are
-//! checked:
+//! simulator. The model decides on its own (it never asks bottle's plan):
+//! it works out the guest view of the spec's copies and of the record's
+//! (every guest path the copies make, with its content) from its own sets
+//! of files and versions, and from them what an update sends (the paths
+//! whose content differs), removes (the paths no copy makes any more, and
+//! with `--no-prune` only those in the way of a sent path) and clears
+//! (the directories a sent file takes the place of); its guest is a set of
+//! files and directories on which `rm -f`, `rmdir`, `tar -x` and `cp`
+//! succeed or fail as the simulator's do. After every operation the two
+//! are compared, and these invariants are checked:
 //!
 //! - a machine whose last apply completed is deleted (or recreated) only by
 //!   `down`, an apply with `--replace`, or someone else's delete: an agent's
 //!   marker file in the guest, written after each create, survives every
 //!   other operation;
-//! - files written in the guest outside the copy destinations survive
-//!   every in-place update, and so do copied files the source no longer has;
+//! - files the agent wrote in the guest survive every operation that
+//!   keeps the machine: the marker, outside the copy destinations, and a
+//!   note inside one (`/w`), which bottle never sent and so never prunes;
+//! - after every successful apply, the files under the copy destinations
+//!   are exactly the copy sources' files, with their content and mode now
+//!   (a file deleted from the source is gone from the guest), except the
+//!   paths an apply with `--no-prune` left: those stay with the content
+//!   they had, and bottle forgets them (no later apply removes them);
+//! - bottle sends only what changed: the files written anew in the guest
+//!   by each operation (told by their inodes, each held by a hard link
+//!   meanwhile) are the paths the model says it sends, and each prune
+//!   call's `rm -f`/`rmdir` and single-file `cp`'s path are the model's;
 //! - each exec step runs at most once per machine (for each content) unless
 //!   `--rerun-exec`: every step appends its id to `/ran` in the guest, and
 //!   the model counts the runs;
-//! - after a successful apply every file of the current copy sources is in
-//!   the guest with its current content, and a converged machine has its
-//!   spec's env;
+//! - a converged machine has its spec's env;
 //! - no VM that a failed new machine's apply created remains (unless
 //!   `--keep-on-failure` or a failing teardown `delete` left it, and then
 //!   its record says so); a failed update keeps the machine;
 //! - no orphaned VM process is ever left (smolvm 0.8's `delete` of a
 //!   running VM), whatever failed;
-//! - every apply's calls follow `status [pack] [stop-old] [delete-old]
-//!   create [start [probe… [cp exec(unpack)] [exec…]]]` then at most
-//!   `stop, delete`, or, for an update, `status [start probe…] [cp
-//!   exec(unpack)] [exec…]` with no teardown;
+//! - every apply's calls follow `look [pack] [stop-old] [delete-old]
+//!   create [start [probe… [upload unpack | copy] [exec…]]]` then at most
+//!   `stop, delete`, or, for an update, `look [start probe…] [prune…]
+//!   [upload unpack | copy] [exec…]` with no teardown, where `look` is
+//!   `ls` (and `status` when `ls` fails), `prune` an `exec` of `rm -f` or
+//!   `rmdir`, `upload unpack` the `cp` of the copy archive and the `exec`
+//!   of its `tar -x`, and `copy` the one `cp --mode` of the only file sent
+//!   (smolvm 1.9 on; 0.8 sends it by archive);
 //! - bottle never calls anything on a machine it does not own, and a
 //!   refused apply makes no mutating call;
 //! - the calls of every bottle operation are the ones the model predicts
-//!   (readiness counted as one probe), and so are its outcome, the
-//!   machines' states, the records (phase, owner, image, copies sent; the
-//!   exec steps they say ran did run) and the guests' copied files.
+//!   (readiness counted as one probe; an `exec` fault fails the first
+//!   prune, unpack or step `exec`), and so are its outcome, the machines'
+//!   states, the records (phase, owner, image, schema 3, the copies the
+//!   guest holds: the spec's once the last transfer step succeeded, the
+//!   old ones if one failed; the exec steps they say ran did run) and the
+//!   guests' files.
+//!
+//! The model predicts three bottle bugs rather than fail on them (each has
+//! an ignored test that shows it, `BOTTLE BUG` in comments): a path a
+//! failed transfer pruned is never sent again when it comes back
+//! unchanged (`Machine::lost`, the one exception to "exactly the
+//! sources' files"); a directory a prune emptied is in the way of a file
+//! sent alone by `cp`; a transfer that cleared a directory and then failed
+//! fails at `rmdir` on every retry.
 //!
 //! Operations: apply (with a set of failing smolvm steps, `--keep-on-failure`,
-//! `--replace`, `--adopt` and `--rerun-exec`, from `a`'s spec file or from
-//! another file with the same text, which the machine belongs to only once
-//! adopted), a crash of bottle after k smolvm calls, down, stop and start
-//! (bottle's, with faults too), an external stop, delete or create, and
-//! edits of machine `a`'s spec, rewritten in place: its copied files
-//! (changed, added, deleted), its exec steps (added, changed, removed) and
-//! its image.
+//! `--replace`, `--adopt`, `--rerun-exec` and `--no-prune`, from `a`'s spec
+//! file or from another file with the same text, which the machine belongs
+//! to only once adopted), a crash of bottle after k smolvm calls, down,
+//! stop and start (bottle's, with faults too), an external stop, delete or
+//! create, and edits of machine `a`'s spec, rewritten in place: its copied
+//! files (changed, added, deleted, and the directory `d/sub` turned into a
+//! file and back), its exec steps (added, changed, removed) and its image.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -75,6 +105,16 @@ const NAMES: [&str; 2] = ["a", "b"];
 const FILES: [&str; 5] = ["d/x", "d/sub/y", "f1", "d/n0", "d/sub/n1"];
 const INITIAL_FILES: usize = 3;
 
+/// What `Retype` turns the directory `d/sub` into (and back): a file.
+const SUB_FILE: &str = "d/sub";
+
+/// Whether `file` can be added to `src`: the host cannot hold it beside a
+/// file above it or below it (`d/sub` and `d/sub/y`).
+fn fits(src: &BTreeMap<&'static str, u8>, file: &str) -> bool {
+    let below = |a: &str, b: &str| a.starts_with(&format!("{b}/"));
+    !src.contains_key(file) && !src.keys().any(|f| below(f, file) || below(file, f))
+}
+
 /// Exec steps of `a` are `echo s<id> >> /ran` with ids from this pool; `b`'s
 /// one step has id [`B_STEP`].
 const STEP_POOL: u8 = 5;
@@ -84,6 +124,10 @@ const MAX_STEPS: usize = 3;
 
 /// The copy destinations of `a`.
 const DESTS: [&str; 2] = ["/w", "/etc/f1"];
+
+/// A file the agent writes inside a copy destination, beside the copied
+/// files (bottle never sends it, so it must never remove it).
+const AGENT_NOTE: &str = "/w/agent-note";
 
 /// The copy destination of a host file.
 fn dest_of(file: &str) -> &'static str {
@@ -106,7 +150,7 @@ fn content(file: &str, v: u8) -> String {
     format!("{file} v{v}\n")
 }
 
-/// Machine `a`'s spec as the model holds it: one file, edited.
+/// Machine `a`'s spec as the model holds it, edited.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SpecA {
     /// `img:1` or `img:2`.
@@ -154,9 +198,9 @@ timeout = "1s"
         t
     }
 
-    /// The files of each copy destination.
+    /// The files of each copy destination (`d` may be empty).
     fn copies(&self) -> Copies {
-        let mut out = Copies::new();
+        let mut out: Copies = DESTS.iter().map(|d| (*d, BTreeMap::new())).collect();
         for (file, v) in &self.src {
             out.entry(dest_of(file)).or_default().insert(file, *v);
         }
@@ -189,6 +233,10 @@ enum Edit {
     Change(&'static str),
     Add(&'static str),
     Delete(&'static str),
+    /// The directory `d/sub` becomes the file `d/sub`, or the file the
+    /// directory (with `d/sub/y`): in the guest, a path in the way of
+    /// another.
+    Retype,
 }
 
 #[derive(Clone, Debug)]
@@ -202,6 +250,9 @@ enum Op {
         keep: bool,
         replace: bool,
         rerun: bool,
+        /// `--no-prune`: leave (and forget) the copied paths no copy
+        /// makes any more.
+        no_prune: bool,
     },
     /// bottle dies when about to make its k-th smolvm call of this apply.
     Crash {
@@ -313,8 +364,23 @@ struct Machine {
     generation: u32,
     /// The lines of the guest's `/ran`: the exec steps run, in order.
     ran: Vec<u8>,
-    /// The copied files in the guest: guest path → content.
+    /// The files under the copy destinations in the guest (the agent's
+    /// note aside): guest path → content. Bottle's, and those it left with
+    /// `--no-prune` and forgot.
     files: BTreeMap<String, String>,
+    /// The directories under the copy destinations (and the destinations
+    /// themselves), as the files bottle placed made them.
+    dirs: BTreeSet<String>,
+    /// The paths of `files` bottle left with `--no-prune` and no longer
+    /// knows of: the guest's own files now, whatever the spec says.
+    forgotten: BTreeSet<String>,
+    /// Paths the record says the guest holds and it does not: a prune
+    /// removed them and its transfer then failed, so the record kept
+    /// them. BOTTLE BUG (see
+    /// `a_path_pruned_by_a_failed_transfer_is_sent_when_it_comes_back`):
+    /// when the source brings such a path back as it was, bottle takes it
+    /// for unchanged and never sends it.
+    lost: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,7 +398,8 @@ struct Rec {
     owner: usize,
     /// The image the machine was created from (0: `b`'s pack).
     image: u8,
-    /// What was last sent to each copy destination.
+    /// What the guest holds from bottle, per copy destination: the copies
+    /// of the last apply whose transfer completed.
     copies: Copies,
     /// The exec steps that ran successfully on the machine (each content
     /// runs once per machine: a removed step stays run).
@@ -382,6 +449,12 @@ struct Model {
     next_generation: u32,
     /// The last operation was an apply that updated its machine in place.
     in_place: bool,
+    /// The guest paths the last operation sent (written anew in the
+    /// guest).
+    sent: BTreeSet<String>,
+    /// The command of each prune call (`rm -f -- PATHS…`) and the guest
+    /// path of each single-file `cp`, in call order.
+    details: Vec<String>,
 }
 
 /// One step of an apply as the model sees it: the simulator call it makes.
@@ -393,10 +466,18 @@ enum MStep {
     Create,
     Start,
     Probe,
+    /// The prune's `exec` of `rm -f --` of the copied paths no copy makes
+    /// any more (and those in the way of a sent one).
+    Rm,
+    /// The prune's `exec` of `rmdir --` of the directories a sent path
+    /// takes the place of.
+    Rmdir,
     /// `cp` of the copy archive.
-    Cp,
+    Upload,
     /// `exec` of its unpacking.
     Unpack,
+    /// `cp --mode` of the one file sent (smolvm 1.9 on).
+    Copy,
     Exec(u8),
 }
 
@@ -410,9 +491,189 @@ impl MStep {
             MStep::Create => "create",
             MStep::Start => "start",
             MStep::Probe => "probe",
-            MStep::Cp => "cp",
-            MStep::Unpack | MStep::Exec(_) => "exec",
+            MStep::Upload | MStep::Copy => "cp",
+            MStep::Rm | MStep::Rmdir | MStep::Unpack | MStep::Exec(_) => "exec",
         }
+    }
+
+    /// The kind of its call, as [`kind`] tells calls apart.
+    fn call(self) -> &'static str {
+        match self {
+            MStep::Rm | MStep::Rmdir => "prune",
+            MStep::Upload => "upload",
+            MStep::Unpack => "unpack",
+            MStep::Copy => "copy",
+            other => other.sim(),
+        }
+    }
+
+    /// Whether it sends or removes copied paths.
+    fn moves_copies(self) -> bool {
+        matches!(
+            self,
+            MStep::Rm | MStep::Rmdir | MStep::Upload | MStep::Unpack | MStep::Copy
+        )
+    }
+}
+
+/// Every path the copies make in the guest, with its content.
+fn guest_view(copies: &Copies) -> BTreeMap<String, String> {
+    let files = copies.values().flatten();
+    files.map(|(f, v)| (guest_of(f), content(f, *v))).collect()
+}
+
+/// The proper ancestors of a guest path, nearest first, `/` excluded.
+fn ancestors(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut at = path;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        if parent.is_empty() {
+            break;
+        }
+        out.push(parent);
+        at = parent;
+    }
+    out
+}
+
+/// What an apply sends into the guest and removes from it, as the model
+/// works it out from the guest views of the spec and of the record.
+#[derive(Debug, Default)]
+struct Moves {
+    /// (Guest path, content) of each path whose content differs from what
+    /// the record says the guest holds (every path, for a new machine),
+    /// in spec order (`/w`, then `/etc/f1`), then path order.
+    send: Vec<(String, String)>,
+    /// The paths the record has that no copy makes any more, removed;
+    /// with `--no-prune`, only those in the way of a sent path (a file
+    /// where it needs a directory, or a path under it).
+    remove: Vec<String>,
+    /// The directories a sent path takes the place of, removed after
+    /// `remove` (deepest first).
+    clear: Vec<String>,
+    /// The paths no copy makes any more left in the guest (`--no-prune`),
+    /// forgotten.
+    kept: Vec<String>,
+}
+
+impl Moves {
+    fn between(want: &Copies, had: &Copies, prune: bool) -> Self {
+        let (want, had) = (guest_view(want), guest_view(had));
+        let mut send: Vec<(String, String)> = want
+            .iter()
+            .filter(|(p, c)| had.get(*p) != Some(*c))
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect();
+        send.sort_by_key(|(p, _)| (!p.starts_with("/w/"), p.clone()));
+        let sent: BTreeSet<&str> = send.iter().map(|(p, _)| p.as_str()).collect();
+        let in_the_way = |g: &String| {
+            ancestors(g).iter().any(|a| sent.contains(a))
+                || sent.iter().any(|s| ancestors(s).contains(&g.as_str()))
+        };
+        let gone = had.keys().filter(|p| !want.contains_key(*p)).cloned();
+        let (remove, kept): (Vec<String>, Vec<String>) = gone.partition(|g| prune || in_the_way(g));
+        let mut clear = BTreeSet::new();
+        for r in &remove {
+            let above = ancestors(r);
+            if let Some(k) = above.iter().position(|a| sent.contains(a)) {
+                clear.extend(above[..=k].iter().map(|d| d.to_string()));
+            }
+        }
+        Moves {
+            send,
+            remove,
+            clear: clear.into_iter().rev().collect(),
+            kept,
+        }
+    }
+}
+
+/// What the simulated smolvm's `cp` leaves beside its target when it
+/// cannot rename its staged upload into place.
+fn staged(path: &str) -> String {
+    format!("{path}.smolvm-cp-tmp")
+}
+
+/// A guest command or upload that failed on what the guest holds.
+struct GuestError;
+
+impl Machine {
+    fn has_under(&self, dir: &str) -> bool {
+        let under = format!("{dir}/");
+        self.files
+            .keys()
+            .chain(&self.dirs)
+            .any(|p| p.starts_with(&under))
+    }
+
+    /// Make the directories above `path`, as `mkdir -p` would: refused
+    /// where a file stands.
+    fn make_parents(&mut self, path: &str) -> Result<(), GuestError> {
+        let mut above = ancestors(path);
+        above.reverse();
+        for dir in above {
+            if self.files.contains_key(dir) {
+                return Err(GuestError);
+            }
+            self.dirs.insert(dir.to_string());
+        }
+        Ok(())
+    }
+
+    /// `tar -x` of a file: whatever is at its path removed (an empty
+    /// directory included), then the file written.
+    fn unpack(&mut self, path: &str, text: &str) -> Result<(), GuestError> {
+        self.make_parents(path)?;
+        if self.dirs.contains(path) {
+            if self.has_under(path) {
+                return Err(GuestError);
+            }
+            self.dirs.remove(path);
+        }
+        self.files.insert(path.to_string(), text.to_string());
+        Ok(())
+    }
+
+    /// `cp` of a file: staged beside its path, then renamed over it (which
+    /// no directory, even an empty one, lets it do). BOTTLE BUG 2 (see
+    /// `a_file_takes_the_place_of_a_directory_a_prune_emptied`): a
+    /// directory a prune emptied is left, and in the way of this.
+    fn cp(&mut self, path: &str, text: &str) -> Result<(), GuestError> {
+        self.make_parents(path)?;
+        if self.dirs.contains(path) {
+            self.files.insert(staged(path), text.to_string());
+            return Err(GuestError);
+        }
+        self.files.insert(path.to_string(), text.to_string());
+        Ok(())
+    }
+
+    /// `rm -f -- PATHS`: a missing path is fine, a directory is not; the
+    /// first failure ends it.
+    fn rm(&mut self, paths: &[String]) -> Result<(), GuestError> {
+        for p in paths {
+            let under_file = ancestors(p).iter().any(|a| self.files.contains_key(*a));
+            if self.dirs.contains(p) || under_file {
+                return Err(GuestError);
+            }
+            self.files.remove(p);
+        }
+        Ok(())
+    }
+
+    /// `rmdir -- DIRS`: each must be an empty directory, there. BOTTLE
+    /// BUG 3 (see
+    /// `a_transfer_that_cleared_a_directory_completes_when_applied_again`):
+    /// a transfer retried after it cleared a directory asks this again of
+    /// the directory that is gone.
+    fn rmdir(&mut self, dirs: &[String]) -> Result<(), GuestError> {
+        for d in dirs {
+            if !self.dirs.contains(d) || self.has_under(d) {
+                return Err(GuestError);
+            }
+            self.dirs.remove(d);
+        }
+        Ok(())
     }
 }
 
@@ -421,8 +682,7 @@ struct MPlan {
     steps: Vec<MStep>,
     /// An in-place update: no create, no teardown.
     update: bool,
-    /// The copy destinations it sends.
-    sending: Vec<&'static str>,
+    moves: Moves,
 }
 
 impl Model {
@@ -450,10 +710,21 @@ impl Model {
     /// The steps of a new machine after those that remove the old one.
     fn full(&self, name: &str, v: &mut Vec<MStep>) {
         v.extend([MStep::Create, MStep::Start, MStep::Probe]);
-        if !self.copies(name).is_empty() {
-            v.extend([MStep::Cp, MStep::Unpack]);
-        }
+        let moves = Moves::between(&self.copies(name), &Copies::new(), true);
+        self.transfer(&moves, v);
         v.extend(self.execs(name).into_iter().map(MStep::Exec));
+    }
+
+    /// The steps of a transfer: the prune, then one `cp --mode` of a
+    /// single file (smolvm 1.9 on), or the archive's upload and unpack.
+    fn transfer(&self, moves: &Moves, v: &mut Vec<MStep>) {
+        v.extend((!moves.remove.is_empty()).then_some(MStep::Rm));
+        v.extend((!moves.clear.is_empty()).then_some(MStep::Rmdir));
+        match moves.send.len() {
+            0 => {}
+            1 if self.version >= Version::new(1, 9, 0) => v.push(MStep::Copy),
+            _ => v.extend([MStep::Upload, MStep::Unpack]),
+        }
     }
 
     /// What an apply of `name` from spec file `file` does after `status`,
@@ -461,7 +732,6 @@ impl Model {
     fn plan(&self, name: &'static str, file: usize, allow: Allow) -> Result<MPlan, Expect> {
         let image = self.image(name);
         let pack = image != 0 && !self.packed.contains(&image);
-        let all: Vec<&'static str> = self.copies(name).into_keys().collect();
         let mut v = Vec::new();
         let vm = self.vms.get(name);
         let rec = self.records.get(name);
@@ -490,15 +760,8 @@ impl Model {
                 if vm.state != Vm::Running {
                     v.extend([MStep::Start, MStep::Probe]);
                 }
-                let want = self.copies(name);
-                let sending: Vec<&'static str> = want
-                    .iter()
-                    .filter(|(dest, files)| r.copies.get(*dest) != Some(files))
-                    .map(|(dest, _)| *dest)
-                    .collect();
-                if !sending.is_empty() {
-                    v.extend([MStep::Cp, MStep::Unpack]);
-                }
+                let moves = Moves::between(&self.copies(name), &r.copies, !allow.keep_removed);
+                self.transfer(&moves, &mut v);
                 let execs = self.execs(name).into_iter();
                 v.extend(
                     execs
@@ -508,14 +771,14 @@ impl Model {
                 return Ok(MPlan {
                     steps: v,
                     update: true,
-                    sending,
+                    moves,
                 });
             }
         }
         Ok(MPlan {
             steps: v,
             update: false,
-            sending: all,
+            moves: Moves::between(&self.copies(name), &Copies::new(), true),
         })
     }
 
@@ -538,12 +801,22 @@ impl Model {
             generation: self.next_generation,
             ran: Vec::new(),
             files: BTreeMap::new(),
+            dirs: BTreeSet::new(),
+            forgotten: BTreeSet::new(),
+            lost: BTreeSet::new(),
         }
     }
 
-    /// Carry out one successful step's effect on the model.
-    fn effect(&mut self, name: &'static str, step: MStep, sending: &[&'static str]) {
-        let want = self.copies(name);
+    /// Carry out the effect of one step smolvm did not fail on the model;
+    /// `last_move`: it is the last step of the transfer. A guest command
+    /// or upload may still fail on what the guest holds.
+    fn effect(
+        &mut self,
+        name: &'static str,
+        step: MStep,
+        moves: &Moves,
+        last_move: bool,
+    ) -> Result<(), GuestError> {
         match step {
             MStep::Pack => {
                 self.packed.insert(self.image(name));
@@ -557,16 +830,29 @@ impl Model {
                 self.vms.insert(name, m);
             }
             MStep::Start => self.vm(name).state = Vm::Running,
-            MStep::Probe | MStep::Cp => {}
-            MStep::Unpack => {
-                for dest in sending {
-                    for (file, v) in &want[dest] {
-                        self.vm(name)
-                            .files
-                            .insert(guest_of(file), content(file, *v));
+            MStep::Probe | MStep::Upload => {}
+            MStep::Rm => {
+                let m = self.vm(name);
+                // What it removes the record still has until the transfer
+                // completes.
+                m.lost.extend(moves.remove.iter().cloned());
+                m.rm(&moves.remove)?;
+            }
+            MStep::Rmdir => self.vm(name).rmdir(&moves.clear)?,
+            MStep::Unpack | MStep::Copy => {
+                let m = self.vms.get_mut(name).expect("the machine");
+                for (path, text) in &moves.send {
+                    let placed = match step {
+                        MStep::Copy => m.cp(path, text),
+                        _ => m.unpack(path, text),
+                    };
+                    if placed.is_err() && m.files.contains_key(&staged(path)) {
+                        self.sent.insert(staged(path));
                     }
-                    let rec = self.records.get_mut(name).expect("a record");
-                    rec.copies.insert(dest, want[dest].clone());
+                    placed?;
+                    m.forgotten.remove(path);
+                    m.lost.remove(path);
+                    self.sent.insert(path.clone());
                 }
             }
             MStep::Exec(id) => {
@@ -575,6 +861,32 @@ impl Model {
                 rec.execs.insert(id);
             }
         }
+        if last_move {
+            self.copies_applied(name, moves);
+        }
+        Ok(())
+    }
+
+    /// The guest holds what the spec's copies make: the record says so,
+    /// and the paths left with `--no-prune` are forgotten.
+    fn copies_applied(&mut self, name: &'static str, moves: &Moves) {
+        let want = self.copies(name);
+        self.records.get_mut(name).expect("a record").copies = want;
+        // (A path an earlier, failed transfer removed is already gone.)
+        let m = self.vm(name);
+        let left: Vec<String> = moves
+            .kept
+            .iter()
+            .filter(|p| m.files.contains_key(*p))
+            .cloned()
+            .collect();
+        m.forgotten.extend(left);
+        let view = guest_view(&self.copies(name));
+        let m = self.vm(name);
+        m.lost = view
+            .into_keys()
+            .filter(|p| !m.files.contains_key(p))
+            .collect();
     }
 
     fn vm(&mut self, name: &str) -> &mut Machine {
@@ -614,17 +926,31 @@ impl Model {
         let mut created = false;
         let mut started = false;
         self.in_place = plan.update;
-        for step in plan.steps {
+        let last_move = plan.steps.iter().rposition(|s| s.moves_copies());
+        for (at, &step) in plan.steps.iter().enumerate() {
             if step == MStep::Create {
                 self.write_record(name, file);
             }
             if crash_at == Some(self.calls.len()) {
                 return Expect::Crashed;
             }
-            self.calls.push(step.sim());
+            self.calls.push(step.call());
+            let m = &plan.moves;
+            match step {
+                MStep::Rm => self
+                    .details
+                    .push(format!("rm -f -- {}", m.remove.join(" "))),
+                MStep::Rmdir => self.details.push(format!("rmdir -- {}", m.clear.join(" "))),
+                MStep::Copy => self.details.extend(m.send.iter().map(|(p, _)| p.clone())),
+                _ => {}
+            }
             created |= step == MStep::Create;
             started |= step == MStep::Start && !plan.update;
-            if faults.contains(&step.sim()) {
+            let failed = faults.contains(&step.sim())
+                || self
+                    .effect(name, step, &plan.moves, Some(at) == last_move)
+                    .is_err();
+            if failed {
                 if !plan.update {
                     self.tear_down(name, created, started, keep, faults);
                 }
@@ -632,15 +958,15 @@ impl Model {
                     in_place: plan.update,
                 };
             }
-            self.effect(name, step, &plan.sending);
         }
-        let want = self.copies(name);
+        // The record becomes the spec's, copies included (a run that
+        // moved nothing forgets what `--no-prune` left now).
+        self.copies_applied(name, &plan.moves);
         let image = self.image(name);
         let rec = self.records.get_mut(name).expect("a record");
         rec.phase = Phase::Complete;
         rec.owner = file;
         rec.image = image;
-        rec.copies = want;
         Expect::Ok
     }
 
@@ -774,6 +1100,15 @@ impl Model {
             Op::EditCopy(Edit::Delete(file)) => {
                 s.src.remove(file);
             }
+            Op::EditCopy(Edit::Retype) => match s.src.remove(SUB_FILE) {
+                Some(_) => {
+                    s.src.insert("d/sub/y", 0);
+                }
+                None => {
+                    s.src.retain(|f, _| !f.starts_with("d/sub/"));
+                    s.src.insert(SUB_FILE, 0);
+                }
+            },
             Op::AddExec { id } => s.execs.push(*id),
             Op::ChangeExec { at, id } => s.execs[*at] = *id,
             Op::RemoveExec { at } => {
@@ -787,6 +1122,8 @@ impl Model {
     fn step(&mut self, op: &Op) {
         self.calls.clear();
         self.in_place = false;
+        self.sent.clear();
+        self.details.clear();
         self.last = match op {
             Op::Apply {
                 name,
@@ -796,11 +1133,13 @@ impl Model {
                 keep,
                 replace,
                 rerun,
+                no_prune,
             } => {
                 let allow = Allow {
                     replace: *replace,
                     adopt: *adopt,
                     rerun_exec: *rerun,
+                    keep_removed: *no_prune,
                 };
                 self.apply(NAMES[*name], *file, faults, *keep, allow, None)
             }
@@ -879,11 +1218,7 @@ fn arb_faults() -> impl Strategy<Value = Vec<&'static str>> {
 fn edits(state: &Model) -> Vec<(u32, BoxedStrategy<Op>)> {
     let s = &state.spec;
     let present: Vec<&'static str> = s.src.keys().copied().collect();
-    let absent: Vec<&'static str> = FILES
-        .iter()
-        .copied()
-        .filter(|f| !s.src.contains_key(f))
-        .collect();
+    let absent: Vec<&'static str> = FILES.iter().copied().filter(|f| fits(&s.src, f)).collect();
     let deletable: Vec<&'static str> = present
         .iter()
         .copied()
@@ -893,20 +1228,21 @@ fn edits(state: &Model) -> Vec<(u32, BoxedStrategy<Op>)> {
     let n = s.execs.len();
     let mut v: Vec<(u32, BoxedStrategy<Op>)> = vec![
         (
-            2,
+            3,
             prop::sample::select(present)
                 .prop_map(|f| Op::EditCopy(Edit::Change(f)))
                 .boxed(),
         ),
         (1, Just(Op::ChangeImage).boxed()),
+        (1, Just(Op::EditCopy(Edit::Retype)).boxed()),
     ];
     if !absent.is_empty() {
         let add = prop::sample::select(absent).prop_map(|f| Op::EditCopy(Edit::Add(f)));
-        v.push((1, add.boxed()));
+        v.push((2, add.boxed()));
     }
-    if deletable.len() > 1 {
+    if !deletable.is_empty() {
         let delete = prop::sample::select(deletable).prop_map(|f| Op::EditCopy(Edit::Delete(f)));
-        v.push((1, delete.boxed()));
+        v.push((2, delete.boxed()));
     }
     if n < MAX_STEPS {
         let add = prop::sample::select(free.clone()).prop_map(|id| Op::AddExec { id });
@@ -938,6 +1274,8 @@ impl ReferenceStateMachine for ModelMachine {
                 packed: BTreeSet::new(),
                 next_generation: 0,
                 in_place: false,
+                sent: BTreeSet::new(),
+                details: Vec::new(),
             })
             .boxed()
     }
@@ -954,17 +1292,20 @@ impl ReferenceStateMachine for ModelMachine {
                     arb_faults(),
                     flag(0.2),
                     flag(0.3),
-                    flag(0.15),
+                    (flag(0.15), flag(0.2)),
                 )
                     .prop_map(
-                        |(name, (other, adopt), faults, keep, replace, rerun)| Op::Apply {
-                            name,
-                            file: usize::from(other && name == 0),
-                            adopt,
-                            faults,
-                            keep,
-                            replace,
-                            rerun,
+                        |(name, (other, adopt), faults, keep, replace, (rerun, no_prune))| {
+                            Op::Apply {
+                                name,
+                                file: usize::from(other && name == 0),
+                                adopt,
+                                faults,
+                                keep,
+                                replace,
+                                rerun,
+                                no_prune,
+                            }
                         },
                     )
                     .boxed(),
@@ -1016,11 +1357,8 @@ impl ReferenceStateMachine for ModelMachine {
                 !state.vms.contains_key(name) && !state.records.contains_key(name)
             }
             Op::EditCopy(Edit::Change(f)) => s.src.contains_key(f),
-            Op::EditCopy(Edit::Add(f)) => !s.src.contains_key(f),
-            Op::EditCopy(Edit::Delete(f)) => {
-                let left = s.src.keys().filter(|k| k.starts_with("d/")).count();
-                s.src.contains_key(f) && f.starts_with("d/") && left > 1
-            }
+            Op::EditCopy(Edit::Add(f)) => fits(&s.src, f),
+            Op::EditCopy(Edit::Delete(f)) => s.src.contains_key(f) && f.starts_with("d/"),
             Op::AddExec { id } => s.execs.len() < MAX_STEPS && !s.execs.contains(id),
             Op::ChangeExec { at, id } => *at < s.execs.len() && !s.execs.contains(id),
             Op::RemoveExec { at } => *at < s.execs.len(),
@@ -1179,6 +1517,10 @@ fn marker_text(generation: u32) -> String {
     format!("g{generation}\n")
 }
 
+fn note_text(generation: u32) -> String {
+    format!("n{generation}\n")
+}
+
 impl Sut {
     fn new(version: Version, spec: &SpecA) -> Self {
         let tmp = scratch_dir();
@@ -1309,7 +1651,8 @@ impl Sut {
         text.lines().map(String::from).collect()
     }
 
-    /// Every file under `name`'s copy destinations: guest path → content.
+    /// Every file under `name`'s copy destinations but the agent's note:
+    /// guest path → content.
     fn copied(&self, name: &str) -> BTreeMap<String, String> {
         fn walk(dir: &Path, guest: &str, out: &mut BTreeMap<String, String>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -1331,7 +1674,33 @@ impl Sut {
         let mut out = BTreeMap::new();
         walk(&root.join("w"), "/w", &mut out);
         walk(&root.join("etc"), "/etc", &mut out);
+        out.remove(AGENT_NOTE);
         out
+    }
+
+    /// The inode of each file of [`Sut::copied`].
+    fn inodes(&self, name: &str) -> BTreeMap<String, u64> {
+        use std::os::unix::fs::MetadataExt;
+        let root = self.home().guest(name);
+        let ino = |p: &String| {
+            let host = root.join(p.trim_start_matches('/'));
+            std::fs::symlink_metadata(host).expect("a guest file").ino()
+        };
+        let paths = self.copied(name).into_keys();
+        paths.map(|p| (ino(&p), p)).map(|(i, p)| (p, i)).collect()
+    }
+
+    /// [`Sut::inodes`], each file held by a hard link in `dir` while the
+    /// next operation runs.
+    fn hold(&self, name: &str, dir: &Path) -> BTreeMap<String, u64> {
+        let inodes = self.inodes(name);
+        std::fs::create_dir_all(dir).expect("held");
+        let root = self.home().guest(name);
+        for (i, path) in inodes.keys().enumerate() {
+            let host = root.join(path.trim_start_matches('/'));
+            std::fs::hard_link(host, dir.join(i.to_string())).expect("a hard link");
+        }
+        inodes
     }
 
     /// The agent writes its marker into a machine the model says is new:
@@ -1339,13 +1708,17 @@ impl Sut {
     fn write_marker(&mut self, name: &'static str, running: bool, generation: u32) {
         let text = marker_text(generation);
         if running {
-            let script = format!("echo g{generation} > /{MARKER}");
+            let script = format!(
+                "echo g{generation} > /{MARKER} && mkdir -p /w && echo n{generation} > {AGENT_NOTE}"
+            );
             let out = self.call(&["machine", "exec", "--name", name, "--", "sh", "-c", &script]);
             assert_eq!(out.code, 0, "the agent's exec in {name}: {}", out.stderr);
         } else {
             let dir = self.home().guest(name);
-            std::fs::create_dir_all(&dir).expect("guest dir");
+            std::fs::create_dir_all(dir.join("w")).expect("guest dir");
             std::fs::write(dir.join(MARKER), &text).expect("marker");
+            let note = dir.join(AGENT_NOTE.trim_start_matches('/'));
+            std::fs::write(note, note_text(generation)).expect("note");
         }
         self.markers.insert(name, generation);
     }
@@ -1437,24 +1810,54 @@ fn opts(keep: bool, allow: Allow) -> Options {
     }
 }
 
-/// The kind of each call, for the grammar check.
+/// The kind of each call, for the grammar check: an `exec` is a probe,
+/// a prune (`rm -f --`, `rmdir --`), the unpacking of the copy archive
+/// or an exec step; a `cp` the upload of that archive or the copy of one
+/// file.
 fn kind(argv: &[String]) -> &'static str {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     match words.as_slice() {
         [_, "pack", ..] => "pack",
-        [_, "machine", "exec", .., "--", "true"] => "probe",
+        [_, "machine", "exec", ..] => match command(argv).as_slice() {
+            ["true"] => "probe",
+            ["rm", "-f", "--", ..] | ["rmdir", "--", ..] => "prune",
+            ["sh", "-c", script] if script.starts_with("tar -xf ") => "unpack",
+            _ => "exec",
+        },
+        [_, "machine", "cp", .., dst] => match dst.split_once(':') {
+            Some((_, path)) if path.starts_with("/tmp/bottle-copy-") => "upload",
+            _ => "copy",
+        },
         [_, "machine", sub, ..] => match *sub {
             "create" => "create",
             "start" => "start",
             "stop" => "stop",
             "delete" => "delete",
-            "exec" => "exec",
-            "cp" => "cp",
             "status" => "status",
             "ls" => "ls",
             _ => "other",
         },
         _ => "other",
+    }
+}
+
+/// The guest command of an `exec` call: what follows its first `--`.
+fn command(argv: &[String]) -> Vec<&str> {
+    let at = argv.iter().position(|a| a == "--");
+    let rest = at.map_or(&[][..], |at| &argv[at + 1..]);
+    rest.iter().map(String::as_str).collect()
+}
+
+/// What the model predicts of a call beyond its kind: a prune's command,
+/// the guest path of a single-file copy.
+fn detail(argv: &[String]) -> Option<String> {
+    match kind(argv) {
+        "prune" => Some(command(argv).join(" ")),
+        "copy" => argv
+            .last()
+            .and_then(|a| a.split_once(':'))
+            .map(|(_, path)| path.to_string()),
+        _ => None,
     }
 }
 
@@ -1486,22 +1889,28 @@ enum G {
     Started,
     Ready,
     Uploaded,
+    Unpacked,
+    Copied,
     Ran,
     TornStop,
     TornDelete,
     // An update of a kept machine.
     Restarted,
     UpReady,
+    Pruned,
     UpUploaded,
+    UpUnpacked,
+    UpCopied,
     UpRan,
 }
 
-/// `look [pack] [stop] [delete] create [start [probe+ [cp exec] [exec*]]]`
-/// then a teardown `[stop] [delete]`, or an update `look [start probe+]
-/// [cp exec] [exec*]` (no teardown: an update keeps the machine); each
-/// possibly cut short. `look` is `ls`, `ls status` (`ls` could not
-/// answer) or `status`. Readiness also asks `status` now and then, among
-/// its probes.
+/// `look [pack] [stop] [delete] create [start [probe+ [upload unpack |
+/// copy] [exec*]]]` then a teardown `[stop] [delete]`, or an update `look
+/// [start probe+] [prune+] [upload unpack | copy] [exec*]` (no teardown:
+/// an update keeps the machine); each possibly cut short. A new machine
+/// has nothing to prune; a `copy` is the one file sent. `look` is `ls`,
+/// `ls status` (`ls` could not answer) or `status`. Readiness also asks
+/// `status` now and then, among its probes.
 fn follows_grammar(kinds: &[&str]) -> bool {
     let mut at = G::Begin;
     for k in kinds {
@@ -1522,15 +1931,25 @@ fn follows_grammar(kinds: &[&str]) -> bool {
             (G::Observed | G::Packed | G::StoppedOld | G::DeletedOld, "create") => Some(G::Created),
             (G::Created, "start") => Some(G::Started),
             (G::Started | G::Ready, "probe") | (G::Ready, "status") => Some(G::Ready),
-            (G::Ready, "cp") => Some(G::Uploaded),
-            (G::Ready | G::Uploaded | G::Ran, "exec") => Some(G::Ran),
+            (G::Ready, "upload") => Some(G::Uploaded),
+            (G::Uploaded, "unpack") => Some(G::Unpacked),
+            (G::Ready, "copy") => Some(G::Copied),
+            (G::Ready | G::Unpacked | G::Copied | G::Ran, "exec") => Some(G::Ran),
             (G::Created, "delete") => Some(G::TornDelete),
-            (G::Started | G::Ready | G::Uploaded | G::Ran, k) => teardown(k),
+            (G::Started | G::Ready | G::Uploaded | G::Unpacked | G::Copied | G::Ran, k) => {
+                teardown(k)
+            }
             (G::TornStop, "delete") => Some(G::TornDelete),
             (G::Observed, "start") => Some(G::Restarted),
             (G::Restarted | G::UpReady, "probe") | (G::UpReady, "status") => Some(G::UpReady),
-            (G::Observed | G::UpReady, "cp") => Some(G::UpUploaded),
-            (G::Observed | G::UpReady | G::UpUploaded | G::UpRan, "exec") => Some(G::UpRan),
+            (G::Observed | G::UpReady | G::Pruned, "prune") => Some(G::Pruned),
+            (G::Observed | G::UpReady | G::Pruned, "upload") => Some(G::UpUploaded),
+            (G::UpUploaded, "unpack") => Some(G::UpUnpacked),
+            (G::Observed | G::UpReady | G::Pruned, "copy") => Some(G::UpCopied),
+            (
+                G::Observed | G::UpReady | G::Pruned | G::UpUnpacked | G::UpCopied | G::UpRan,
+                "exec",
+            ) => Some(G::UpRan),
             _ => None,
         };
         match next {
@@ -1556,16 +1975,25 @@ struct Before {
     phase: Option<RecordPhase>,
     /// The agent's marker in its guest.
     marker: Option<String>,
+    /// The agent's note inside a copy destination.
+    note: Option<String>,
     /// The lines of its `/ran`.
     ran: Vec<String>,
+    /// The inode of each file under its copy destinations (each held by a
+    /// hard link outside the guest, so no new file can reuse it).
+    inodes: BTreeMap<String, u64>,
 }
 
 impl Before {
     fn of(sut: &Sut) -> BTreeMap<&'static str, Before> {
+        let held = sut.root.join("held");
+        let _ = std::fs::remove_dir_all(&held);
         let one = |name| Before {
             phase: sut.store.load(name).expect("record").map(|r| r.phase),
             marker: sut.guest_file(name, MARKER),
+            note: sut.guest_file(name, AGENT_NOTE),
             ran: sut.ran(name),
+            inodes: sut.hold(name, &held.join(name)),
         };
         NAMES.iter().map(|&name| (name, one(name))).collect()
     }
@@ -1594,12 +2022,14 @@ impl StateMachineTest for Harness {
                 keep,
                 replace,
                 rerun,
+                no_prune,
             } => {
                 let d = sut.desired(NAMES[*name], *file, &model.spec);
                 let allow = Allow {
                     replace: *replace,
                     adopt: *adopt,
                     rerun_exec: *rerun,
+                    keep_removed: *no_prune,
                 };
                 sut.bottle(faults, None, |env| {
                     env.apply(&d, opts(*keep, allow)).map(drop)
@@ -1665,9 +2095,10 @@ impl StateMachineTest for Harness {
         }
         check_calls(&op, model, &calls);
         check_kept(&sut, &before, &op, model);
+        check_sent(&sut, &before, &op, model, &calls);
         if let (Op::Apply { name, .. } | Op::Crash { name, .. }, Expect::Ok) = (&op, got) {
             let d = sut.desired(NAMES[*name], 0, &model.spec);
-            check_copied(&sut, &d);
+            check_copied(&sut, &d, &model.vms[NAMES[*name]]);
         }
         // The agent marks each machine the model says is new.
         for (&name, m) in &model.vms {
@@ -1700,6 +2131,11 @@ impl StateMachineTest for Harness {
                     Some(marker_text(m.generation)),
                     "{name}: the agent's marker (was the machine replaced?)"
                 );
+                assert_eq!(
+                    sut.guest_file(name, AGENT_NOTE),
+                    Some(note_text(m.generation)),
+                    "{name}: the agent's note inside a copy destination"
+                );
                 let ran: Vec<String> = m.ran.iter().map(|id| format!("s{id}")).collect();
                 assert_eq!(sut.ran(name), ran, "{name}: the exec steps that ran");
                 assert_eq!(sut.copied(name), m.files, "{name}: the copied files");
@@ -1713,6 +2149,7 @@ impl StateMachineTest for Harness {
                     _ => sut.b.owner.clone(),
                 };
                 assert_eq!(r.spec_file, owner, "{name}: the record's owner");
+                assert_eq!(r.schema, 3, "{name}: the record's schema");
                 let got = sut.view(r);
                 assert_eq!(
                     (got.phase, got.image, &got.copies),
@@ -1780,16 +2217,30 @@ fn check_calls(op: &Op, model: &Model, calls: &[Vec<String>]) {
 
 /// What bottle must keep across an operation, whatever the model says: a
 /// machine whose last apply completed is deleted only by `down`, an apply
-/// with `--replace` or someone else (its marker stays); an in-place update
-/// keeps the files outside the copy destinations; an exec step runs at
-/// most once per machine unless `--rerun-exec`.
+/// with `--replace` or someone else (its marker stays); a machine kept
+/// keeps the agent's note inside a copy destination, and an in-place
+/// update its marker outside them; an exec step runs at most once per
+/// machine unless `--rerun-exec`.
 fn check_kept(sut: &Sut, before: &BTreeMap<&str, Before>, op: &Op, model: &Model) {
     for name in NAMES {
-        let Before { phase, marker, ran } = &before[name];
+        let Before {
+            phase,
+            marker,
+            note,
+            ran,
+            ..
+        } = &before[name];
         let Some(marker) = marker else {
             continue;
         };
         let now = sut.guest_file(name, MARKER);
+        if now.as_ref() == Some(marker) {
+            assert_eq!(
+                &sut.guest_file(name, AGENT_NOTE),
+                note,
+                "{op:?}: {name} was kept, and lost the agent's file inside a copy destination"
+            );
+        }
         if *phase == Some(RecordPhase::Complete) && !op.may_delete(name) {
             assert_eq!(
                 now.as_ref(),
@@ -1823,15 +2274,83 @@ fn check_kept(sut: &Sut, before: &BTreeMap<&str, Before>, op: &Op, model: &Model
     }
 }
 
-/// After a successful apply, every file of the copy sources is in the
-/// guest with its content now.
-fn check_copied(sut: &Sut, d: &Desired) {
+/// After a successful apply, the files under the copy destinations are
+/// exactly the copy sources' files, with their content and mode now,
+/// and those an apply with `--no-prune` left (and forgot), as they were.
+fn check_copied(sut: &Sut, d: &Desired, m: &Machine) {
+    use std::os::unix::fs::PermissionsExt;
     let name = d.spec.name.as_str();
-    for f in &d.files {
-        let got = sut.guest_file(name, f.guest.as_str());
-        let want = std::fs::read_to_string(f.host.as_path()).ok();
-        assert_eq!(got, want, "{name}: {}", f.guest);
+    let root = sut.home().guest(name);
+    let mut want = BTreeMap::new();
+    // BOTTLE BUG, tolerated so the property stays deterministic: see
+    // `Machine::lost`.
+    let files = d
+        .files
+        .iter()
+        .filter(|f| !m.lost.contains(f.guest.as_str()));
+    for f in files {
+        let host = f.host.as_path();
+        let text = std::fs::read_to_string(host).expect("a source file");
+        want.insert(f.guest.as_str().to_string(), text);
+        let mode = |p: &Path| {
+            let meta = std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777);
+            meta.ok()
+        };
+        let guest = root.join(f.guest.as_str().trim_start_matches('/'));
+        assert_eq!(mode(&guest), mode(host), "{name}: the mode of {}", f.guest);
     }
+    for path in &m.forgotten {
+        assert!(!want.contains_key(path), "{name}: {path} is the spec's");
+        want.insert(path.clone(), m.files[path].clone());
+    }
+    // What a failed `cp` of the simulated smolvm left beside its target
+    // is smolvm's litter, not bottle's.
+    let mut got = sut.copied(name);
+    got.retain(|p, _| !p.ends_with(".smolvm-cp-tmp"));
+    assert_eq!(
+        got, want,
+        "{name}: the copied files are the sources' (and the forgotten ones, as left)"
+    );
+}
+
+/// The paths each operation wrote anew under the copy destinations
+/// (sent) are those the model says, and so are the prune commands and
+/// the single-file `cp`s: bottle sends only what changed.
+fn check_sent(
+    sut: &Sut,
+    before: &BTreeMap<&str, Before>,
+    op: &Op,
+    model: &Model,
+    calls: &[Vec<String>],
+) {
+    for name in NAMES {
+        let now = sut.inodes(name);
+        let sent: BTreeSet<String> = now
+            .into_iter()
+            .filter(|(p, ino)| before[name].inodes.get(p) != Some(ino))
+            .map(|(p, _)| p)
+            .collect();
+        // What was sent to a machine a teardown then deleted is gone.
+        let kept = |p: &&String| {
+            model
+                .vms
+                .get(name)
+                .is_some_and(|m| m.files.contains_key(*p))
+        };
+        let want: BTreeSet<String> = match op.machine() == Some(name) {
+            true => model.sent.iter().filter(kept).cloned().collect(),
+            false => BTreeSet::new(),
+        };
+        assert_eq!(
+            sent, want,
+            "{op:?}: the paths sent to {name}; calls {calls:#?}"
+        );
+    }
+    let details: Vec<String> = calls.iter().filter_map(|c| detail(c)).collect();
+    assert_eq!(
+        details, model.details,
+        "{op:?}: the prune and single-file copy calls"
+    );
 }
 
 /// A converged machine has its spec's env.
@@ -1883,7 +2402,11 @@ fn an_unchanged_reapply_makes_no_mutating_call() {
 #[test]
 fn the_grammar_check_bites() {
     assert!(follows_grammar(&[
-        "status", "pack", "create", "start", "probe", "probe", "cp", "exec", "stop", "delete"
+        "ls", "pack", "create", "start", "probe", "probe", "upload", "unpack", "exec", "stop",
+        "delete"
+    ]));
+    assert!(follows_grammar(&[
+        "ls", "status", "create", "start", "probe", "copy", "exec"
     ]));
     assert!(follows_grammar(&["status", "start", "probe"]));
     assert!(follows_grammar(&[
@@ -1892,26 +2415,48 @@ fn the_grammar_check_bites() {
     assert!(!follows_grammar(&["status", "create", "status"]));
     assert!(follows_grammar(&["status", "create", "delete"]));
     assert!(!follows_grammar(&[
-        "status", "create", "start", "cp", "exec", "delete", "stop"
+        "status", "create", "start", "upload", "unpack", "delete", "stop"
     ]));
     assert!(!follows_grammar(&["create"]));
     assert!(!follows_grammar(&["status", "start", "create"]));
-    // Updates: a restart, the copies, the steps that have not run; never a
-    // teardown.
-    assert!(follows_grammar(&["status", "cp", "exec", "exec"]));
-    assert!(follows_grammar(&["status", "exec"]));
+    // A new machine has nothing to prune, and unpacks only what it uploaded.
+    assert!(!follows_grammar(&[
+        "ls", "create", "start", "probe", "prune", "copy"
+    ]));
+    assert!(!follows_grammar(&[
+        "ls", "create", "start", "probe", "copy", "unpack"
+    ]));
+    assert!(!follows_grammar(&[
+        "ls", "create", "start", "probe", "unpack"
+    ]));
+    // Updates: a restart, the prune, the copies, the steps that have not
+    // run; never a teardown.
+    assert!(follows_grammar(&["ls", "upload", "unpack", "exec", "exec"]));
     assert!(follows_grammar(&[
-        "status", "start", "probe", "status", "probe", "cp", "exec", "exec"
+        "ls", "prune", "upload", "unpack", "exec"
+    ]));
+    assert!(follows_grammar(&["ls", "prune", "prune", "copy", "exec"]));
+    assert!(follows_grammar(&["ls", "prune", "exec"]));
+    assert!(follows_grammar(&["ls", "copy"]));
+    assert!(follows_grammar(&["ls", "status", "exec"]));
+    assert!(follows_grammar(&[
+        "ls", "start", "probe", "status", "probe", "prune", "copy", "exec"
     ]));
     assert!(follows_grammar(&["status", "start"]));
     assert!(!follows_grammar(&["status", "start", "exec"]));
-    assert!(!follows_grammar(&["status", "cp", "cp"]));
-    assert!(!follows_grammar(&["status", "exec", "cp"]));
+    assert!(!follows_grammar(&["ls", "copy", "copy"]));
+    assert!(!follows_grammar(&["ls", "copy", "unpack"]));
+    assert!(!follows_grammar(&["ls", "upload", "upload"]));
+    assert!(!follows_grammar(&["ls", "upload", "exec"]));
+    assert!(!follows_grammar(&["ls", "copy", "prune"]));
+    assert!(!follows_grammar(&["ls", "upload", "unpack", "prune"]));
+    assert!(!follows_grammar(&["ls", "exec", "prune"]));
+    assert!(!follows_grammar(&["ls", "exec", "copy"]));
     assert!(!follows_grammar(&[
-        "status", "start", "probe", "exec", "stop", "delete"
+        "ls", "start", "probe", "exec", "stop", "delete"
     ]));
-    assert!(!follows_grammar(&["status", "cp", "exec", "delete"]));
-    assert!(!follows_grammar(&["status", "exec", "create"]));
+    assert!(!follows_grammar(&["ls", "prune", "delete"]));
+    assert!(!follows_grammar(&["ls", "exec", "create"]));
 }
 
 /// A step whose content already ran on the machine does not run again
@@ -1939,5 +2484,94 @@ fn a_step_that_ran_does_not_run_again_when_it_comes_back() {
         assert_eq!(apply(&spec), ["s0", "s1"], "s0 ran on this machine");
         spec.execs = vec![0, 1];
         assert_eq!(apply(&spec), ["s0", "s1"], "both ran on this machine");
+    }
+}
+
+/// Apply `a` as `spec` says (written to disk first) with `faults`:
+/// what came of it, and what the guest holds at `path` then.
+fn apply_a(sut: &mut Sut, spec: &SpecA, faults: &[&str], path: &str) -> (Expect, Option<String>) {
+    sut.write_spec(spec);
+    let d = sut.desired("a", 0, spec);
+    let (got, _) = sut.bottle(faults, None, |env| {
+        env.apply(&d, opts(false, Allow::default())).map(drop)
+    });
+    (got, sut.guest_file("a", path))
+}
+
+/// BOTTLE BUG 1 (ignored until src/ is fixed; then drop `Machine::lost`
+/// from the model). An update's prune removes `/w/x` (its source was
+/// deleted), then the same transfer fails (`cp`): the record keeps the
+/// old copies, which still say the guest holds `/w/x` as it was. Once
+/// the source has `d/x` back with that content, the next apply takes
+/// `/w/x` for unchanged: it sends only `f1`, succeeds, and the guest
+/// lacks `/w/x` (every later apply is unchanged).
+#[test]
+#[ignore = "bottle bug: a path a failed transfer pruned is never sent again"]
+fn a_path_pruned_by_a_failed_transfer_is_sent_when_it_comes_back() {
+    for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
+        let mut spec = SpecA::initial();
+        let mut sut = Sut::new(version.clone(), &spec);
+        let x = Some(content("d/x", 0));
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/x"),
+            (Expect::Ok, x.clone())
+        );
+        spec.src.remove("d/x");
+        spec.src.insert("f1", 1);
+        let failed = Expect::StepFailed { in_place: true };
+        let got = apply_a(&mut sut, &spec, &["cp"], "/w/x");
+        assert_eq!(got, (failed, None), "{version}");
+        spec.src.insert("d/x", 0);
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/x"),
+            (Expect::Ok, x),
+            "{version}: d/x is back, and must be in the guest"
+        );
+    }
+}
+
+/// BOTTLE BUG 2 (ignored until src/ is fixed; the model predicts the
+/// failure, in `Machine::cp`). A prune removes `/w/sub/y` and leaves the
+/// directory `/w/sub` it emptied. When a file then takes its place and is
+/// the one file sent, by `cp --mode` (smolvm 1.9), the upload cannot
+/// replace the directory: the apply fails, and so does every later one
+/// (through the archive, on 0.8, the same edit succeeds).
+#[test]
+#[ignore = "bottle bug: a file cannot take the place of a directory a prune emptied"]
+fn a_file_takes_the_place_of_a_directory_a_prune_emptied() {
+    let mut spec = SpecA::initial();
+    let mut sut = Sut::new(Version::new(1, 9, 3), &spec);
+    assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+    spec.src.remove("d/sub/y");
+    assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+    spec.src.insert(SUB_FILE, 0);
+    assert_eq!(
+        apply_a(&mut sut, &spec, &[], "/w/sub"),
+        (Expect::Ok, Some(content(SUB_FILE, 0)))
+    );
+}
+
+/// BOTTLE BUG 3 (ignored until src/ is fixed; the model predicts the
+/// failures, in `Machine::rmdir`). The directory `d/sub` becomes a file:
+/// the prune removes `/w/sub/y`, then `rmdir`s `/w/sub`, and the upload
+/// fails (`cp`). The record keeps the old copies, so every later apply
+/// prunes again, and its `rmdir -- /w/sub` fails on the directory that is
+/// no longer there: the machine can never be brought up to date.
+#[test]
+#[ignore = "bottle bug: a transfer that cleared a directory and failed never completes"]
+fn a_transfer_that_cleared_a_directory_completes_when_applied_again() {
+    for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
+        let mut spec = SpecA::initial();
+        let mut sut = Sut::new(version.clone(), &spec);
+        assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+        spec.src.remove("d/sub/y");
+        spec.src.insert(SUB_FILE, 0);
+        let failed = Expect::StepFailed { in_place: true };
+        assert_eq!(apply_a(&mut sut, &spec, &["cp"], "/w/sub"), (failed, None));
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/sub"),
+            (Expect::Ok, Some(content(SUB_FILE, 0))),
+            "{version}"
+        );
     }
 }
