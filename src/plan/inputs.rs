@@ -388,13 +388,16 @@ impl<'a> Inputs<'a> {
     }
 
     /// `rm -f --` of the paths to remove, then `rmdir --` of the
-    /// directories to clear, each split into calls of at most
-    /// [`PRUNE_CHUNK`] bytes of paths. Every path is an argument, never
-    /// script text.
+    /// directories to clear where they are empty (`|| true`: one the
+    /// agent put files in stays), each split into calls of at most
+    /// [`PRUNE_CHUNK`] bytes of paths. Both can run again after a failure
+    /// or a crash and do no harm. Every path is an argument, never script
+    /// text.
     fn prune_calls(&self, cli: &Cli) -> Vec<Call> {
         let t = &self.transfer;
         let rm = chunks(&t.remove).map(|paths| with_head(&["rm", "-f", "--"], paths));
-        let rmdir = chunks(&t.clear).map(|paths| with_head(&["rmdir", "--"], paths));
+        let rmdir_head = ["sh", "-c", r#"rmdir -- "$@" || true"#, "bottle-prune"];
+        let rmdir = chunks(&t.clear).map(|paths| with_head(&rmdir_head, paths));
         rm.chain(rmdir)
             .map(|cmd| cli.machine_exec(&Exec::on(self.name()), &cmd))
             .collect()
@@ -475,7 +478,8 @@ fn route(via: CopyVia, files: &[FileCopy], cp_mode: bool) -> Route {
     }
 }
 
-/// `remove 2 paths the copies no longer make, clear 1 directory`.
+/// `remove 2 paths the copies no longer make and 1 directory they no
+/// longer need, where empty`.
 fn prune_count(t: &Transfer) -> String {
     let plural = |n: usize, one: &str, many: &str| match n {
         1 => format!("1 {one}"),
@@ -488,9 +492,9 @@ fn prune_count(t: &Transfer) -> String {
     }
     if !t.clear.is_empty() {
         let dirs = plural(t.clear.len(), "directory", "directories");
-        parts.push(format!("clear {dirs} for what replaces them"));
+        parts.push(format!("{dirs} they no longer need, where empty"));
     }
-    parts.join(", ")
+    parts.join(" and ")
 }
 
 /// `paths` in runs of at most [`PRUNE_CHUNK`] bytes (at least one path

@@ -9,9 +9,14 @@
 //! removes each path bottle sent before that no copy makes any more
 //! (pruning), unless told to keep them. A kept path is in the way of a
 //! sent one when it is a file where a sent path needs a directory, or a
-//! path under a sent file or link: it is removed all the same, and the
-//! directories that held it down to the sent path are removed after it
-//! (they must be empty by then), so the sent path can take their place.
+//! path under a sent file or link: it is removed all the same. After the
+//! removals, the directories that held a removed path (below the
+//! destination of the copy that had sent it) and that no copy needs any
+//! more are removed where they are empty, deepest first: the directories
+//! bottle made go with the files it made, a sent file can take the place of
+//! a directory that held only removed paths, and a directory the agent put
+//! files in stays (then a file that should take its place cannot, and the
+//! update fails there, destroying nothing).
 //!
 //! Pure: it compares two lists of prints and touches nothing.
 
@@ -50,8 +55,8 @@ pub struct Transfer {
     /// The paths to remove before anything is sent: ones bottle sent that
     /// no copy makes any more (with pruning), and ones in the way.
     pub remove: Vec<String>,
-    /// Directories to remove after `remove`, deepest first: each held only
-    /// removed paths, and a sent file or link takes its place.
+    /// Directories to remove after `remove` where they are empty, deepest
+    /// first: each held a removed path and no copy needs it any more.
     pub clear: Vec<String>,
     /// Paths no copy makes any more, left in the guest (no pruning); from
     /// then on they are the guest's own files, not bottle's.
@@ -69,6 +74,7 @@ impl Transfer {
 /// The transfer that brings a guest holding `applied` to `want`.
 /// `prune`: remove what no copy makes any more.
 pub fn transfer(want: &[CopyPrint], applied: &[CopyPrint], prune: bool) -> Transfer {
+    let want_copies = want;
     let (want, had) = (view(want), view(applied));
     let mut send: Vec<(usize, String)> = want
         .iter()
@@ -84,7 +90,7 @@ pub fn transfer(want: &[CopyPrint], applied: &[CopyPrint], prune: bool) -> Trans
     let sent: BTreeSet<&str> = send.iter().map(|(_, p)| p.as_str()).collect();
     let (remove, kept): (Vec<&str>, Vec<&str>) =
         gone.iter().partition(|g| prune || in_the_way(g, &sent));
-    let clear = cleared(&remove, &sent);
+    let clear = cleared(&remove, &had, applied, &needed(&want, want_copies));
     Transfer {
         send,
         remove: remove.into_iter().map(str::to_string).collect(),
@@ -100,15 +106,31 @@ fn in_the_way(gone: &str, sent: &BTreeSet<&str>) -> bool {
         || sent.iter().any(|s| ancestors(s).any(|a| a == gone))
 }
 
-/// The directories between each removed path and a sent path above it
-/// (the sent path included), deepest first.
-fn cleared(removed: &[&str], sent: &BTreeSet<&str>) -> Vec<String> {
+/// The directories `want` needs: every copy's destination and what holds
+/// it, and what holds each path the copies make.
+fn needed<'a>(want: &BTreeMap<&'a str, Placed<'a>>, copies: &'a [CopyPrint]) -> BTreeSet<&'a str> {
+    let dests = copies.iter().map(|c| c.dest.as_str());
+    let dests = dests.flat_map(|d| std::iter::once(d).chain(ancestors(d)));
+    let held = want.keys().flat_map(|p| ancestors(p));
+    dests.chain(held).collect()
+}
+
+/// The directories each removed path was in, strictly below the
+/// destination of the copy that had sent it, that `needed` lacks; deepest
+/// first.
+fn cleared(
+    removed: &[&str],
+    had: &BTreeMap<&str, Placed<'_>>,
+    applied: &[CopyPrint],
+    needed: &BTreeSet<&str>,
+) -> Vec<String> {
     let mut dirs = BTreeSet::new();
     for r in removed {
-        let above: Vec<&str> = ancestors(r).collect();
-        if let Some(k) = above.iter().position(|a| sent.contains(a)) {
-            dirs.extend(above[..=k].iter().copied());
-        }
+        let Some(dest) = had.get(r).map(|p| applied[p.copy].dest.as_str()) else {
+            continue;
+        };
+        let below = ancestors(r).take_while(|a| *a != dest && ancestors(a).any(|x| x == dest));
+        dirs.extend(below.filter(|a| !needed.contains(a)));
     }
     dirs.into_iter().rev().map(str::to_string).collect()
 }
@@ -278,6 +300,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn directories_a_prune_empties_go_too_but_never_a_destination_or_a_needed_one() {
+        let before = print(
+            "/w",
+            &[
+                ("/w/y", "file 644 1 y"),
+                ("/w/s/a", "file 644 1 a"),
+                ("/w/t/u/v", "link x"),
+            ],
+        );
+        let some = print("/w", &[("/w/s/b", "file 644 1 b")]);
+        let t = transfer(
+            std::slice::from_ref(&some),
+            std::slice::from_ref(&before),
+            true,
+        );
+        assert_eq!(t.remove, ["/w/s/a", "/w/t/u/v", "/w/y"]);
+        assert_eq!(
+            t.clear,
+            ["/w/t/u", "/w/t"],
+            "/w/s is still needed, /w is the destination"
+        );
+        let none = print("/w", &[]);
+        let t = transfer(&[none], std::slice::from_ref(&before), true);
+        assert_eq!(t.clear, ["/w/t/u", "/w/t", "/w/s"]);
+        let elsewhere = print("/w/t", &[("/w/t/z", "file 644 1 z")]);
+        let t = transfer(&[elsewhere], &[before], true);
+        assert_eq!(
+            t.clear,
+            ["/w/t/u", "/w/s"],
+            "another copy's destination stays"
+        );
     }
 
     #[test]

@@ -188,6 +188,11 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             Step::Secrets => self.secrets(plan),
             Step::Upload => self.upload(plan),
             Step::Copy(i) => self.copy(plan, i),
+            Step::Prune => {
+                self.forget_removed(plan)?;
+                let cli = self.client().cli();
+                self.run_calls(&plan.inputs.calls(cli, step, &Staged::default()))
+            }
             Step::Exec(_) => {
                 self.exec_step(step, &plan.inputs.calls(cli, step, &Staged::default()))
             }
@@ -290,6 +295,29 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             })?;
         let cli = self.client().cli();
         self.run_calls(&plan.inputs.calls(cli, Step::Upload, &Staged::default()))
+    }
+
+    /// Before removing anything, write the record as if the removals were
+    /// done: a prune that fails or is cut short then leaves, at worst, a
+    /// path in the guest that bottle forgot, never one bottle believes is
+    /// there when it is not (which it would then never send again).
+    fn forget_removed(&mut self, plan: &Plan<'_>) -> Result<(), StepError> {
+        let Some(record) = self.record.as_mut() else {
+            return Ok(());
+        };
+        let removed: std::collections::BTreeSet<&String> =
+            plan.inputs.transfer.remove.iter().collect();
+        let copies = std::mem::take(&mut record.fingerprint.copies);
+        record.fingerprint.copies = copies
+            .into_iter()
+            .map(|c| {
+                let mut entries = c.entries;
+                entries.retain(|path, _| !removed.contains(path));
+                crate::spec::CopyPrint::new(&c.dest, entries)
+            })
+            .collect();
+        self.env.store.save(record)?;
+        Ok(())
     }
 
     /// Send the i-th path by itself: a file through bottle's descriptor of

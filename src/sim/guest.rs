@@ -296,34 +296,44 @@ impl Guest<'_> {
         })
     }
 
-    /// `rmdir [--] DIR…`: each must be an empty directory.
+    /// `rmdir [--] DIR…`: each must be an empty directory; every one is
+    /// tried, and the status is 1 if any could not be removed.
     fn rmdir(&self, args: &[&str]) -> Ran {
-        let dirs: Vec<&str> = args.iter().copied().filter(|a| *a != "--").collect();
-        let r = self.each_entry(&dirs, |h| {
-            fs::remove_dir(h).map_err(|e| match e.kind() {
-                std::io::ErrorKind::DirectoryNotEmpty => "Directory not empty".to_string(),
-                std::io::ErrorKind::NotADirectory => "Not a directory".to_string(),
-                _ => e.to_string(),
-            })
-        });
-        Ran {
-            stderr: match r.stderr.is_empty() {
-                true => r.stderr,
-                false => format!("rmdir: {}", r.stderr),
-            },
-            ..r
+        let mut stderr = String::new();
+        for dir in args.iter().filter(|a| **a != "--") {
+            let removed = self.entry(dir).and_then(|h| {
+                fs::remove_dir(h).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::DirectoryNotEmpty => "Directory not empty".to_string(),
+                    std::io::ErrorKind::NotADirectory => "Not a directory".to_string(),
+                    std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+                    _ => e.to_string(),
+                })
+            });
+            if let Err(e) = removed {
+                stderr.push_str(&format!("rmdir: '{dir}': {e}\n"));
+            }
+        }
+        match stderr.is_empty() {
+            true => Ran::ok(String::new()),
+            false => Ran::err(1, stderr),
         }
     }
 
-    /// A tiny `sh -c SCRIPT [NAME ARGS…]`: commands split on `;` and `&&`;
+    /// A tiny `sh -c SCRIPT [NAME ARGS…]`: commands split on `;`, `&&` and
+    /// `||` (each runs after the last one's status, left to right);
     /// words split on spaces with '…' and "…" quoting; `$VAR`, `${VAR}`,
     /// `$0`…`$9`, `"$@"` and `$(command)` expansion; `export K=V`,
     /// `exec CMD…` and `exit N`; `> file`, `>> file` and `>&2`.
     fn sh(&self, script: &str, params: &[String]) -> Ran {
         let mut env = self.env.clone();
         let mut all = Ran::ok(String::new());
-        for (part, and) in split_script(script) {
-            if and && all.code != 0 {
+        for (part, after) in split_script(script) {
+            let skip = match after {
+                After::Any => false,
+                After::Success => all.code != 0,
+                After::Failure => all.code == 0,
+            };
+            if skip {
                 continue;
             }
             let g = Guest {
@@ -510,13 +520,38 @@ fn ln_args<'a>(args: &[&'a str]) -> (String, Vec<&'a str>) {
 const ALL_PARAMS: &str = "\u{0}@\u{0}";
 
 /// Split a script into commands; the flag says the command follows `&&`.
-fn split_script(script: &str) -> Vec<(String, bool)> {
+/// When a part of a script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// First, or after `;`.
+    Any,
+    /// After `&&`: if the last status is 0.
+    Success,
+    /// After `||`: if it is not.
+    Failure,
+}
+
+/// A script's parts, split on `;`, `&&` and `||` (not inside quotes, which
+/// these scripts never need), each with when it runs.
+fn split_script(script: &str) -> Vec<(String, After)> {
     let mut out = Vec::new();
     for seq in script.split(';') {
-        for (j, part) in seq.split("&&").enumerate() {
+        let mut after = After::Any;
+        let mut rest = seq;
+        loop {
+            let next = [("&&", After::Success), ("||", After::Failure)]
+                .into_iter()
+                .filter_map(|(op, a)| rest.find(op).map(|at| (at, a)))
+                .min_by_key(|(at, _)| *at);
+            let part = next.map_or(rest, |(at, _)| &rest[..at]);
             if !part.trim().is_empty() {
-                out.push((part.trim().to_string(), j > 0));
+                out.push((part.trim().to_string(), after));
             }
+            let Some((at, then)) = next else {
+                break;
+            };
+            after = then;
+            rest = &rest[at + 2..];
         }
     }
     out
@@ -537,6 +572,25 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn lists_run_on_the_last_status_and_rmdir_tries_every_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = guest(tmp.path());
+        let run = |script: &str| g.run(&s(&["sh", "-c", script]));
+        assert_eq!(run("false || echo ran").stdout, "ran\n");
+        assert_eq!(run("true || echo ran").stdout, "");
+        assert_eq!(run("false && echo no || echo yes").stdout, "yes\n");
+        assert_eq!(run("false; echo next").stdout, "next\n");
+        assert_eq!(g.run(&s(&["mkdir", "-p", "/a", "/b/c"])).code, 0);
+        let r = g.run(&s(&["rmdir", "--", "/b", "/a", "/gone"]));
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("'/b': Directory not empty"), "{r:?}");
+        assert!(r.stderr.contains("'/gone': No such file"), "{r:?}");
+        assert!(!tmp.path().join("a").exists(), "the empty one went");
+        let tolerant = g.run(&s(&["sh", "-c", "rmdir -- \"$@\" || true", "x", "/b"]));
+        assert_eq!(tolerant.code, 0);
     }
 
     #[test]

@@ -162,9 +162,21 @@ fn a_deleted_file_is_removed_from_the_guest_and_no_prune_keeps_it() {
     b.run(&["apply", &m]).status(0);
     assert_eq!(
         b.calls()[2..],
-        ["smolvm machine exec --name m -- rm -f -- /workspace/d1/f1.txt"]
+        [
+            "smolvm machine exec --name m -- rm -f -- /workspace/d1/f1.txt",
+            "smolvm machine exec --name m -- sh -c 'rmdir -- \"$@\" || true' bottle-prune \
+             /workspace/d1"
+        ]
     );
     assert_eq!(b.guest("m", "/workspace/d1/f1.txt"), None);
+    assert!(
+        !b.path("sim/guests/m/workspace/d1").exists(),
+        "the directory bottle made for it went with it"
+    );
+    // d0's one copied file goes; d0 stays, holding the agent's file.
+    std::fs::remove_file(b.path("ws/d0/f0.txt")).unwrap();
+    b.run(&["apply", &m]).status(0);
+    assert_eq!(b.guest("m", "/workspace/d0/f0.txt"), None);
     assert_eq!(
         b.guest("m", "/workspace/d0/agent.txt").as_deref(),
         Some("mine\n"),
@@ -183,6 +195,35 @@ fn a_deleted_file_is_removed_from_the_guest_and_no_prune_keeps_it() {
         b.guest("m", "/workspace/d2/f2.txt").is_some(),
         "a kept file is the guest's from then on"
     );
+}
+
+/// A directory that held removed files goes only if it is empty: one the
+/// agent wrote in stays, and then a file cannot take its place (the apply
+/// fails, destroying nothing).
+#[test]
+fn a_directory_the_agent_wrote_in_is_never_removed() {
+    let b = Bottle::new();
+    workspace(&b, 1);
+    b.write("ws/x/inner", "bottle's\n");
+    let m = spec(&b, "m");
+    b.run(&["apply", &m]).status(0);
+    let agent = "echo mine > /workspace/x/agent.txt";
+    b.sim(&["machine", "exec", "--name", "m", "--", "sh", "-c", agent])
+        .status(0);
+    std::fs::remove_dir_all(b.path("ws/x")).unwrap();
+    b.run(&["apply", &m]).status(0);
+    assert_eq!(b.guest("m", "/workspace/x/inner"), None);
+    assert_eq!(
+        b.guest("m", "/workspace/x/agent.txt").as_deref(),
+        Some("mine\n")
+    );
+    b.write("ws/x", "a file\n");
+    b.run(&["apply", &m]).status(1);
+    assert_eq!(
+        b.guest("m", "/workspace/x/agent.txt").as_deref(),
+        Some("mine\n")
+    );
+    assert!(b.record("m").is_some(), "the machine is kept");
 }
 
 #[test]
@@ -214,7 +255,7 @@ fn a_file_that_becomes_a_directory_and_back_takes_its_place() {
     );
     assert_eq!(
         calls[3],
-        "smolvm machine exec --name m -- rmdir -- /workspace/x"
+        "smolvm machine exec --name m -- sh -c 'rmdir -- \"$@\" || true' bottle-prune /workspace/x"
     );
     b.run(&["apply", &m]).status(0).stderr_has("m: unchanged");
 }
