@@ -231,6 +231,7 @@ mod tests {
         let again = Hashes::from_json(&first.to_json());
         assert_eq!(again.content(&p, &meta(&p)).unwrap(), blake3::hash(b"two"));
         assert_eq!(again.read_count(), 1, "its change time moved");
+        assert!(again.changed(), "one file read, as many known: still new");
     }
 
     #[test]
@@ -245,6 +246,47 @@ mod tests {
         assert_eq!(again.read_count(), 1, "written too recently to trust");
     }
 
+    /// The second a file was read is not settled: a file last modified at
+    /// its very start (a file system keeping whole seconds) is read again.
+    #[test]
+    fn a_file_modified_at_the_start_of_the_second_it_was_read_is_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a");
+        fs::write(&p, "x").unwrap();
+        let whole = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(whole)
+            .unwrap();
+        let first = Hashes::none();
+        first.content(&p, &meta(&p)).unwrap();
+        let read_at = |secs: i64| {
+            let mut v: serde_json::Value = serde_json::from_str(&first.to_json()).unwrap();
+            let files = v["files"].as_object_mut().unwrap();
+            files.values_mut().for_each(|k| k["read_at"] = secs.into());
+            v.to_string()
+        };
+        let again = Hashes::from_json(&read_at(1_700_000_000));
+        again.content(&p, &meta(&p)).unwrap();
+        assert_eq!(again.read_count(), 1);
+        let later = Hashes::from_json(&read_at(1_700_000_001));
+        later.content(&p, &meta(&p)).unwrap();
+        assert_eq!(
+            later.read_count(),
+            0,
+            "modified before the second it was read"
+        );
+    }
+
+    #[test]
+    fn seconds_before_the_epoch_are_negative() {
+        let before = SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(5);
+        assert_eq!(unix_seconds(before), -5);
+        assert_eq!(unix_seconds(SystemTime::UNIX_EPOCH), 0);
+    }
+
     #[test]
     fn files_no_longer_hashed_are_dropped_and_a_bad_cache_knows_nothing() {
         let tmp = tempfile::tempdir().unwrap();
@@ -257,7 +299,13 @@ mod tests {
         assert!(second.changed(), "b was dropped");
         assert!(!second.to_json().contains(b.to_str().unwrap()));
         assert!(second.to_json().contains(a.to_str().unwrap()));
-        for bad in ["", "{", r#"{"version": 99, "files": {}}"#] {
+        let planted = first.to_json().replace(
+            &blake3::hash(b"a").to_hex().to_string(),
+            &blake3::hash(b"planted").to_hex().to_string(),
+        );
+        let other_version = planted.replace("\"version\":1", "\"version\":99");
+        assert_ne!(other_version, planted);
+        for bad in ["", "{", other_version.as_str()] {
             let h = Hashes::from_json(bad);
             h.content(&a, &meta(&a)).unwrap();
             assert_eq!(h.read_count(), 1, "{bad:?}");
