@@ -708,6 +708,22 @@ mod tests {
     }
 
     #[test]
+    fn paths_to_prune_go_in_calls_of_at_most_64_kib_and_never_none() {
+        let path = |i: usize| format!("/workspace/{i:0>95}");
+        let many: Vec<String> = (0..1000).map(path).collect();
+        let runs: Vec<usize> = chunks(&many).map(<[String]>::len).collect();
+        assert_eq!(runs, [612, 388], "107 bytes a path, with its separator");
+        assert_eq!(chunks(&many[..600]).count(), 1);
+        let huge = vec!["/".repeat(PRUNE_CHUNK + 1)];
+        assert_eq!(
+            chunks(&huge).count(),
+            1,
+            "a path longer than a chunk goes alone"
+        );
+        assert_eq!(chunks(&[]).count(), 0);
+    }
+
+    #[test]
     fn pack_keys_depend_on_image_and_smolvm_version() {
         let v = Version::new(1, 9, 3);
         let k = pack_key("alpine:3", &v);
