@@ -165,17 +165,17 @@ mod tests {
         fs::symlink_metadata(p).unwrap()
     }
 
+    fn set_mtime(p: &Path, t: SystemTime) {
+        let file = fs::File::options().write(true).open(p).unwrap();
+        file.set_modified(t).unwrap();
+    }
+
     /// A file last modified an hour ago, so a hash of it can be reused.
     fn settled(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
         fs::write(&p, text).unwrap();
         let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
-        fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(hour_ago)
-            .unwrap();
+        set_mtime(&p, hour_ago);
         p
     }
 
@@ -221,12 +221,7 @@ mod tests {
         first.content(&p, &meta(&p)).unwrap();
         let mtime = meta(&p).modified().unwrap();
         fs::write(&p, "two").unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(mtime)
-            .unwrap();
+        set_mtime(&p, mtime);
         assert_eq!(meta(&p).len(), 3);
         let again = Hashes::from_json(&first.to_json());
         assert_eq!(again.content(&p, &meta(&p)).unwrap(), blake3::hash(b"two"));
@@ -254,12 +249,7 @@ mod tests {
         let p = tmp.path().join("a");
         fs::write(&p, "x").unwrap();
         let whole = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(whole)
-            .unwrap();
+        set_mtime(&p, whole);
         let first = Hashes::none();
         first.content(&p, &meta(&p)).unwrap();
         let read_at = |secs: i64| {
