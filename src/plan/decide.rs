@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::step::Step;
-use super::transfer::{Transfer, transfer, view};
+use super::transfer::{REMOVING, Transfer, transfer, view};
 use crate::smolvm::MachineState;
 use crate::spec::{CopyDiff, Field, Fingerprint};
 use crate::state::RecordPhase;
@@ -323,7 +323,8 @@ fn copy_work(want: &Fingerprint, applied: &Fingerprint, t: &Transfer) -> Vec<Cop
         bump(&mut out[at].diff);
     };
     for (i, path) in &t.send {
-        let bump: fn(&mut CopyDiff) = match had.contains_key(path.as_str()) {
+        let there = had.get(path.as_str()).is_some_and(|h| h.entry != REMOVING);
+        let bump: fn(&mut CopyDiff) = match there {
             true => |d| d.changed += 1,
             false => |d| d.added += 1,
         };

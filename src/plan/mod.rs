@@ -36,7 +36,7 @@ pub use inputs::{
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};
-pub use transfer::{Placed, Transfer, transfer, view};
+pub use transfer::{Placed, REMOVING, Transfer, transfer, view};
 
 /// One apply worked out: the decision, the egress, and the steps with
 /// their inputs.

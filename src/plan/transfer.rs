@@ -24,6 +24,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::spec::CopyPrint;
 
+/// The entry a record gives a path it is removing (see
+/// `reconcile::execute`): no copy ever puts it, so the path is sent again
+/// if a copy makes it, and removed again otherwise, until a transfer
+/// completes.
+pub const REMOVING: &str = "removing";
+
 /// What one path of the guest view holds, and which copy puts it there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placed<'a> {

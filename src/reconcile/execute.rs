@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
-use crate::plan::{Plan, Staged, Step, teardown_call, teardown_calls};
+use crate::plan::{Plan, REMOVING, Staged, Step, teardown_call, teardown_calls};
 use crate::smolvm::{Call, Client, Known, Op, Sink, Smolvm, SmolvmError, one_line};
 use crate::spec::{CopyKind, HostPath, MachineName};
 use crate::state::{Record, RecordPhase};
@@ -189,7 +189,7 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             Step::Upload => self.upload(plan),
             Step::Copy(i) => self.copy(plan, i),
             Step::Prune => {
-                self.forget_removed(plan)?;
+                self.mark_removing(plan)?;
                 let cli = self.client().cli();
                 self.run_calls(&plan.inputs.calls(cli, step, &Staged::default()))
             }
@@ -297,11 +297,12 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
         self.run_calls(&plan.inputs.calls(cli, Step::Upload, &Staged::default()))
     }
 
-    /// Before removing anything, write the record as if the removals were
-    /// done: a prune that fails or is cut short then leaves, at worst, a
-    /// path in the guest that bottle forgot, never one bottle believes is
-    /// there when it is not (which it would then never send again).
-    fn forget_removed(&mut self, plan: &Plan<'_>) -> Result<(), StepError> {
+    /// Before removing anything, mark in the record each path about to be
+    /// removed as [`REMOVING`]: whatever becomes of the prune (a failure, a
+    /// kill), the next apply sends such a path again if a copy makes it and
+    /// removes it (and the directories that held it) again if none does,
+    /// and never takes it for one still in the guest.
+    fn mark_removing(&mut self, plan: &Plan<'_>) -> Result<(), StepError> {
         let Some(record) = self.record.as_mut() else {
             return Ok(());
         };
@@ -312,7 +313,11 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             .into_iter()
             .map(|c| {
                 let mut entries = c.entries;
-                entries.retain(|path, _| !removed.contains(path));
+                for (path, entry) in entries.iter_mut() {
+                    if removed.contains(path) {
+                        *entry = REMOVING.to_string();
+                    }
+                }
                 crate::spec::CopyPrint::new(&c.dest, entries)
             })
             .collect();

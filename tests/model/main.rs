@@ -11,10 +11,16 @@
 //! of files and versions, and from them what an update sends (the paths
 //! whose content differs), removes (the paths no copy makes any more, and
 //! with `--no-prune` only those in the way of a sent path) and clears
-//! (the directories a sent file takes the place of); its guest is a set of
-//! files and directories on which `rm -f`, `rmdir`, `tar -x` and `cp`
-//! succeed or fail as the simulator's do. After every operation the two
-//! are compared, and these invariants are checked:
+//! where empty (each directory that held a removed path, strictly below
+//! the destination of the copy that had sent it, that the spec's copies no
+//! longer need: not a destination or what holds one, not what holds a
+//! path they make); its guest is a set of files and directories on which
+//! `rm -f`, `rmdir` (each directory that is empty goes, and the rest is
+//! no failure), `tar -x` and `cp` succeed or fail as the simulator's do.
+//! Its record forgets the paths a prune removes just before the
+//! prune runs, as bottle's does (so a path a failed transfer pruned is
+//! sent again when it comes back). After every operation the two are
+//! compared, and these invariants are checked:
 //!
 //! - a machine whose last apply completed is deleted (or recreated) only by
 //!   `down`, an apply with `--replace`, or someone else's delete: an agent's
@@ -28,10 +34,15 @@
 //!   (a file deleted from the source is gone from the guest), except the
 //!   paths an apply with `--no-prune` left: those stay with the content
 //!   they had, and bottle forgets them (no later apply removes them);
+//! - the directories under the copy destinations are the model's: those
+//!   the files bottle placed made, less those a prune found empty and
+//!   removed;
 //! - bottle sends only what changed: the files written anew in the guest
 //!   by each operation (told by their inodes, each held by a hard link
 //!   meanwhile) are the paths the model says it sends, and each prune
-//!   call's `rm -f`/`rmdir` and single-file `cp`'s path are the model's;
+//!   call's command (`rm -f -- PATH…`, then `sh -c 'rmdir -- "$@" ||
+//!   true' bottle-prune DIR…`, word for word) and single-file `cp`'s path
+//!   are the model's;
 //! - each exec step runs at most once per machine (for each content) unless
 //!   `--rerun-exec`: every step appends its id to `/ran` in the guest, and
 //!   the model counts the runs;
@@ -45,10 +56,10 @@
 //!   create [start [probe… [upload unpack | copy] [exec…]]]` then at most
 //!   `stop, delete`, or, for an update, `look [start probe…] [prune…]
 //!   [upload unpack | copy] [exec…]` with no teardown, where `look` is
-//!   `ls` (and `status` when `ls` fails), `prune` an `exec` of `rm -f` or
-//!   `rmdir`, `upload unpack` the `cp` of the copy archive and the `exec`
-//!   of its `tar -x`, and `copy` the one `cp --mode` of the only file sent
-//!   (smolvm 1.9 on; 0.8 sends it by archive);
+//!   `ls` (and `status` when `ls` fails), `prune` an `exec` of the `rm -f`
+//!   or of the `rmdir`, `upload unpack` the `cp` of the copy archive and
+//!   the `exec` of its `tar -x`, and `copy` the one `cp --mode` of the only
+//!   file sent (smolvm 1.9 on; 0.8 sends it by archive);
 //! - bottle never calls anything on a machine it does not own, and a
 //!   refused apply makes no mutating call;
 //! - the calls of every bottle operation are the ones the model predicts
@@ -56,16 +67,15 @@
 //!   prune, unpack or step `exec`), and so are its outcome, the machines'
 //!   states, the records (phase, owner, image, schema 3, the copies the
 //!   guest holds: the spec's once the last transfer step succeeded, the
-//!   old ones if one failed; the exec steps they say ran did run) and the
-//!   guests' files.
+//!   old ones if one failed, less the paths of its prune once the prune
+//!   began; the exec steps they say ran did run) and the guests' files and
+//!   directories.
 //!
-//! The model predicts three bottle bugs rather than fail on them (each has
-//! an ignored test that shows it, `BOTTLE BUG` in comments): a path a
-//! failed transfer pruned is never sent again when it comes back
-//! unchanged (`Machine::lost`, the one exception to "exactly the
-//! sources' files"); a directory a prune emptied is in the way of a file
-//! sent alone by `cp`; a transfer that cleared a directory and then failed
-//! fails at `rmdir` on every retry.
+//! Before a prune's `rm`, the record marks each path it removes
+//! `removing` (no file matches it): whatever becomes of the prune (an
+//! `exec` fault, a crash before, between or after its calls), the next
+//! apply sends such a path again if the spec makes it, and removes it and
+//! clears its directories again if not. Three regression tests pin this.
 //!
 //! Operations: apply (with a set of failing smolvm steps, `--keep-on-failure`,
 //! `--replace`, `--adopt`, `--rerun-exec` and `--no-prune`, from `a`'s spec
@@ -94,15 +104,17 @@ use bottle::smolvm::{
     Call, Client, Clock, Dialect, Limits, Op as CallOp, Output, RunFailure, Smolvm, Version,
 };
 use bottle::spec::MachineName;
-use bottle::spec::{self, Desired};
+use bottle::spec::{self, CopyPrint, Desired};
 use bottle::state::{Record, RecordPhase, Store};
 
 const NAMES: [&str; 2] = ["a", "b"];
 
 /// The host files machine `a`'s copies may hold: `d/…` is copied to `/w`,
 /// `f1` to `/etc/f1`. The first three are there at the start; the others
-/// are what `EditCopy` may add.
-const FILES: [&str; 5] = ["d/x", "d/sub/y", "f1", "d/n0", "d/sub/n1"];
+/// are what `EditCopy` may add (`d/sub/t/z` two directories down, which a
+/// prune of it alone, or of everything under `d/sub`, leaves no copy
+/// needs).
+const FILES: [&str; 6] = ["d/x", "d/sub/y", "f1", "d/n0", "d/sub/n1", "d/sub/t/z"];
 const INITIAL_FILES: usize = 3;
 
 /// What `Retype` turns the directory `d/sub` into (and back): a file.
@@ -217,6 +229,10 @@ timeout = "1s"
 [[exec]]
 run = ["sh", "-c", "echo s9 >> /ran"]
 "#;
+
+/// The version a record gives a path it is removing (bottle writes the
+/// entry `removing`): no file ever has it.
+const REMOVING: u8 = u8::MAX;
 
 /// Copy destination → (host file → content version).
 type Copies = BTreeMap<&'static str, BTreeMap<&'static str, u8>>;
@@ -371,16 +387,11 @@ struct Machine {
     /// The directories under the copy destinations (and the destinations
     /// themselves), as the files bottle placed made them.
     dirs: BTreeSet<String>,
-    /// The paths of `files` bottle left with `--no-prune` and no longer
-    /// knows of: the guest's own files now, whatever the spec says.
+    /// The paths of `files` bottle no longer knows of: the guest's own
+    /// files now, whatever the spec says. Those it left with `--no-prune`,
+    /// and those a prune was to remove and did not (its `rm` failed, or
+    /// bottle died first): the record forgot them before the prune ran.
     forgotten: BTreeSet<String>,
-    /// Paths the record says the guest holds and it does not: a prune
-    /// removed them and its transfer then failed, so the record kept
-    /// them. BOTTLE BUG (see
-    /// `a_path_pruned_by_a_failed_transfer_is_sent_when_it_comes_back`):
-    /// when the source brings such a path back as it was, bottle takes it
-    /// for unchanged and never sends it.
-    lost: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -452,9 +463,10 @@ struct Model {
     /// The guest paths the last operation sent (written anew in the
     /// guest).
     sent: BTreeSet<String>,
-    /// The command of each prune call (`rm -f -- PATHS…`) and the guest
-    /// path of each single-file `cp`, in call order.
-    details: Vec<String>,
+    /// The command of each prune call (`rm -f -- PATHS…`, `sh -c 'rmdir
+    /// -- "$@" || true' bottle-prune DIRS…`), word by word, and the guest
+    /// path of each single-file `cp` (its one word), in call order.
+    details: Vec<Vec<String>>,
 }
 
 /// One step of an apply as the model sees it: the simulator call it makes.
@@ -467,10 +479,11 @@ enum MStep {
     Start,
     Probe,
     /// The prune's `exec` of `rm -f --` of the copied paths no copy makes
-    /// any more (and those in the way of a sent one).
+    /// any more (and those in the way of a sent one). Just before it,
+    /// bottle writes the record without them.
     Rm,
-    /// The prune's `exec` of `rmdir --` of the directories a sent path
-    /// takes the place of.
+    /// The prune's `exec` of `sh -c 'rmdir -- "$@" || true'` of the
+    /// directories no copy needs any more: those that are empty go.
     Rmdir,
     /// `cp` of the copy archive.
     Upload,
@@ -548,8 +561,11 @@ struct Moves {
     /// with `--no-prune`, only those in the way of a sent path (a file
     /// where it needs a directory, or a path under it).
     remove: Vec<String>,
-    /// The directories a sent path takes the place of, removed after
-    /// `remove` (deepest first).
+    /// The directories that held a removed path, strictly below the
+    /// destination of the copy that had sent it, that the spec's copies no
+    /// longer need (neither a destination or what holds one, nor what
+    /// holds a path they make): removed after `remove` where empty, each
+    /// before the one holding it.
     clear: Vec<String>,
     /// The paths no copy makes any more left in the guest (`--no-prune`),
     /// forgotten.
@@ -557,8 +573,8 @@ struct Moves {
 }
 
 impl Moves {
-    fn between(want: &Copies, had: &Copies, prune: bool) -> Self {
-        let (want, had) = (guest_view(want), guest_view(had));
+    fn between(want_copies: &Copies, had_copies: &Copies, prune: bool) -> Self {
+        let (want, had) = (guest_view(want_copies), guest_view(had_copies));
         let mut send: Vec<(String, String)> = want
             .iter()
             .filter(|(p, c)| had.get(*p) != Some(*c))
@@ -572,11 +588,21 @@ impl Moves {
         };
         let gone = had.keys().filter(|p| !want.contains_key(*p)).cloned();
         let (remove, kept): (Vec<String>, Vec<String>) = gone.partition(|g| prune || in_the_way(g));
+        let dests = want_copies
+            .keys()
+            .flat_map(|d| std::iter::once(*d).chain(ancestors(d)));
+        let held = want.keys().flat_map(|p| ancestors(p));
+        let needed: BTreeSet<&str> = dests.chain(held).collect();
         let mut clear = BTreeSet::new();
-        for r in &remove {
-            let above = ancestors(r);
-            if let Some(k) = above.iter().position(|a| sent.contains(a)) {
-                clear.extend(above[..=k].iter().map(|d| d.to_string()));
+        for (dest, files) in had_copies {
+            let below = format!("{dest}/");
+            for g in files.keys().map(|f| guest_of(f)) {
+                if !remove.contains(&g) {
+                    continue;
+                }
+                let dirs = ancestors(&g).into_iter().filter(|a| a.starts_with(&below));
+                let unneeded = dirs.filter(|a| !needed.contains(a));
+                clear.extend(unneeded.map(str::to_string));
             }
         }
         Moves {
@@ -595,7 +621,11 @@ fn staged(path: &str) -> String {
 }
 
 /// A guest command or upload that failed on what the guest holds.
-struct GuestError;
+#[derive(Default)]
+struct GuestError {
+    /// The staged copy a `cp` wrote beside its target before it failed.
+    staged: Option<String>,
+}
 
 impl Machine {
     fn has_under(&self, dir: &str) -> bool {
@@ -613,7 +643,7 @@ impl Machine {
         above.reverse();
         for dir in above {
             if self.files.contains_key(dir) {
-                return Err(GuestError);
+                return Err(GuestError::default());
             }
             self.dirs.insert(dir.to_string());
         }
@@ -626,7 +656,7 @@ impl Machine {
         self.make_parents(path)?;
         if self.dirs.contains(path) {
             if self.has_under(path) {
-                return Err(GuestError);
+                return Err(GuestError::default());
             }
             self.dirs.remove(path);
         }
@@ -634,16 +664,18 @@ impl Machine {
         Ok(())
     }
 
-    /// `cp` of a file: staged beside its path, then renamed over it (which
-    /// no directory, even an empty one, lets it do). BOTTLE BUG 2 (see
-    /// `a_file_takes_the_place_of_a_directory_a_prune_emptied`): a
-    /// directory a prune emptied is left, and in the way of this.
+    /// `cp` of a file: staged beside its path (written anew), then renamed
+    /// over it (which no directory, even an empty one, lets it do).
     fn cp(&mut self, path: &str, text: &str) -> Result<(), GuestError> {
         self.make_parents(path)?;
+        let staged = staged(path);
         if self.dirs.contains(path) {
-            self.files.insert(staged(path), text.to_string());
-            return Err(GuestError);
+            self.files.insert(staged.clone(), text.to_string());
+            return Err(GuestError {
+                staged: Some(staged),
+            });
         }
+        self.files.remove(&staged);
         self.files.insert(path.to_string(), text.to_string());
         Ok(())
     }
@@ -654,26 +686,23 @@ impl Machine {
         for p in paths {
             let under_file = ancestors(p).iter().any(|a| self.files.contains_key(*a));
             if self.dirs.contains(p) || under_file {
-                return Err(GuestError);
+                return Err(GuestError::default());
             }
             self.files.remove(p);
+            self.forgotten.remove(p);
         }
         Ok(())
     }
 
-    /// `rmdir -- DIRS`: each must be an empty directory, there. BOTTLE
-    /// BUG 3 (see
-    /// `a_transfer_that_cleared_a_directory_completes_when_applied_again`):
-    /// a transfer retried after it cleared a directory asks this again of
-    /// the directory that is gone.
-    fn rmdir(&mut self, dirs: &[String]) -> Result<(), GuestError> {
+    /// `sh -c 'rmdir -- "$@" || true' bottle-prune DIRS`: each that is
+    /// an empty directory is removed, in order; one that is gone, not a
+    /// directory or not empty stays, and that is no failure.
+    fn rmdir(&mut self, dirs: &[String]) {
         for d in dirs {
-            if !self.dirs.contains(d) || self.has_under(d) {
-                return Err(GuestError);
+            if self.dirs.contains(d) && !self.has_under(d) {
+                self.dirs.remove(d);
             }
-            self.dirs.remove(d);
         }
-        Ok(())
     }
 }
 
@@ -803,7 +832,6 @@ impl Model {
             files: BTreeMap::new(),
             dirs: BTreeSet::new(),
             forgotten: BTreeSet::new(),
-            lost: BTreeSet::new(),
         }
     }
 
@@ -831,14 +859,8 @@ impl Model {
             }
             MStep::Start => self.vm(name).state = Vm::Running,
             MStep::Probe | MStep::Upload => {}
-            MStep::Rm => {
-                let m = self.vm(name);
-                // What it removes the record still has until the transfer
-                // completes.
-                m.lost.extend(moves.remove.iter().cloned());
-                m.rm(&moves.remove)?;
-            }
-            MStep::Rmdir => self.vm(name).rmdir(&moves.clear)?,
+            MStep::Rm => self.vm(name).rm(&moves.remove)?,
+            MStep::Rmdir => self.vm(name).rmdir(&moves.clear),
             MStep::Unpack | MStep::Copy => {
                 let m = self.vms.get_mut(name).expect("the machine");
                 for (path, text) in &moves.send {
@@ -846,12 +868,14 @@ impl Model {
                         MStep::Copy => m.cp(path, text),
                         _ => m.unpack(path, text),
                     };
-                    if placed.is_err() && m.files.contains_key(&staged(path)) {
-                        self.sent.insert(staged(path));
+                    if let Err(GuestError {
+                        staged: Some(staged),
+                    }) = &placed
+                    {
+                        self.sent.insert(staged.clone());
                     }
                     placed?;
                     m.forgotten.remove(path);
-                    m.lost.remove(path);
                     self.sent.insert(path.clone());
                 }
             }
@@ -872,21 +896,32 @@ impl Model {
     fn copies_applied(&mut self, name: &'static str, moves: &Moves) {
         let want = self.copies(name);
         self.records.get_mut(name).expect("a record").copies = want;
-        // (A path an earlier, failed transfer removed is already gone.)
+        self.forget(name, &moves.kept);
+    }
+
+    /// Bottle no longer knows of `paths`: those the guest holds are its
+    /// own files from now on.
+    fn forget(&mut self, name: &'static str, paths: &[String]) {
         let m = self.vm(name);
-        let left: Vec<String> = moves
-            .kept
-            .iter()
-            .filter(|p| m.files.contains_key(*p))
-            .cloned()
-            .collect();
-        m.forgotten.extend(left);
-        let view = guest_view(&self.copies(name));
-        let m = self.vm(name);
-        m.lost = view
-            .into_keys()
-            .filter(|p| !m.files.contains_key(p))
-            .collect();
+        let held = paths.iter().filter(|p| m.files.contains_key(*p)).cloned();
+        let held: Vec<String> = held.collect();
+        m.forgotten.extend(held);
+    }
+
+    /// The record bottle writes just before a prune's `rm`: the copies it
+    /// has, with each path about to be removed marked [`REMOVING`]. Such a
+    /// path matches no spec's file, so the next apply sends it again if a
+    /// copy makes it and removes it (and clears the directories that held
+    /// it) again if none does, whatever became of this prune.
+    fn forget_removed(&mut self, name: &'static str, moves: &Moves) {
+        let rec = self.records.get_mut(name).expect("a record");
+        for files in rec.copies.values_mut() {
+            for (f, v) in files.iter_mut() {
+                if moves.remove.contains(&guest_of(f)) {
+                    *v = REMOVING;
+                }
+            }
+        }
     }
 
     fn vm(&mut self, name: &str) -> &mut Machine {
@@ -928,20 +963,29 @@ impl Model {
         self.in_place = plan.update;
         let last_move = plan.steps.iter().rposition(|s| s.moves_copies());
         for (at, &step) in plan.steps.iter().enumerate() {
-            if step == MStep::Create {
-                self.write_record(name, file);
+            match step {
+                MStep::Create => self.write_record(name, file),
+                MStep::Rm => self.forget_removed(name, &plan.moves),
+                _ => {}
             }
             if crash_at == Some(self.calls.len()) {
                 return Expect::Crashed;
             }
             self.calls.push(step.call());
             let m = &plan.moves;
+            let words = |head: &[&str], rest: &[String]| -> Vec<String> {
+                let head = head.iter().map(|w| w.to_string());
+                head.chain(rest.iter().cloned()).collect()
+            };
             match step {
-                MStep::Rm => self
+                MStep::Rm => self.details.push(words(&["rm", "-f", "--"], &m.remove)),
+                MStep::Rmdir => {
+                    let head = ["sh", "-c", r#"rmdir -- "$@" || true"#, "bottle-prune"];
+                    self.details.push(words(&head, &m.clear));
+                }
+                MStep::Copy => self
                     .details
-                    .push(format!("rm -f -- {}", m.remove.join(" "))),
-                MStep::Rmdir => self.details.push(format!("rmdir -- {}", m.clear.join(" "))),
-                MStep::Copy => self.details.extend(m.send.iter().map(|(p, _)| p.clone())),
+                    .extend(m.send.iter().map(|(p, _)| vec![p.clone()])),
                 _ => {}
             }
             created |= step == MStep::Create;
@@ -1234,7 +1278,7 @@ fn edits(state: &Model) -> Vec<(u32, BoxedStrategy<Op>)> {
                 .boxed(),
         ),
         (1, Just(Op::ChangeImage).boxed()),
-        (1, Just(Op::EditCopy(Edit::Retype)).boxed()),
+        (2, Just(Op::EditCopy(Edit::Retype)).boxed()),
     ];
     if !absent.is_empty() {
         let add = prop::sample::select(absent).prop_map(|f| Op::EditCopy(Edit::Add(f)));
@@ -1500,10 +1544,11 @@ struct Sut {
     /// not own the machine unless adopted).
     a_files: [PathBuf; 2],
     b: Desired,
-    /// What the hashes of every spec resolved so far stand for: exec step
-    /// hash → id, copy print hash → its files, image hash → image.
+    /// What the hashes and entries of every spec resolved so far stand
+    /// for: exec step hash → id, (guest path, copy entry) → host file and
+    /// version, image hash → image.
     exec_ids: HashMap<String, u8>,
-    copy_prints: HashMap<String, BTreeMap<&'static str, u8>>,
+    entries: HashMap<(String, String), (&'static str, u8)>,
     images: HashMap<String, u8>,
     /// The generation each machine's marker (`/agent-work`) names, as the
     /// agent last wrote it.
@@ -1542,7 +1587,7 @@ impl Sut {
             cache: root.join("cache"),
             a_files: [root.join("a.toml"), root.join("a2.toml")],
             exec_ids: HashMap::from([(b.fingerprint.execs[0].clone(), B_STEP)]),
-            copy_prints: HashMap::new(),
+            entries: HashMap::new(),
             images: HashMap::from([(b.fingerprint.image.clone(), 0)]),
             markers: BTreeMap::new(),
             b,
@@ -1583,10 +1628,14 @@ impl Sut {
         for (hash, id) in f.execs.iter().zip(&spec.execs) {
             self.exec_ids.insert(hash.clone(), *id);
         }
-        let copies = spec.copies();
-        for print in &f.copies {
-            let files = copies.get(print.dest.as_str()).cloned().unwrap_or_default();
-            self.copy_prints.insert(print.hash.clone(), files);
+        let guests: BTreeMap<String, (&'static str, u8)> = spec
+            .src
+            .iter()
+            .map(|(file, v)| (guest_of(file), (*file, *v)))
+            .collect();
+        for (path, entry) in f.copies.iter().flat_map(|c| &c.entries) {
+            let file = guests.get(path).expect("a path of the spec's files");
+            self.entries.insert((path.clone(), entry.clone()), *file);
         }
         d
     }
@@ -1605,8 +1654,24 @@ impl Sut {
                 .copies
                 .iter()
                 .map(|c| {
-                    let files = self.copy_prints.get(&c.hash).expect("a known copy");
-                    (c.dest.clone(), files.clone())
+                    let again = CopyPrint::new(&c.dest, c.entries.clone());
+                    assert_eq!(
+                        c.hash, again.hash,
+                        "the hash of the record's copy {}",
+                        c.dest
+                    );
+                    let files = c.entries.iter().map(|(path, entry)| {
+                        let key = (path.clone(), entry.clone());
+                        match entry.as_str() {
+                            "removing" => {
+                                let of_path = self.entries.iter().find(|((p, _), _)| p == path);
+                                let file = of_path.expect("a known copied path").1.0;
+                                (file, REMOVING)
+                            }
+                            _ => *self.entries.get(&key).expect("a known copy entry"),
+                        }
+                    });
+                    (c.dest.clone(), files.collect())
                 })
                 .collect(),
             execs: f
@@ -1675,6 +1740,28 @@ impl Sut {
         walk(&root.join("w"), "/w", &mut out);
         walk(&root.join("etc"), "/etc", &mut out);
         out.remove(AGENT_NOTE);
+        out
+    }
+
+    /// Every directory under `name`'s copy destinations (`/w`, and what
+    /// holds `/etc/f1`), those themselves aside.
+    fn copied_dirs(&self, name: &str) -> BTreeSet<String> {
+        fn walk(dir: &Path, guest: &str, out: &mut BTreeSet<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.map(|e| e.expect("entry")) {
+                if e.file_type().expect("type").is_dir() {
+                    let g = format!("{guest}/{}", e.file_name().to_string_lossy());
+                    walk(&e.path(), &g, out);
+                    out.insert(g);
+                }
+            }
+        }
+        let root = self.home().guest(name);
+        let mut out = BTreeSet::new();
+        walk(&root.join("w"), "/w", &mut out);
+        walk(&root.join("etc"), "/etc", &mut out);
         out
     }
 
@@ -1811,16 +1898,17 @@ fn opts(keep: bool, allow: Allow) -> Options {
 }
 
 /// The kind of each call, for the grammar check: an `exec` is a probe,
-/// a prune (`rm -f --`, `rmdir --`), the unpacking of the copy archive
-/// or an exec step; a `cp` the upload of that archive or the copy of one
-/// file.
+/// a prune (`rm -f --`, `sh -c 'rmdir …' bottle-prune`), the unpacking of
+/// the copy archive or an exec step; a `cp` the upload of that archive or
+/// the copy of one file.
 fn kind(argv: &[String]) -> &'static str {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     match words.as_slice() {
         [_, "pack", ..] => "pack",
         [_, "machine", "exec", ..] => match command(argv).as_slice() {
             ["true"] => "probe",
-            ["rm", "-f", "--", ..] | ["rmdir", "--", ..] => "prune",
+            ["rm", "-f", "--", ..] => "prune",
+            ["sh", "-c", script, "bottle-prune", ..] if script.starts_with("rmdir ") => "prune",
             ["sh", "-c", script] if script.starts_with("tar -xf ") => "unpack",
             _ => "exec",
         },
@@ -1849,14 +1937,14 @@ fn command(argv: &[String]) -> Vec<&str> {
 }
 
 /// What the model predicts of a call beyond its kind: a prune's command,
-/// the guest path of a single-file copy.
-fn detail(argv: &[String]) -> Option<String> {
+/// word by word, the guest path of a single-file copy.
+fn detail(argv: &[String]) -> Option<Vec<String>> {
     match kind(argv) {
-        "prune" => Some(command(argv).join(" ")),
+        "prune" => Some(command(argv).into_iter().map(String::from).collect()),
         "copy" => argv
             .last()
             .and_then(|a| a.split_once(':'))
-            .map(|(_, path)| path.to_string()),
+            .map(|(_, path)| vec![path.to_string()]),
         _ => None,
     }
 }
@@ -2139,6 +2227,13 @@ impl StateMachineTest for Harness {
                 let ran: Vec<String> = m.ran.iter().map(|id| format!("s{id}")).collect();
                 assert_eq!(sut.ran(name), ran, "{name}: the exec steps that ran");
                 assert_eq!(sut.copied(name), m.files, "{name}: the copied files");
+                let below = |d: &&String| d.starts_with("/w/") || d.starts_with("/etc/");
+                let dirs: BTreeSet<String> = m.dirs.iter().filter(below).cloned().collect();
+                assert_eq!(
+                    sut.copied_dirs(name),
+                    dirs,
+                    "{name}: the directories under the copy destinations"
+                );
             }
             let record = sut.store.load(name).expect("record");
             let rec = model.records.get(name);
@@ -2282,13 +2377,7 @@ fn check_copied(sut: &Sut, d: &Desired, m: &Machine) {
     let name = d.spec.name.as_str();
     let root = sut.home().guest(name);
     let mut want = BTreeMap::new();
-    // BOTTLE BUG, tolerated so the property stays deterministic: see
-    // `Machine::lost`.
-    let files = d
-        .files
-        .iter()
-        .filter(|f| !m.lost.contains(f.guest.as_str()));
-    for f in files {
+    for f in &d.files {
         let host = f.host.as_path();
         let text = std::fs::read_to_string(host).expect("a source file");
         want.insert(f.guest.as_str().to_string(), text);
@@ -2346,7 +2435,7 @@ fn check_sent(
             "{op:?}: the paths sent to {name}; calls {calls:#?}"
         );
     }
-    let details: Vec<String> = calls.iter().filter_map(|c| detail(c)).collect();
+    let details: Vec<Vec<String>> = calls.iter().filter_map(|c| detail(c)).collect();
     assert_eq!(
         details, model.details,
         "{op:?}: the prune and single-file copy calls"
@@ -2498,15 +2587,13 @@ fn apply_a(sut: &mut Sut, spec: &SpecA, faults: &[&str], path: &str) -> (Expect,
     (got, sut.guest_file("a", path))
 }
 
-/// BOTTLE BUG 1 (ignored until src/ is fixed; then drop `Machine::lost`
-/// from the model). An update's prune removes `/w/x` (its source was
-/// deleted), then the same transfer fails (`cp`): the record keeps the
-/// old copies, which still say the guest holds `/w/x` as it was. Once
-/// the source has `d/x` back with that content, the next apply takes
-/// `/w/x` for unchanged: it sends only `f1`, succeeds, and the guest
-/// lacks `/w/x` (every later apply is unchanged).
+/// Regression test: a path a failed transfer pruned is sent again when
+/// it comes back. An update's prune removes `/w/x` (its source was
+/// deleted), then the same transfer fails (`cp`). The record forgot
+/// `/w/x` before the prune ran, so once the source has `d/x` back with
+/// the content it had, the next apply sends it (bottle used to take it
+/// for unchanged, send only `f1`, and leave the guest without `/w/x`).
 #[test]
-#[ignore = "bottle bug: a path a failed transfer pruned is never sent again"]
 fn a_path_pruned_by_a_failed_transfer_is_sent_when_it_comes_back() {
     for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
         let mut spec = SpecA::initial();
@@ -2530,20 +2617,22 @@ fn a_path_pruned_by_a_failed_transfer_is_sent_when_it_comes_back() {
     }
 }
 
-/// BOTTLE BUG 2 (ignored until src/ is fixed; the model predicts the
-/// failure, in `Machine::cp`). A prune removes `/w/sub/y` and leaves the
-/// directory `/w/sub` it emptied. When a file then takes its place and is
-/// the one file sent, by `cp --mode` (smolvm 1.9), the upload cannot
-/// replace the directory: the apply fails, and so does every later one
-/// (through the archive, on 0.8, the same edit succeeds).
+/// Regression test: a prune removes the directories it empties that no
+/// copy needs, so a file can take their place by itself. A prune removes
+/// `/w/sub/y`, then `/w/sub`. When a file then takes its place and is the
+/// one file sent, by `cp --mode` (smolvm 1.9), nothing is in its way (the
+/// directory used to be left, and the upload could not replace it).
 #[test]
-#[ignore = "bottle bug: a file cannot take the place of a directory a prune emptied"]
 fn a_file_takes_the_place_of_a_directory_a_prune_emptied() {
     let mut spec = SpecA::initial();
     let mut sut = Sut::new(Version::new(1, 9, 3), &spec);
     assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
     spec.src.remove("d/sub/y");
     assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+    assert!(
+        !sut.home().guest("a").join("w/sub").exists(),
+        "the directory the prune emptied is gone"
+    );
     spec.src.insert(SUB_FILE, 0);
     assert_eq!(
         apply_a(&mut sut, &spec, &[], "/w/sub"),
@@ -2551,14 +2640,13 @@ fn a_file_takes_the_place_of_a_directory_a_prune_emptied() {
     );
 }
 
-/// BOTTLE BUG 3 (ignored until src/ is fixed; the model predicts the
-/// failures, in `Machine::rmdir`). The directory `d/sub` becomes a file:
-/// the prune removes `/w/sub/y`, then `rmdir`s `/w/sub`, and the upload
-/// fails (`cp`). The record keeps the old copies, so every later apply
-/// prunes again, and its `rmdir -- /w/sub` fails on the directory that is
-/// no longer there: the machine can never be brought up to date.
+/// Regression test: a transfer that removed a directory and then failed
+/// completes when applied again. The directory `d/sub` becomes a file: the
+/// prune removes `/w/sub/y`, then the directory `/w/sub`, and the upload
+/// fails (`cp`). The record forgot `/w/sub/y` before the prune ran, so
+/// the next apply just sends the file (it used to prune again, and fail
+/// at `rmdir -- /w/sub`, on every retry).
 #[test]
-#[ignore = "bottle bug: a transfer that cleared a directory and failed never completes"]
 fn a_transfer_that_cleared_a_directory_completes_when_applied_again() {
     for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
         let mut spec = SpecA::initial();
@@ -2568,6 +2656,100 @@ fn a_transfer_that_cleared_a_directory_completes_when_applied_again() {
         spec.src.insert(SUB_FILE, 0);
         let failed = Expect::StepFailed { in_place: true };
         assert_eq!(apply_a(&mut sut, &spec, &["cp"], "/w/sub"), (failed, None));
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/sub"),
+            (Expect::Ok, Some(content(SUB_FILE, 0))),
+            "{version}"
+        );
+    }
+}
+
+/// Apply `a` as `spec` says (written to disk first), bottle dying when
+/// about to make its call number `at` (from 0) of this apply.
+fn crash_a(sut: &mut Sut, spec: &SpecA, at: usize) -> Expect {
+    quiet_crashes();
+    sut.write_spec(spec);
+    let d = sut.desired("a", 0, spec);
+    let (got, _) = sut.bottle(&[], Some(at), |env| {
+        env.apply(&d, opts(false, Allow::default())).map(drop)
+    });
+    got
+}
+
+/// `d/x` is deleted from its source, and the update's prune fails
+/// (`exec`: its `rm -f -- /w/x` never ran). The record marked `/w/x`
+/// `removing` before the prune ran, so the next apply, with nothing
+/// failing, removes it. (Were it forgotten instead, that apply would find
+/// nothing to do and succeed with `/w/x` still in the guest, for good.)
+#[test]
+fn a_file_deleted_from_a_source_is_gone_after_a_failed_prune_is_retried() {
+    for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
+        let mut spec = SpecA::initial();
+        let mut sut = Sut::new(version.clone(), &spec);
+        let x = Some(content("d/x", 0));
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/x"),
+            (Expect::Ok, x.clone())
+        );
+        spec.src.remove("d/x");
+        let failed = Expect::StepFailed { in_place: true };
+        assert_eq!(apply_a(&mut sut, &spec, &["exec"], "/w/x"), (failed, x));
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/x"),
+            (Expect::Ok, None),
+            "{version}: d/x was deleted from its source"
+        );
+    }
+}
+
+/// The directory `d/sub` becomes a file, and the update's prune fails
+/// (`exec`: its `rm -f -- /w/sub/y` never ran). The record marked
+/// `/w/sub/y` `removing`, so the next prune removes it and the directory
+/// `/w/sub` that holds it, and the file takes its place. (Were it
+/// forgotten, no later prune would remove them, and every later apply
+/// would fail sending the file `/w/sub`.)
+#[test]
+fn a_directory_becomes_a_file_after_a_failed_prune_is_retried() {
+    for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
+        let mut spec = SpecA::initial();
+        let mut sut = Sut::new(version.clone(), &spec);
+        assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+        spec.src.remove("d/sub/y");
+        spec.src.insert(SUB_FILE, 0);
+        let failed = Expect::StepFailed { in_place: true };
+        assert_eq!(
+            apply_a(&mut sut, &spec, &["exec"], "/w/sub"),
+            (failed, None)
+        );
+        assert_eq!(
+            apply_a(&mut sut, &spec, &[], "/w/sub"),
+            (Expect::Ok, Some(content(SUB_FILE, 0))),
+            "{version}"
+        );
+    }
+}
+
+/// The directory `d/sub` becomes a file, and bottle dies after the
+/// prune's `rm -f -- /w/sub/y`, about to make its `rmdir` call (call 2,
+/// after `ls` and the `rm`). The record still has `/w/sub/y` as
+/// `removing`, so the next prune removes the empty directory `/w/sub`
+/// too, and the one file sent, by `cp --mode` on smolvm 1.9, takes its
+/// place. (Were it forgotten, every later apply would fail.) (On 0.8 the archive's
+/// `tar -x` replaces the empty directory.)
+#[test]
+fn a_directory_becomes_a_file_after_a_crash_between_rm_and_rmdir() {
+    for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
+        let mut spec = SpecA::initial();
+        let mut sut = Sut::new(version.clone(), &spec);
+        assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+        spec.src.remove("d/sub/y");
+        spec.src.insert(SUB_FILE, 0);
+        assert_eq!(crash_a(&mut sut, &spec, 2), Expect::Crashed);
+        let sub = sut.home().guest("a").join("w/sub");
+        assert!(
+            sub.is_dir() && !sub.join("y").exists(),
+            "{version}: between the two"
+        );
         assert_eq!(
             apply_a(&mut sut, &spec, &[], "/w/sub"),
             (Expect::Ok, Some(content(SUB_FILE, 0))),
