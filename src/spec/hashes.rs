@@ -290,8 +290,8 @@ mod tests {
         assert!(!second.to_json().contains(b.to_str().unwrap()));
         assert!(second.to_json().contains(a.to_str().unwrap()));
         let planted = first.to_json().replace(
-            &blake3::hash(b"a").to_hex().to_string(),
-            &blake3::hash(b"planted").to_hex().to_string(),
+            blake3::hash(b"a").to_hex().as_str(),
+            blake3::hash(b"planted").to_hex().as_str(),
         );
         let other_version = planted.replace("\"version\":1", "\"version\":99");
         assert_ne!(other_version, planted);
