@@ -10,9 +10,9 @@
 //! (pruning), unless told to keep them. A kept path is in the way of a
 //! sent one when it is a file where a sent path needs a directory, or a
 //! path under a sent file or link: it is removed all the same. After the
-//! removals, the directories that held a removed path (below the
-//! destination of the copy that had sent it) and that no copy needs any
-//! more are removed where they are empty, deepest first: the directories
+//! removals, the directories that held a removed path (up to the
+//! destination of the copy that had sent it, which is one of them once no
+//! copy has it) and that no copy needs any more are removed where empty, deepest first: the directories
 //! bottle made go with the files it made, a sent file can take the place of
 //! a directory that held only removed paths, and a directory the agent put
 //! files in stays (then a file that should take its place cannot, and the
@@ -121,9 +121,9 @@ fn needed<'a>(want: &BTreeMap<&'a str, Placed<'a>>, copies: &'a [CopyPrint]) -> 
     dests.chain(held).collect()
 }
 
-/// The directories each removed path was in, strictly below the
-/// destination of the copy that had sent it, that `needed` lacks; deepest
-/// first.
+/// The directories each removed path was in, up to the destination of the
+/// copy that had sent it, that `needed` lacks (a destination no copy has
+/// any more included); deepest first.
 fn cleared(
     removed: &[&str],
     had: &BTreeMap<&str, Placed<'_>>,
@@ -135,8 +135,8 @@ fn cleared(
         let Some(dest) = had.get(r).map(|p| applied[p.copy].dest.as_str()) else {
             continue;
         };
-        let below = ancestors(r).take_while(|a| *a != dest && ancestors(a).any(|x| x == dest));
-        dirs.extend(below.filter(|a| !needed.contains(a)));
+        let within = ancestors(r).take_while(|a| *a == dest || ancestors(a).any(|x| x == dest));
+        dirs.extend(within.filter(|a| !needed.contains(a)));
     }
     dirs.into_iter().rev().map(str::to_string).collect()
 }
@@ -261,6 +261,7 @@ mod tests {
         let t = transfer(std::slice::from_ref(&a), &[a.clone(), b], true);
         assert!(t.send.is_empty());
         assert_eq!(t.remove, ["/data/d"]);
+        assert_eq!(t.clear, ["/data"], "a destination no copy has any more");
     }
 
     #[test]

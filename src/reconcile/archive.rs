@@ -148,12 +148,28 @@ pub(super) fn open_regular(path: &Path) -> Result<File, ArchiveError> {
     if !seen.file_type().is_file() {
         return Err(changed);
     }
-    let file = File::open(path).map_err(read)?;
+    let file = match crate::spec::open_file(path) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(changed);
+        }
+        Err(e) => return Err(read(e)),
+    };
     let opened = file.metadata().map_err(read)?;
-    match (opened.dev(), opened.ino()) == (seen.dev(), seen.ino()) && opened.is_file() {
+    let same = (opened.dev(), opened.ino()) == (seen.dev(), seen.ino()) && opened.is_file();
+    match same && opened_at(&file, path) {
         true => Ok(file),
         false => Err(changed),
     }
+}
+
+/// Whether `file` is the file at `path` itself, reached through no link:
+/// the kernel's name for the open file is `path`. (A directory above it
+/// swapped for a link to elsewhere gives another name.)
+fn opened_at(file: &File, path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+    fs::read_link(fd).is_ok_and(|real| real == path)
 }
 
 /// Append the regular file `file` (named `host` in errors) as entry

@@ -116,7 +116,14 @@ fn walk_entry(
 ) -> Result<CopySummary, String> {
     host_string(&entry.src)?;
     let resolved = resolve_src(&entry.src)?;
-    let src = resolved.as_deref().unwrap_or(&entry.src);
+    // Walked from its real path, so that every host path below holds no
+    // link: the copy checks that what it opens is at that very path.
+    let real = match &resolved {
+        Some(r) => r.clone(),
+        None => fs::canonicalize(&entry.src).map_err(|e| describe_io(&entry.src, &e))?,
+    };
+    host_string(&real)?;
+    let src = real.as_path();
     let start = files.len();
     let mut bytes = 0;
     let mut into = Gather {
@@ -339,11 +346,29 @@ pub(super) fn update_file(h: &mut blake3::Hasher, path: &Path) -> Result<(), Str
     Ok(())
 }
 
-/// The hash of the content of the file at `path`.
+/// The hash of the content of the regular file at `path`, opened without
+/// following a link and without blocking (a fifo put in its place is
+/// refused, never waited on).
 pub(super) fn content_hash(path: &Path) -> Result<blake3::Hash, String> {
+    let file = open_file(path).map_err(|e| describe_io(path, &e))?;
+    let meta = file.metadata().map_err(|e| describe_io(path, &e))?;
+    if !meta.is_file() {
+        return Err(format!("{} is no longer a regular file", path.display()));
+    }
     let mut h = blake3::Hasher::new();
-    update_file(&mut h, path)?;
+    h.update_reader(file).map_err(|e| describe_io(path, &e))?;
     Ok(h.finalize())
+}
+
+/// Open `path` to read: its last component never followed if it is a
+/// link, and never waiting (for a fifo's writer).
+pub fn open_file(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
 }
 
 pub(super) fn describe_io(path: &Path, e: &io::Error) -> String {

@@ -6,10 +6,10 @@
 //! time, inode and device are all what they were when it was read (the
 //! change time is set by the kernel on every write, rename or `touch`, so a
 //! file rewritten with its old size and modification time is still read
-//! again), and only if the file was last modified before the second in
-//! which it was read (a file written in that same second could have
-//! changed after it was read without its times showing it, on a file system
-//! that keeps whole seconds). This is the check git's index and rsync make.
+//! again), and only if the file was last modified and changed before the
+//! second in which it was read (a file written in that same second could
+//! have changed after it was read without its times showing it, on a file
+//! system that keeps whole seconds). This is the check git's index and rsync make.
 //!
 //! Owns the lookup and the JSON form of the cache ([`Hashes::to_json`]);
 //! where the cache lives and how it is written is `state::hashes`'s. Reads
@@ -59,7 +59,8 @@ impl Known {
         let now = Known::of(meta, self.read_at, &blake3::Hash::from([0; 32]));
         let same = (now.size, now.mtime_ns, now.ctime_ns, now.ino, now.dev)
             == (self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev);
-        let settled = self.mtime_ns < ns(self.read_at, 0);
+        let second = ns(self.read_at, 0);
+        let settled = self.mtime_ns < second && self.ctime_ns < second;
         match same && settled {
             true => blake3::Hash::from_hex(&self.hash).ok(),
             false => None,
@@ -165,6 +166,21 @@ mod tests {
         fs::symlink_metadata(p).unwrap()
     }
 
+    /// `h` as a cache written `secs` after it was: when every file it
+    /// holds had settled.
+    fn read_at(h: &Hashes, secs: impl Fn(i64) -> i64) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&h.to_json()).unwrap();
+        for k in v["files"].as_object_mut().unwrap().values_mut() {
+            let at = secs(k["read_at"].as_i64().unwrap());
+            k["read_at"] = at.into();
+        }
+        v.to_string()
+    }
+
+    fn read_later(h: &Hashes) -> String {
+        read_at(h, |at| at + 2)
+    }
+
     fn set_mtime(p: &Path, t: SystemTime) {
         let file = fs::File::options().write(true).open(p).unwrap();
         file.set_modified(t).unwrap();
@@ -188,7 +204,7 @@ mod tests {
         assert_eq!(h, blake3::hash(b"one"));
         assert_eq!(first.read_count(), 1);
         assert!(first.changed());
-        let again = Hashes::from_json(&first.to_json());
+        let again = Hashes::from_json(&read_later(&first));
         assert_eq!(again.content(&p, &meta(&p)).unwrap(), h);
         assert_eq!(again.read_count(), 0, "taken from the cache");
         assert!(!again.changed(), "nothing to write back");
@@ -205,7 +221,7 @@ mod tests {
         first.content(&p, &meta(&p)).unwrap();
         let planted = blake3::hash(b"planted").to_hex().to_string();
         let real = blake3::hash(b"one").to_hex().to_string();
-        let json = first.to_json().replace(&real, &planted);
+        let json = read_later(&first).replace(&real, &planted);
         let cached = Hashes::from_json(&json);
         assert_eq!(
             cached.content(&p, &meta(&p)).unwrap(),
@@ -223,7 +239,7 @@ mod tests {
         fs::write(&p, "two").unwrap();
         set_mtime(&p, mtime);
         assert_eq!(meta(&p).len(), 3);
-        let again = Hashes::from_json(&first.to_json());
+        let again = Hashes::from_json(&read_later(&first));
         assert_eq!(again.content(&p, &meta(&p)).unwrap(), blake3::hash(b"two"));
         assert_eq!(again.read_count(), 1, "its change time moved");
         assert!(again.changed(), "one file read, as many known: still new");
@@ -241,8 +257,9 @@ mod tests {
         assert_eq!(again.read_count(), 1, "written too recently to trust");
     }
 
-    /// The second a file was read is not settled: a file last modified at
-    /// its very start (a file system keeping whole seconds) is read again.
+    /// The second a file was read is not settled: a file last modified, or
+    /// changed, at its very start (a file system keeping whole seconds) is
+    /// read again.
     #[test]
     fn a_file_modified_at_the_start_of_the_second_it_was_read_is_read_again() {
         let tmp = tempfile::tempdir().unwrap();
@@ -252,22 +269,12 @@ mod tests {
         set_mtime(&p, whole);
         let first = Hashes::none();
         first.content(&p, &meta(&p)).unwrap();
-        let read_at = |secs: i64| {
-            let mut v: serde_json::Value = serde_json::from_str(&first.to_json()).unwrap();
-            let files = v["files"].as_object_mut().unwrap();
-            files.values_mut().for_each(|k| k["read_at"] = secs.into());
-            v.to_string()
-        };
-        let again = Hashes::from_json(&read_at(1_700_000_000));
-        again.content(&p, &meta(&p)).unwrap();
-        assert_eq!(again.read_count(), 1);
-        let later = Hashes::from_json(&read_at(1_700_000_001));
-        later.content(&p, &meta(&p)).unwrap();
-        assert_eq!(
-            later.read_count(),
-            0,
-            "modified before the second it was read"
-        );
+        let ctime = meta(&p).ctime();
+        for (at, read) in [(1_700_000_000, 1), (ctime, 1), (ctime + 1, 0)] {
+            let h = Hashes::from_json(&read_at(&first, |_| at));
+            h.content(&p, &meta(&p)).unwrap();
+            assert_eq!(h.read_count(), read, "read at second {at}");
+        }
     }
 
     #[test]

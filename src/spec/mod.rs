@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves};
+pub use copies::{CopyKind, CopySummary, FileCopy, Leaving, leaves, open_file};
 pub use error::{Problem, SpecError};
 pub use fingerprint::{CopyDiff, CopyPrint, FINGERPRINT_VERSION, Field, Fingerprint, exec_hash};
 pub use hashes::Hashes;

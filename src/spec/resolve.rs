@@ -125,5 +125,7 @@ fn hash_pack(path: &Path, hashes: &Hashes) -> Result<blake3::Hash, String> {
     if !meta.is_file() {
         return Err(format!("{} is not a file", path.display()));
     }
-    hashes.content(path, &meta)
+    // A pack may be a link to a build's output: hashed at its real path.
+    let real = fs::canonicalize(path).map_err(|e| describe_io(path, &e))?;
+    hashes.content(&real, &meta)
 }

@@ -279,11 +279,65 @@ fn an_unchanged_file_is_not_read_again() {
         .to_string();
     assert!(text.contains(&real), "{text}");
     let planted = blake3::hash(b"planted").to_hex().to_string();
-    std::fs::write(&cache, text.replace(&real, &planted)).unwrap();
+    // As if the cache was written a few seconds after the files last
+    // changed (they were made just now): then it is believed.
+    let mut v: serde_json::Value = serde_json::from_str(&text.replace(&real, &planted)).unwrap();
+    for k in v["files"].as_object_mut().unwrap().values_mut() {
+        let later = k["read_at"].as_i64().unwrap() + 3;
+        k["read_at"] = later.into();
+    }
+    std::fs::write(&cache, v.to_string()).unwrap();
     b.run(&["plan", &m])
         .status(0)
         .stdout_has("m: update in place: copy /workspace (1 file changed)");
     // Setting its mtime (to the same hour-old value) moves its change time.
     age(&b.path("ws/d0/f0.txt"));
     b.run(&["plan", &m]).status(0).stdout_has("m: unchanged");
+}
+
+/// A smolvm that, when asked `machine ls` (after bottle read the spec),
+/// swaps the copied directory `ws/keys` for a link to a host directory
+/// holding a secret of the same name; every call then goes to the
+/// simulator.
+fn smolvm_swapping_keys(b: &Bottle) -> String {
+    let ws = b.path("ws");
+    let secret = b.path("secret");
+    let script = b.write(
+        "smolvm-swap",
+        &format!(
+            "#!/bin/sh\nif [ \"$1 $2\" = \"machine ls\" ] && [ ! -L {ws}/keys ]; then\n  \
+             rm -rf {ws}/keys && ln -s {secret} {ws}/keys\nfi\nexec {} \"$@\"\n",
+            crate::support::SIM,
+            ws = ws.display(),
+            secret = secret.display(),
+        ),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script.to_string_lossy().into_owned()
+}
+
+/// No route reads a file through a directory above it that was swapped
+/// for a link after the spec was read: the archive (a new machine) and a
+/// single `cp` (an update) both refuse, and the secret never reaches the
+/// guest.
+#[test]
+fn a_directory_swapped_for_a_link_never_leads_a_copy_out_of_its_tree() {
+    for update in [false, true] {
+        let b = Bottle::new();
+        b.write("secret/id", "TOP-SECRET\n");
+        b.write("ws/a", "a\n");
+        b.write("ws/keys/id", "placeholder\n");
+        let m = spec(&b, "m");
+        if update {
+            b.run(&["apply", &m]).status(0);
+            b.write("ws/keys/id", "placeholder, edited\n");
+        }
+        let smolvm = smolvm_swapping_keys(&b);
+        let run = b.run_with(&[("BOTTLE_SMOLVM", smolvm.as_str())], &["apply", &m]);
+        run.status(1)
+            .stderr_has("it is no longer the regular file it was");
+        assert!(std::fs::read_link(b.path("ws/keys")).is_ok(), "swapped");
+        let leaked = b.guest("m", "/workspace/keys/id");
+        assert_ne!(leaked.as_deref(), Some("TOP-SECRET\n"), "update {update}");
+    }
 }
