@@ -80,23 +80,17 @@ impl Transfer {
 /// The transfer that brings a guest holding `applied` to `want`.
 /// `prune`: remove what no copy makes any more.
 pub fn transfer(want: &[CopyPrint], applied: &[CopyPrint], prune: bool) -> Transfer {
-    let want_copies = want;
-    let (want, had) = (view(want), view(applied));
-    let mut send: Vec<(usize, String)> = want
+    let (wanted, had) = (view(want), view(applied));
+    let mut send: Vec<(usize, String)> = wanted
         .iter()
         .filter(|(path, p)| had.get(*path).is_none_or(|h| h.entry != p.entry))
         .map(|(path, p)| (p.copy, (*path).to_string()))
         .collect();
     send.sort();
-    let gone: Vec<&str> = had
-        .keys()
-        .filter(|path| !want.contains_key(*path))
-        .copied()
-        .collect();
-    let sent: BTreeSet<&str> = send.iter().map(|(_, p)| p.as_str()).collect();
-    let (remove, kept): (Vec<&str>, Vec<&str>) =
-        gone.iter().partition(|g| prune || in_the_way(g, &sent));
-    let clear = cleared(&remove, &had, applied, &needed(&want, want_copies));
+    let gone = had.keys().filter(|path| !wanted.contains_key(*path));
+    let sent = Sent::of(&send);
+    let (remove, kept): (Vec<&str>, Vec<&str>) = gone.partition(|g| prune || sent.blocked_by(g));
+    let clear = cleared(&remove, &had, applied, &needed(&wanted, want));
     Transfer {
         send,
         remove: remove.into_iter().map(str::to_string).collect(),
@@ -105,11 +99,24 @@ pub fn transfer(want: &[CopyPrint], applied: &[CopyPrint], prune: bool) -> Trans
     }
 }
 
-/// Whether `gone` blocks a sent path: a file where a sent path needs a
-/// directory (it is an ancestor of one), or a path under a sent one.
-fn in_the_way(gone: &str, sent: &BTreeSet<&str>) -> bool {
-    ancestors(gone).any(|a| sent.contains(a))
-        || sent.iter().any(|s| ancestors(s).any(|a| a == gone))
+/// The paths a transfer sends, and the directories they need.
+struct Sent<'a> {
+    paths: BTreeSet<&'a str>,
+    dirs: BTreeSet<&'a str>,
+}
+
+impl<'a> Sent<'a> {
+    fn of(send: &'a [(usize, String)]) -> Self {
+        let paths: BTreeSet<&str> = send.iter().map(|(_, p)| p.as_str()).collect();
+        let dirs = paths.iter().flat_map(|p| ancestors(p)).collect();
+        Sent { paths, dirs }
+    }
+
+    /// Whether `gone` is in the way of a sent path: a file where a sent
+    /// path needs a directory, or a path under a sent one.
+    fn blocked_by(&self, gone: &str) -> bool {
+        self.dirs.contains(gone) || ancestors(gone).any(|a| self.paths.contains(a))
+    }
 }
 
 /// The directories `want` needs: every copy's destination and what holds
