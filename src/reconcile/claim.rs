@@ -66,17 +66,12 @@ impl<S: Smolvm> Env<'_, S> {
         Ok(Survey { listed })
     }
 
-    /// Claim one machine: lock it, then look.
+    /// Claim one machine: [`Env::claim_all`] of it alone.
     pub fn claim(&self, name: &MachineName) -> Result<Claim, ApplyError> {
-        let lock = self.lock(name)?;
-        let survey = self.survey().map_err(|signal| ApplyError::Interrupted {
-            name: name.to_string(),
-            signal,
-        })?;
-        Ok(Claim {
-            _lock: lock,
-            seen: survey.of(name),
-        })
+        let mut claims = self.claim_all(&[name], |_| None);
+        claims
+            .pop()
+            .unwrap_or_else(|| unreachable!("one claim per name"))
     }
 
     /// Lock every machine of `names` (in name order), then look at them

@@ -15,7 +15,7 @@
 //! where the cache lives and how it is written is `state::hashes`'s. Reads
 //! the files it hashes; writes nothing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -53,12 +53,16 @@ impl Known {
         }
     }
 
+    /// Size, times, inode and device.
+    fn identity(&self) -> (u64, i128, i128, u64, u64) {
+        (self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev)
+    }
+
     /// The hash, if the file is still what it was and was not modified in
     /// the second it was read.
     fn still(&self, meta: &fs::Metadata) -> Option<blake3::Hash> {
         let now = Known::of(meta, self.read_at, &blake3::Hash::from([0; 32]));
-        let same = (now.size, now.mtime_ns, now.ctime_ns, now.ino, now.dev)
-            == (self.size, self.mtime_ns, self.ctime_ns, self.ino, self.dev);
+        let same = now.identity() == self.identity();
         let second = ns(self.read_at, 0);
         let settled = self.mtime_ns < second && self.ctime_ns < second;
         match same && settled {
@@ -88,7 +92,7 @@ pub struct Hashes {
     before: BTreeMap<PathBuf, Known>,
     used: RefCell<BTreeMap<PathBuf, Known>>,
     /// How many files were read (not taken from `before`).
-    read: RefCell<usize>,
+    read: Cell<usize>,
 }
 
 impl Hashes {
@@ -123,27 +127,25 @@ impl Hashes {
     /// Whether this run read any file, or dropped one it knew: the cache
     /// on disk is out of date.
     pub fn changed(&self) -> bool {
-        *self.read.borrow() > 0 || self.used.borrow().len() != self.before.len()
+        self.read.get() > 0 || self.used.borrow().len() != self.before.len()
     }
 
     /// How many files this run read.
     pub fn read_count(&self) -> usize {
-        *self.read.borrow()
+        self.read.get()
     }
 
     /// The content hash of the regular file at `path`, whose metadata is
     /// `meta`: from the cache if it still holds, else read.
     pub fn content(&self, path: &Path, meta: &fs::Metadata) -> Result<blake3::Hash, String> {
-        if let Some(hash) = self.before.get(path).and_then(|k| k.still(meta)) {
-            let known = self.before.get(path).cloned();
-            self.used
-                .borrow_mut()
-                .extend(known.map(|k| (path.to_path_buf(), k)));
+        let known = self.before.get(path);
+        if let Some((k, hash)) = known.and_then(|k| k.still(meta).map(|h| (k, h))) {
+            self.used.borrow_mut().insert(path.to_path_buf(), k.clone());
             return Ok(hash);
         }
         let read_at = unix_seconds(SystemTime::now());
         let hash = content_hash(path)?;
-        *self.read.borrow_mut() += 1;
+        self.read.set(self.read.get() + 1);
         let known = Known::of(meta, read_at, &hash);
         self.used.borrow_mut().insert(path.to_path_buf(), known);
         Ok(hash)
