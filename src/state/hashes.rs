@@ -8,13 +8,11 @@
 //! What is in it, and when it is believed, is `spec::Hashes`'s.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::spec::Hashes;
 
-use super::store::make_private_dir;
+use super::store::{Durable, make_private_dir, replace_file};
 
 /// The cache file of the spec file `owner` (its canonical path).
 pub fn path(cache_dir: &Path, owner: &Path) -> PathBuf {
@@ -41,18 +39,7 @@ pub fn save(cache_dir: &Path, owner: &Path, hashes: &Hashes) -> std::io::Result<
     let dir = path.parent().unwrap_or(cache_dir);
     make_private_dir(dir)?;
     let tmp = dir.join(format!(".hashes.{}.tmp", std::process::id()));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(hashes.to_json().as_bytes()))
-        .and_then(|()| fs::rename(&tmp, &path));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    replace_file(&tmp, &path, hashes.to_json().as_bytes(), Durable::No)
 }
 
 #[cfg(test)]

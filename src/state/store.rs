@@ -186,11 +186,7 @@ impl Store {
         let tmp = self
             .dir
             .join(format!(".{}.json.{}.tmp", record.name, std::process::id()));
-        write_synced(&tmp, &json).map_err(write_err)?;
-        fs::rename(&tmp, &path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            write_err(e)
-        })?;
+        replace_file(&tmp, &path, &json, Durable::Yes).map_err(write_err)?;
         sync_dir(&self.dir).map_err(write_err)
     }
 
@@ -257,15 +253,42 @@ pub(crate) fn make_private_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
+/// Whether a file must reach the disk before it replaces another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durable {
+    /// A record: synced before the rename.
+    Yes,
+    /// A cache: losing it costs only work.
+    No,
+}
+
+/// Write `bytes` to `tmp` (0600) and rename it over `path`, so `path` is
+/// the old file or the new one, never part of one; `tmp` is removed if
+/// that fails.
+pub(crate) fn replace_file(
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+    durable: Durable,
+) -> io::Result<()> {
+    let written = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+        .open(tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            match durable {
+                Durable::Yes => f.sync_all(),
+                Durable::No => Ok(()),
+            }
+        })
+        .and_then(|()| fs::rename(tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    written
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
