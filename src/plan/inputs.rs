@@ -17,6 +17,7 @@ use crate::spec::{
     MachineName, SECRETS_DIR, Secret, ValueError,
 };
 
+use super::decide::CopyShape;
 use super::step::Step;
 use super::transfer::Transfer;
 
@@ -158,18 +159,6 @@ impl Staged {
     }
 }
 
-/// How the paths an apply sends travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// Nothing is sent.
-    Nothing,
-    /// One archive: one `cp`, one unpacking `exec`.
-    Archive,
-    /// One `cp` per file (one `exec` per link): `copy_via = "cp"`, or a
-    /// single file on a smolvm whose `cp` sets its mode.
-    Each,
-}
-
 /// A desired spec with every step's arguments worked out.
 #[derive(Debug, Clone)]
 pub struct Inputs<'a> {
@@ -187,7 +176,8 @@ pub struct Inputs<'a> {
     pub files: Vec<FileCopy>,
     /// What is sent and removed.
     pub transfer: Transfer,
-    pub route: Route,
+    /// How they travel.
+    pub route: CopyShape,
     /// Whether this smolvm's `cp` takes `--mode`.
     pub cp_mode: bool,
     /// How exec steps get their secrets on this smolvm.
@@ -217,8 +207,8 @@ impl<'a> Inputs<'a> {
         let cp_mode = version.has_cp_mode();
         let route = route(desired.spec.copy_via, &files, cp_mode);
         let upload = match route {
-            Route::Archive => Some(upload(desired, &transfer, cache_dir)?),
-            Route::Nothing | Route::Each => None,
+            CopyShape::Archive => Some(upload(desired, &transfer, cache_dir)?),
+            CopyShape::None | CopyShape::Files(_) => None,
         };
         Ok(Inputs {
             desired,
@@ -468,13 +458,13 @@ fn files_sent(desired: &Desired, transfer: &Transfer) -> Vec<FileCopy> {
 
 /// How `files` travel: one archive, unless the spec asks for one `cp`
 /// each, or the one file to send can go by one `cp` that keeps its mode.
-fn route(via: CopyVia, files: &[FileCopy], cp_mode: bool) -> Route {
+fn route(via: CopyVia, files: &[FileCopy], cp_mode: bool) -> CopyShape {
     let one_file = matches!(files, [f] if matches!(f.kind, CopyKind::File { .. }));
     match (files.is_empty(), via) {
-        (true, _) => Route::Nothing,
-        (false, CopyVia::Cp) => Route::Each,
-        (false, CopyVia::Archive) if one_file && cp_mode => Route::Each,
-        (false, CopyVia::Archive) => Route::Archive,
+        (true, _) => CopyShape::None,
+        (false, CopyVia::Cp) => CopyShape::Files(files.len()),
+        (false, CopyVia::Archive) if one_file && cp_mode => CopyShape::Files(1),
+        (false, CopyVia::Archive) => CopyShape::Archive,
     }
 }
 

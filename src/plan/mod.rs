@@ -31,8 +31,8 @@ pub use decide::{
 };
 pub use egress::{DnsRule, Egress, Finding, dns, egress, findings};
 pub use inputs::{
-    Inputs, PackOut, PlanError, Route, SecretDelivery, Staged, StartCalls, Upload, pack_key,
-    secret_path, start_calls, teardown_call, teardown_calls, upload_id, with_secrets,
+    Inputs, PackOut, PlanError, SecretDelivery, Staged, StartCalls, Upload, pack_key, secret_path,
+    start_calls, teardown_call, teardown_calls, upload_id, with_secrets,
 };
 pub use limits::check_create;
 pub use step::{NotAStep, Step};
@@ -207,11 +207,7 @@ fn shape(desired: &Desired, inputs: &Inputs<'_>, repack: bool) -> Shape {
         pack: inputs.pack.as_ref().is_some_and(|p| repack || !p.cached()),
         secrets: inputs.secrets_step(),
         prune: inputs.transfer.prunes(),
-        copy: match inputs.route {
-            Route::Nothing => CopyShape::None,
-            Route::Archive => CopyShape::Archive,
-            Route::Each => CopyShape::Files(inputs.files.len()),
-        },
+        copy: inputs.route,
         execs: desired.spec.execs.len(),
     }
 }
