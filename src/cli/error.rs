@@ -57,6 +57,7 @@ impl Error {
                     | StepError::State(_)
                     | StepError::Interrupted { .. }
                     | StepError::Archive { .. }
+                    | StepError::Copy { .. }
                     | StepError::Secret { .. } => Exit::Failed,
                 },
                 ApplyError::Interrupted { signal, .. } => Exit::Interrupted(*signal),

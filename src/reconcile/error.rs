@@ -67,6 +67,12 @@ pub enum StepError {
         #[source]
         source: super::archive::ArchiveError,
     },
+    #[error("cannot copy {} by itself", path.display())]
+    Copy {
+        path: std::path::PathBuf,
+        #[source]
+        source: super::archive::ArchiveError,
+    },
     #[error("cannot stage a secret in an anonymous memory file (memfd)")]
     Secret {
         #[source]

@@ -23,21 +23,20 @@
 
 use std::cell::OnceCell;
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::lifecycle::{self, End, Failed, Failure, Outcome, Phase, Rules, State, Teardown};
 use crate::plan::{Plan, REMOVING, Staged, Step, teardown_call, teardown_calls};
 use crate::smolvm::{Call, Client, Known, Op, Sink, Smolvm, SmolvmError, one_line};
-use crate::spec::{CopyKind, HostPath, MachineName};
+use crate::spec::{CopyKind, MachineName};
 use crate::state::{Record, RecordPhase};
 
 use super::Env;
 use super::archive;
 use super::error::{ApplyError, StepError};
 use super::log::{self, ExecLog};
-use super::secret_fd::SecretFd;
+use super::secret_fd::{SecretFd, fd_path};
 
 /// What a run is carrying out.
 enum Work<'a> {
@@ -335,14 +334,12 @@ impl<'a, 'e, S: Smolvm> Execution<'a, 'e, S> {
             return self.run_calls(&plan.inputs.calls(cli, Step::Copy(i), &Staged::default()));
         };
         let path = f.host.as_path();
-        let archive_err = |source| StepError::Archive {
+        let copy_err = |source| StepError::Copy {
             path: path.to_path_buf(),
             source,
         };
-        let file = archive::open_regular(path).map_err(archive_err)?;
-        let fd = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd());
-        let fd = HostPath::parse(std::path::Path::new(&fd))
-            .map_err(|e| archive_err(archive::ArchiveError::Write(std::io::Error::other(e))))?;
+        let file = archive::open_regular(path).map_err(copy_err)?;
+        let fd = fd_path(&file).map_err(|e| copy_err(archive::ArchiveError::Write(e)))?;
         let calls = plan.inputs.calls(cli, Step::Copy(i), &Staged::file(fd));
         let sent = self.run_calls(&calls);
         drop(file);

@@ -4,7 +4,8 @@
 //! however it exits (`kill -9` included).
 //!
 //! Owns creating, filling and sealing the memfd and the path smolvm is
-//! given, `/proc/PID/fd/N` of bottle's own descriptor: smolvm runs as the
+//! given ([`fd_path`], also the path a single copied file is given),
+//! `/proc/PID/fd/N` of bottle's own descriptor: smolvm runs as the
 //! same user, so it may open it. The descriptor is close-on-exec, so no
 //! child inherits it. Must not write a value to any file system.
 
@@ -33,8 +34,7 @@ impl SecretFd {
         let fd = OwnedFd::from(file);
         let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
         rustix::fs::fcntl_add_seals(&fd, seals)?;
-        let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
-        let path = HostPath::parse(Path::new(&path)).map_err(io::Error::other)?;
+        let path = fd_path(&fd)?;
         Ok(SecretFd { _fd: fd, path })
     }
 
@@ -42,6 +42,13 @@ impl SecretFd {
     pub fn path(&self) -> &HostPath {
         &self.path
     }
+}
+
+/// The path another process of this user opens bottle's descriptor `fd`
+/// by: `/proc/PID/fd/N`.
+pub fn fd_path(fd: &impl AsRawFd) -> io::Result<HostPath> {
+    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+    HostPath::parse(Path::new(&path)).map_err(io::Error::other)
 }
 
 #[cfg(test)]
