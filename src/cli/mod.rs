@@ -233,7 +233,7 @@ pub(crate) fn load_all(paths: &[PathBuf], cache_dir: Option<&Path>) -> Result<Ve
     let mut worst = Exit::Ok;
     let mask = Mask::default();
     for path in paths {
-        let loaded = spec::load(path).and_then(|s| resolve_cached(path, s, cache_dir));
+        let loaded = spec::load(path).and_then(|s| resolve_cached(s, cache_dir));
         let loaded = loaded.and_then(|d| {
             let name = d.spec.name.to_string();
             match names.insert(name.clone(), path.clone()) {
@@ -256,20 +256,16 @@ pub(crate) fn load_all(paths: &[PathBuf], cache_dir: Option<&Path>) -> Result<Ve
     }
 }
 
-/// Resolve `spec`, read from `path`, through the hash cache of its file
-/// in `cache_dir` (if any), saving what it learnt.
-fn resolve_cached(
-    path: &Path,
-    spec: spec::Spec,
-    cache_dir: Option<&Path>,
-) -> Result<Desired, SpecError> {
+/// Resolve `spec` through the hash cache of its file in `cache_dir` (if
+/// any), saving what it learnt.
+fn resolve_cached(spec: spec::Spec, cache_dir: Option<&Path>) -> Result<Desired, SpecError> {
     let Some(dir) = cache_dir else {
         return spec::resolve(spec);
     };
-    let owner = spec::owner(path);
+    let owner = spec::owner(&spec.file);
     let hashes = state::hashes::load(dir, &owner);
-    let desired = spec::resolve_with(spec, &hashes)?;
-    let _ = state::hashes::save(dir, &owner, &hashes);
+    let desired = spec::resolve_with(spec, owner, &hashes)?;
+    let _ = state::hashes::save(dir, &desired.owner, &hashes);
     Ok(desired)
 }
 

@@ -52,12 +52,14 @@ impl Desired {
 /// Check the spec's host paths and compute what the VM should be,
 /// reading every file it hashes.
 pub fn resolve(spec: Spec) -> Result<Desired, SpecError> {
-    resolve_with(spec, &Hashes::none())
+    let owner = owner(&spec.file);
+    resolve_with(spec, owner, &Hashes::none())
 }
 
-/// [`resolve`], taking from `hashes` the content hash of each file that
-/// did not change since it was last read.
-pub fn resolve_with(spec: Spec, hashes: &Hashes) -> Result<Desired, SpecError> {
+/// [`resolve`] of the spec whose file's canonical path is `owner` (see
+/// [`owner`]), taking from `hashes` the content hash of each file that did
+/// not change since it was last read.
+pub fn resolve_with(spec: Spec, owner: PathBuf, hashes: &Hashes) -> Result<Desired, SpecError> {
     let mut problems = Vec::new();
     let image = image_hash(&spec, hashes, &mut problems);
     let walked = copies(&spec, hashes, &mut problems);
@@ -72,7 +74,6 @@ pub fn resolve_with(spec: Spec, hashes: &Hashes) -> Result<Desired, SpecError> {
         return Err(SpecError::invalid(problems));
     }
     let fingerprint = Fingerprint::of(&spec, walked.prints, image.as_ref());
-    let owner = owner(&spec.file);
     Ok(Desired {
         spec,
         files: walked.files,
