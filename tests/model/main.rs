@@ -17,9 +17,9 @@
 //! path they make); its guest is a set of files and directories on which
 //! `rm -f`, `rmdir` (each directory that is empty goes, and the rest is
 //! no failure), `tar -x` and `cp` succeed or fail as the simulator's do.
-//! Its record forgets the paths a prune removes just before the
+//! Its record marks `removing` the paths a prune removes just before the
 //! prune runs, as bottle's does (so a path a failed transfer pruned is
-//! sent again when it comes back). After every operation the two are
+//! sent again when it comes back, and removed again if it does not). After every operation the two are
 //! compared, and these invariants are checked:
 //!
 //! - a machine whose last apply completed is deleted (or recreated) only by
@@ -388,9 +388,7 @@ struct Machine {
     /// themselves), as the files bottle placed made them.
     dirs: BTreeSet<String>,
     /// The paths of `files` bottle no longer knows of: the guest's own
-    /// files now, whatever the spec says. Those it left with `--no-prune`,
-    /// and those a prune was to remove and did not (its `rm` failed, or
-    /// bottle died first): the record forgot them before the prune ran.
+    /// files now, whatever the spec says: those it left with `--no-prune`.
     forgotten: BTreeSet<String>,
 }
 
@@ -2589,8 +2587,8 @@ fn apply_a(sut: &mut Sut, spec: &SpecA, faults: &[&str], path: &str) -> (Expect,
 
 /// Regression test: a path a failed transfer pruned is sent again when
 /// it comes back. An update's prune removes `/w/x` (its source was
-/// deleted), then the same transfer fails (`cp`). The record forgot
-/// `/w/x` before the prune ran, so once the source has `d/x` back with
+/// deleted), then the same transfer fails (`cp`). The record marked
+/// `/w/x` `removing` before the prune ran, so once the source has `d/x` back with
 /// the content it had, the next apply sends it (bottle used to take it
 /// for unchanged, send only `f1`, and leave the guest without `/w/x`).
 #[test]
@@ -2643,17 +2641,13 @@ fn a_file_takes_the_place_of_a_directory_a_prune_emptied() {
 /// Regression test: a transfer that removed a directory and then failed
 /// completes when applied again. The directory `d/sub` becomes a file: the
 /// prune removes `/w/sub/y`, then the directory `/w/sub`, and the upload
-/// fails (`cp`). The record forgot `/w/sub/y` before the prune ran, so
-/// the next apply just sends the file (it used to prune again, and fail
-/// at `rmdir -- /w/sub`, on every retry).
+/// fails (`cp`). The record marked `/w/sub/y` `removing` before the prune
+/// ran, so the next apply prunes again, which does no harm (it used to
+/// fail at `rmdir -- /w/sub`, on every retry), and sends the file.
 #[test]
 fn a_transfer_that_cleared_a_directory_completes_when_applied_again() {
     for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
-        let mut spec = SpecA::initial();
-        let mut sut = Sut::new(version.clone(), &spec);
-        assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
-        spec.src.remove("d/sub/y");
-        spec.src.insert(SUB_FILE, 0);
+        let (spec, mut sut) = applied_then_sub_becomes_a_file(&version);
         let failed = Expect::StepFailed { in_place: true };
         assert_eq!(apply_a(&mut sut, &spec, &["cp"], "/w/sub"), (failed, None));
         assert_eq!(
@@ -2702,6 +2696,17 @@ fn a_file_deleted_from_a_source_is_gone_after_a_failed_prune_is_retried() {
     }
 }
 
+/// Machine `a` applied on `version`, then its spec's directory `d/sub`
+/// made a file.
+fn applied_then_sub_becomes_a_file(version: &Version) -> (SpecA, Sut) {
+    let mut spec = SpecA::initial();
+    let mut sut = Sut::new(version.clone(), &spec);
+    assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
+    spec.src.remove("d/sub/y");
+    spec.src.insert(SUB_FILE, 0);
+    (spec, sut)
+}
+
 /// The directory `d/sub` becomes a file, and the update's prune fails
 /// (`exec`: its `rm -f -- /w/sub/y` never ran). The record marked
 /// `/w/sub/y` `removing`, so the next prune removes it and the directory
@@ -2711,11 +2716,7 @@ fn a_file_deleted_from_a_source_is_gone_after_a_failed_prune_is_retried() {
 #[test]
 fn a_directory_becomes_a_file_after_a_failed_prune_is_retried() {
     for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
-        let mut spec = SpecA::initial();
-        let mut sut = Sut::new(version.clone(), &spec);
-        assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
-        spec.src.remove("d/sub/y");
-        spec.src.insert(SUB_FILE, 0);
+        let (spec, mut sut) = applied_then_sub_becomes_a_file(&version);
         let failed = Expect::StepFailed { in_place: true };
         assert_eq!(
             apply_a(&mut sut, &spec, &["exec"], "/w/sub"),
@@ -2734,16 +2735,12 @@ fn a_directory_becomes_a_file_after_a_failed_prune_is_retried() {
 /// after `ls` and the `rm`). The record still has `/w/sub/y` as
 /// `removing`, so the next prune removes the empty directory `/w/sub`
 /// too, and the one file sent, by `cp --mode` on smolvm 1.9, takes its
-/// place. (Were it forgotten, every later apply would fail.) (On 0.8 the archive's
-/// `tar -x` replaces the empty directory.)
+/// place. (Were it forgotten, every later apply would fail there; on 0.8
+/// the archive's `tar -x` would replace the empty directory.)
 #[test]
 fn a_directory_becomes_a_file_after_a_crash_between_rm_and_rmdir() {
     for version in [Version::new(0, 8, 0), Version::new(1, 9, 3)] {
-        let mut spec = SpecA::initial();
-        let mut sut = Sut::new(version.clone(), &spec);
-        assert_eq!(apply_a(&mut sut, &spec, &[], "/w/sub").0, Expect::Ok);
-        spec.src.remove("d/sub/y");
-        spec.src.insert(SUB_FILE, 0);
+        let (spec, mut sut) = applied_then_sub_becomes_a_file(&version);
         assert_eq!(crash_a(&mut sut, &spec, 2), Expect::Crashed);
         let sub = sut.home().guest("a").join("w/sub");
         assert!(
